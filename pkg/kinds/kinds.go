@@ -1,0 +1,102 @@
+// Package kinds is the contract between the CustomRun reconciler and the
+// custom-task kinds it serves (NamespaceGuard, ImageScan, ...).
+//
+// A kind declares its params, turns validated params into a Job, and the Job
+// does the work and returns results. Everything Tekton-specific (conditions,
+// timeouts, cancellation, retries, events, metrics) lives in
+// pkg/reconciler/customrun, written once; a kind never sees a CustomRun.
+package kinds
+
+import (
+	"context"
+	"fmt"
+)
+
+// APIVersion is the apiVersion every modelguard custom task is referenced by:
+//
+//	taskRef: {apiVersion: modelguard.dev/v1alpha1, kind: NamespaceGuard}
+const APIVersion = "modelguard.dev/v1alpha1"
+
+// Limits that keep a CustomRun inside what etcd and Tekton accept. A param
+// or result larger than these is a mistake upstream (a whole manifest or a
+// log passed by value), so it is refused with a message, not truncated.
+const (
+	// DefaultMaxParamBytes bounds one param value (all of its elements).
+	DefaultMaxParamBytes = 64 << 10
+	// MaxResultBytes bounds one result value; it matches Tekton's default
+	// per-result limit for TaskRuns so a gate's results fit either door.
+	MaxResultBytes = 4096
+	// MaxResultsBytes bounds all results of one run together.
+	MaxResultsBytes = 16 << 10
+)
+
+// Kind is one custom-task kind.
+type Kind interface {
+	// Name is the CustomRun kind, e.g. "NamespaceGuard".
+	Name() string
+	// Params declares every param the kind accepts. The reconciler rejects
+	// unknown, missing, mistyped and oversized params before Plan is called.
+	Params() []Param
+	// Plan checks the values (formats, ranges, combinations) and returns the
+	// work to do. It must be quick and must not do I/O. Problems are
+	// reported as *ParamError so the run fails naming the param.
+	Plan(req Request) (Job, error)
+}
+
+// Request is what a kind knows about the run it serves.
+type Request struct {
+	// Namespace is the CustomRun's namespace: the only namespace a kind may
+	// read credentials from.
+	Namespace string
+	// Name is the CustomRun's name, for logs and object names.
+	Name string
+	// Attempt counts from 0 and grows by one for every retry.
+	Attempt int
+	Params  Values
+}
+
+// Job does the work of one attempt. It runs off the reconcile workers and
+// may block on I/O; it must return promptly once ctx is done (cancel,
+// timeout, controller shutdown). A Job may be run again for the same attempt
+// when the controller restarts mid-run, so it must be safe to repeat.
+//
+// A nil error means success. Return *Failure when the work ran and the
+// answer is "no" (a policy said no, a check found a problem); any other
+// error means the work could not be done.
+type Job func(ctx context.Context) (Results, error)
+
+// Result is one named CustomRun result; values are strings, as CustomRun
+// results are.
+type Result struct {
+	Name  string
+	Value string
+}
+
+// Results keeps the order the kind chose, which is the order users read.
+type Results []Result
+
+// Get returns the value of the named result and whether it was set.
+func (rs Results) Get(name string) (string, bool) {
+	for _, r := range rs {
+		if r.Name == name {
+			return r.Value, true
+		}
+	}
+	return "", false
+}
+
+// Failure is a Job outcome where the work was done and the answer is no:
+// the run fails with Reason, and Results are still published so a pipeline
+// (and a person) can see why.
+type Failure struct {
+	Reason  string
+	Message string
+	Results Results
+}
+
+func (f *Failure) Error() string { return fmt.Sprintf("%s: %s", f.Reason, f.Message) }
+
+// Deny builds a *Failure.
+func Deny(reason string, results Results, format string, args ...any) *Failure {
+	return &Failure{Reason: reason, Message: fmt.Sprintf(format, args...), Results: results}
+}

@@ -1,0 +1,235 @@
+// Package customrun serves Tekton CustomRuns whose customRef (or customSpec)
+// has apiVersion modelguard.dev/v1alpha1. It implements the CustomRun
+// contract once — start, validation, cancel, timeout, retries, async work,
+// results, events and metrics — and knows kinds only through pkg/kinds.
+package customrun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/modelguard/modelguard/pkg/kinds"
+	"github.com/tektoncd/pipeline/pkg/apis/pipeline/v1beta1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+	"knative.dev/pkg/apis"
+	"knative.dev/pkg/controller"
+	kreconciler "knative.dev/pkg/reconciler"
+)
+
+// Reasons set on the Succeeded condition besides Tekton's own
+// (Started, Running, Succeeded, CustomRunCancelled, CustomRunTimedOut,
+// CustomRunWorkspaceNotSupported).
+const (
+	ReasonUnknownKind    = "UnknownKind"
+	ReasonUnsupportedRef = "UnsupportedRef"
+	ReasonInvalidParams  = "InvalidParams"
+	ReasonRetrying       = "Retrying"
+	ReasonError          = "Error"
+	ReasonResultTooLarge = "ResultTooLarge"
+)
+
+// Reconciler decides what a CustomRun's status should be. Status is its
+// only state besides in-flight jobs, which are rebuilt on demand.
+type Reconciler struct {
+	Clock clock.PassiveClock
+	kinds map[string]kinds.Kind
+	jobs  *jobs
+	stats *stats
+}
+
+// progress is kept in status.extraFields while an attempt works, so a
+// person (and a restarted controller) can see what is in flight.
+type progress struct {
+	Kind    string      `json:"kind"`
+	Attempt int         `json:"attempt"`
+	Phase   string      `json:"phase"`
+	Since   metav1.Time `json:"since"`
+}
+
+// ReconcileKind implements the generated customrun.Interface. Permanent
+// failures return nil so nothing requeues; only transient errors go back
+// to the workqueue.
+func (r *Reconciler) ReconcileKind(ctx context.Context, run *v1beta1.CustomRun) kreconciler.Event {
+	key := types.NamespacedName{Namespace: run.Namespace, Name: run.Name}
+	r.stats.reconciled(ctx, kindOf(run))
+	if run.IsDone() {
+		r.jobs.forget(key)
+		return nil
+	}
+	if final, ok := r.jobs.finalStatus(run.UID); ok {
+		// The informer has not caught up with the final status this
+		// process already wrote. Writing the very same status again is a
+		// no-op on the server; finishing again would emit a second event
+		// and overwrite the completion time.
+		run.Status = *final
+		return nil
+	}
+	before := run.Status.GetCondition(apis.ConditionSucceeded).DeepCopy()
+	defer r.observe(ctx, run, before)
+	if !run.HasStarted() {
+		r.start(run)
+	}
+	if run.IsCancelled() {
+		r.jobs.forget(key)
+		r.fail(run, v1beta1.CustomRunReasonCancelled.String(), cancelMessage(run))
+		return nil
+	}
+	kind, job, err := r.plan(run)
+	if err != nil {
+		var pe *planError
+		errors.As(err, &pe)
+		r.fail(run, pe.reason, pe.message)
+		return nil
+	}
+	if run.HasTimedOut(r.Clock) {
+		r.jobs.forget(key)
+		return r.retryOrFail(ctx, run, v1beta1.CustomRunReasonTimedOut.String(),
+			fmt.Sprintf("%s %q did not finish within its timeout of %s", kind.Name(), run.Name, run.GetTimeout()))
+	}
+	return r.work(ctx, run, kind, job)
+}
+
+// start marks a new run started. StartTime is never before the run was
+// created, which can happen with clock skew between nodes.
+func (r *Reconciler) start(run *v1beta1.CustomRun) {
+	run.Status.InitializeConditions()
+	now := r.Clock.Now()
+	if now.Before(run.CreationTimestamp.Time) {
+		now = run.CreationTimestamp.Time
+	}
+	run.Status.StartTime = &metav1.Time{Time: now}
+}
+
+// work asks for the current attempt's outcome and turns it into status.
+func (r *Reconciler) work(ctx context.Context, run *v1beta1.CustomRun, kind kinds.Kind, job kinds.Job) kreconciler.Event {
+	attempt := run.GetRetryCount()
+	k := jobKey{run: types.NamespacedName{Namespace: run.Namespace, Name: run.Name}, uid: run.UID, attempt: attempt}
+	out, done := r.jobs.outcome(k, job)
+	if !done {
+		// Started becomes Running; Retrying stays visible until the new
+		// attempt ends.
+		if c := run.Status.GetCondition(apis.ConditionSucceeded); c == nil || c.Reason == v1beta1.CustomRunReasonStarted.String() {
+			run.Status.MarkCustomRunRunning(v1beta1.CustomRunReasonRunning.String(), "%s is working (attempt %d)", kind.Name(), attempt+1)
+		}
+		if err := run.Status.EncodeExtraFields(progress{Kind: kind.Name(), Attempt: attempt, Phase: "Working", Since: *run.Status.StartTime}); err != nil {
+			return fmt.Errorf("encode progress: %w", err)
+		}
+		// The job wakes the run when it finishes; this requeue only makes
+		// sure the timeout is noticed even if nothing else happens.
+		return requeueForTimeout(r.Clock, run)
+	}
+	var failure *kinds.Failure
+	switch {
+	case errors.As(out.err, &failure):
+		setResults(run, failure.Results)
+		return r.retryOrFail(ctx, run, failure.Reason, failure.Message)
+	case out.err != nil:
+		return r.retryOrFail(ctx, run, ReasonError, out.err.Error())
+	}
+	if err := kinds.CheckResults(out.results); err != nil {
+		r.fail(run, ReasonResultTooLarge, err.Error())
+		return nil
+	}
+	setResults(run, out.results)
+	run.Status.ExtraFields.Raw = nil
+	run.Status.MarkCustomRunSucceeded(v1beta1.CustomRunReasonSuccessful.String(), "%s succeeded", kind.Name())
+	return nil
+}
+
+// retryOrFail ends the current attempt. While spec.retries allows, the
+// attempt is archived in retriesStatus and a new one starts at once;
+// otherwise the run fails for good.
+func (r *Reconciler) retryOrFail(ctx context.Context, run *v1beta1.CustomRun, reason, message string) kreconciler.Event {
+	if run.Spec.Retries <= run.GetRetryCount() {
+		r.fail(run, reason, message)
+		return nil
+	}
+	archived := run.Status.DeepCopy()
+	archived.RetriesStatus = nil
+	archived.MarkCustomRunFailed(reason, "%s", message)
+	run.Status.RetriesStatus = append(run.Status.RetriesStatus, *archived)
+	run.Status.Results = nil
+	run.Status.StartTime = &metav1.Time{Time: r.Clock.Now()}
+	run.Status.CompletionTime = nil
+	run.Status.MarkCustomRunRunning(ReasonRetrying, "attempt %d failed (%s); retrying", run.GetRetryCount(), reason)
+	// Several quick attempts can end within one reconcile, so each retry
+	// gets its own Event here rather than from observe's before/after diff.
+	r.event(ctx, run, corev1.EventTypeWarning, ReasonRetrying, run.Status.GetCondition(apis.ConditionSucceeded).Message)
+	// Plan again: the kind sees the new attempt number.
+	kind, job, err := r.plan(run)
+	if err != nil {
+		r.fail(run, ReasonError, err.Error())
+		return nil
+	}
+	return r.work(ctx, run, kind, job)
+}
+
+func (r *Reconciler) fail(run *v1beta1.CustomRun, reason, message string) {
+	run.Status.ExtraFields.Raw = nil
+	run.Status.MarkCustomRunFailed(reason, "%s", message)
+}
+
+func setResults(run *v1beta1.CustomRun, rs kinds.Results) {
+	run.Status.Results = nil
+	for _, res := range rs {
+		run.Status.Results = append(run.Status.Results, v1beta1.CustomRunResult{Name: res.Name, Value: res.Value})
+	}
+}
+
+func cancelMessage(run *v1beta1.CustomRun) string {
+	if msg := string(run.Spec.StatusMessage); msg != "" {
+		return msg
+	}
+	return "the CustomRun was cancelled"
+}
+
+// requeueForTimeout wakes the run when its timeout expires (a little after,
+// so HasTimedOut is true by then). No timeout means no requeue.
+func requeueForTimeout(c clock.PassiveClock, run *v1beta1.CustomRun) kreconciler.Event {
+	timeout := run.GetTimeout()
+	if timeout <= 0 {
+		return nil
+	}
+	left := timeout - c.Since(run.Status.StartTime.Time)
+	return controller.NewRequeueAfter(max(left, 0) + 50*time.Millisecond)
+}
+
+// observe emits an Event and updates metrics when the Succeeded condition
+// changed in this reconcile.
+func (r *Reconciler) observe(ctx context.Context, run *v1beta1.CustomRun, before *apis.Condition) {
+	after := run.Status.GetCondition(apis.ConditionSucceeded)
+	if after == nil || (before != nil && before.Status == after.Status && before.Reason == after.Reason && before.Message == after.Message) {
+		return
+	}
+	if !after.IsUnknown() {
+		r.jobs.finished(run.UID, types.NamespacedName{Namespace: run.Namespace, Name: run.Name}, &run.Status)
+	}
+	eventType := corev1.EventTypeNormal
+	if after.IsFalse() {
+		eventType = corev1.EventTypeWarning
+	}
+	if after.Reason != ReasonRetrying { // retryOrFail emitted it
+		r.event(ctx, run, eventType, after.Reason, after.Message)
+	}
+	if !after.IsUnknown() {
+		r.stats.finished(ctx, kindOf(run), after, run.CreationTimestamp.Time, r.Clock.Now())
+	}
+}
+
+func (r *Reconciler) event(ctx context.Context, run *v1beta1.CustomRun, eventType, reason, message string) {
+	if rec := controller.GetEventRecorder(ctx); rec != nil {
+		rec.Event(run, eventType, reason, truncate(message, 1024))
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,195 @@
+package customrun
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/modelguard/modelguard/pkg/kinds"
+	"github.com/tektoncd/pipeline/pkg/apis/pipeline/v1beta1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// jobKey names one attempt of one CustomRun. The UID keeps a deleted and
+// re-created run of the same name from seeing the old run's outcome.
+type jobKey struct {
+	run     types.NamespacedName
+	uid     types.UID
+	attempt int
+}
+
+// outcome is what a finished job left behind.
+type outcome struct {
+	results kinds.Results
+	err     error
+}
+
+type job struct {
+	cancel   context.CancelFunc
+	done     *outcome      // nil while running
+	finished chan struct{} // closed with done set
+}
+
+// jobs runs kind Jobs off the reconcile workers. The reconciler asks for an
+// attempt's outcome on every reconcile; a job that finishes wakes its run up
+// through notify. Nothing here is durable: after a restart the reconciler
+// sees a Running run with no job and starts the attempt again, which is why
+// kinds.Job must be safe to repeat.
+type jobs struct {
+	base   context.Context // parent of every job; cancelled on shutdown
+	notify func(types.NamespacedName)
+	grace  time.Duration // how long the starting reconcile waits for a quick job
+	slots  chan struct{} // caps jobs doing work at once
+
+	mu  sync.Mutex
+	all map[jobKey]*job
+	// final holds the final status this process wrote for a run until the
+	// informer shows it, so a reconcile of a stale copy does not finish the
+	// run a second time.
+	final map[types.UID]finalStatus
+}
+
+type finalStatus struct {
+	run    types.NamespacedName
+	status *v1beta1.CustomRunStatus
+}
+
+func newJobs(base context.Context, maxConcurrent int, grace time.Duration, notify func(types.NamespacedName)) *jobs {
+	return &jobs{
+		base:   base,
+		notify: notify,
+		grace:  grace,
+		slots:  make(chan struct{}, maxConcurrent),
+		all:    map[jobKey]*job{},
+		final:  map[types.UID]finalStatus{},
+	}
+}
+
+// outcome returns the attempt's outcome, starting the job when none is
+// known. ok is false while the job is still running.
+//
+// A job that has just been started gets a short grace (a few
+// milliseconds, bounded) to finish: quick kinds then finish in the reconcile
+// that started them, with one status write instead of two, and slow ones
+// cost the worker no more than the grace.
+func (js *jobs) outcome(k jobKey, work kinds.Job) (o outcome, ok bool) {
+	js.mu.Lock()
+	j, found := js.all[k]
+	if !found {
+		ctx, cancel := context.WithCancel(js.base)
+		j = &job{cancel: cancel, finished: make(chan struct{})}
+		js.all[k] = j
+		go js.run(ctx, k, j, work)
+	}
+	js.mu.Unlock()
+	if !found && js.grace > 0 {
+		select {
+		case <-j.finished:
+		case <-time.After(js.grace):
+		}
+	}
+	js.mu.Lock()
+	defer js.mu.Unlock()
+	if j.done == nil {
+		return outcome{}, false
+	}
+	return *j.done, true
+}
+
+func (js *jobs) run(ctx context.Context, k jobKey, j *job, work kinds.Job) {
+	select {
+	case js.slots <- struct{}{}:
+		defer func() { <-js.slots }()
+	case <-ctx.Done():
+		js.finish(k, j, outcome{err: ctx.Err()})
+		return
+	}
+	js.finish(k, j, safeRun(ctx, work))
+}
+
+// safeRun turns a panicking kind into a failed attempt instead of a dead
+// controller.
+func safeRun(ctx context.Context, work kinds.Job) (o outcome) {
+	defer func() {
+		if p := recover(); p != nil {
+			o = outcome{err: fmt.Errorf("internal error in the kind: %v", p)}
+		}
+	}()
+	rs, err := work(ctx)
+	return outcome{results: rs, err: err}
+}
+
+func (js *jobs) finish(k jobKey, j *job, o outcome) {
+	js.mu.Lock()
+	j.done = &o
+	close(j.finished)
+	current := js.all[k] == j
+	js.mu.Unlock()
+	if current {
+		js.notify(k.run)
+	}
+}
+
+// finished records the final status written for a run and stops its jobs.
+func (js *jobs) finished(uid types.UID, run types.NamespacedName, st *v1beta1.CustomRunStatus) {
+	js.forget(run)
+	js.mu.Lock()
+	defer js.mu.Unlock()
+	js.final[uid] = finalStatus{run: run, status: st.DeepCopy()}
+}
+
+// finalStatus returns the final status this process wrote for a run whose
+// informer copy may not show it yet.
+func (js *jobs) finalStatus(uid types.UID) (*v1beta1.CustomRunStatus, bool) {
+	js.mu.Lock()
+	defer js.mu.Unlock()
+	f, ok := js.final[uid]
+	if !ok {
+		return nil, false
+	}
+	return f.status.DeepCopy(), true
+}
+
+// forget cancels and drops every attempt of a run and its recorded final
+// status, e.g. when the informer shows it done, or it was deleted.
+func (js *jobs) forget(run types.NamespacedName) {
+	js.mu.Lock()
+	defer js.mu.Unlock()
+	for k, j := range js.all {
+		if k.run == run {
+			j.cancel()
+			delete(js.all, k)
+		}
+	}
+	for uid, f := range js.final {
+		if f.run == run {
+			delete(js.final, uid)
+		}
+	}
+}
+
+// forgetAll cancels everything, e.g. when this replica stops being leader:
+// the new leader starts the attempts again.
+func (js *jobs) forgetAll() {
+	js.mu.Lock()
+	defer js.mu.Unlock()
+	for k, j := range js.all {
+		j.cancel()
+		delete(js.all, k)
+	}
+	clear(js.final)
+}
+
+// running counts jobs without an outcome, for tests and metrics.
+func (js *jobs) running() int {
+	js.mu.Lock()
+	defer js.mu.Unlock()
+	n := 0
+	for _, j := range js.all {
+		if j.done == nil {
+			n++
+		}
+	}
+	return n
+}
