@@ -1,0 +1,129 @@
+package localcluster
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// pki holds the files the apiserver is started with.
+type pki struct {
+	CAFile, CertFile, KeyFile string // serving CA, serving cert and key
+	SAKeyFile, SAPubFile      string // service account token signing pair
+	CAPEM                     []byte
+}
+
+// writePKI creates a CA, a serving certificate for the apiserver signed by
+// it, and an RSA key pair for service account tokens, all under dir.
+//
+// We make our own serving certificate rather than let the apiserver
+// self-sign one into --cert-dir: then the CA is known before the apiserver
+// starts and we decide which names it covers (127.0.0.1 above all).
+func writePKI(dir string) (*pki, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create pki dir: %w", err)
+	}
+	p := &pki{
+		CAFile:    filepath.Join(dir, "ca.crt"),
+		CertFile:  filepath.Join(dir, "apiserver.crt"),
+		KeyFile:   filepath.Join(dir, "apiserver.key"),
+		SAKeyFile: filepath.Join(dir, "sa.key"),
+		SAPubFile: filepath.Join(dir, "sa.pub"),
+	}
+	now := time.Now()
+	// A year: a detached demo cluster may live for a while.
+	notAfter := now.Add(365 * 24 * time.Hour)
+
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("generate CA key: %w", err)
+	}
+	caTmpl := &x509.Certificate{
+		SerialNumber:          serial(),
+		Subject:               pkix.Name{CommonName: "modelguard-localcluster-ca"},
+		NotBefore:             now.Add(-time.Minute),
+		NotAfter:              notAfter,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		return nil, fmt.Errorf("create CA certificate: %w", err)
+	}
+	caCert, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		return nil, fmt.Errorf("parse CA certificate: %w", err)
+	}
+	p.CAPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
+
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("generate serving key: %w", err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial(),
+		Subject:      pkix.Name{CommonName: "kube-apiserver"},
+		NotBefore:    now.Add(-time.Minute),
+		NotAfter:     notAfter,
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback, net.IPv4(10, 0, 0, 1)},
+		DNSNames: []string{"localhost", "kubernetes", "kubernetes.default",
+			"kubernetes.default.svc", "kubernetes.default.svc.cluster.local"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
+	if err != nil {
+		return nil, fmt.Errorf("create serving certificate: %w", err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("marshal serving key: %w", err)
+	}
+
+	saKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, fmt.Errorf("generate service account key: %w", err)
+	}
+	saPub, err := x509.MarshalPKIXPublicKey(&saKey.PublicKey)
+	if err != nil {
+		return nil, fmt.Errorf("marshal service account public key: %w", err)
+	}
+
+	files := []struct {
+		path  string
+		block *pem.Block
+		mode  os.FileMode
+	}{
+		{p.CAFile, &pem.Block{Type: "CERTIFICATE", Bytes: caDER}, 0o644},
+		{p.CertFile, &pem.Block{Type: "CERTIFICATE", Bytes: der}, 0o644},
+		{p.KeyFile, &pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}, 0o600},
+		{p.SAKeyFile, &pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(saKey)}, 0o600},
+		{p.SAPubFile, &pem.Block{Type: "PUBLIC KEY", Bytes: saPub}, 0o644},
+	}
+	for _, f := range files {
+		if err := os.WriteFile(f.path, pem.EncodeToMemory(f.block), f.mode); err != nil {
+			return nil, fmt.Errorf("write %s: %w", filepath.Base(f.path), err)
+		}
+	}
+	return p, nil
+}
+
+func serial() *big.Int {
+	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
+	if err != nil {
+		// crypto/rand does not fail on Linux; a fixed serial is still valid.
+		return big.NewInt(time.Now().UnixNano())
+	}
+	return n
+}

@@ -1,0 +1,90 @@
+// Command localcluster builds the tools of a local control plane and starts
+// or stops a detached one, for `make demo` and `make demo-stop`.
+//
+//	localcluster tools          build (or find) the binaries and print their paths
+//	localcluster up --dir D     start etcd, kube-apiserver and Tekton in D, detached
+//	localcluster down --dir D   stop the cluster recorded in D
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/modelguard/modelguard/test/localcluster"
+)
+
+const usage = `usage:
+  localcluster tools          build the binaries (cached per machine) and print their paths
+  localcluster up --dir DIR   start a detached cluster with Tekton in DIR
+  localcluster down --dir DIR stop the cluster running in DIR
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	var ue usageError
+	switch {
+	case errors.As(err, &ue):
+		fmt.Fprintf(os.Stderr, "localcluster: %v\n%s", err, usage)
+		os.Exit(1)
+	case err != nil:
+		fmt.Fprintf(os.Stderr, "localcluster: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usageError{"missing subcommand"}
+	}
+	sub, rest := args[0], args[1:]
+	fs := flag.NewFlagSet(sub, flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // main prints the usage once
+	dir := ""
+	if sub == "up" || sub == "down" {
+		fs.StringVar(&dir, "dir", "", "cluster working directory")
+	}
+	if err := fs.Parse(rest); err != nil {
+		return usageError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	}
+	if (sub == "up" || sub == "down") && dir == "" {
+		return usageError{sub + ": --dir is required"}
+	}
+
+	switch sub {
+	case "tools":
+		t, err := localcluster.EnsureTools(ctx, stderr)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "etcd              %s\nkube-apiserver    %s\nkubectl           %s\ntekton-controller %s\n",
+			t.Etcd, t.KubeAPIServer, t.Kubectl, t.TektonController)
+		return nil
+	case "up":
+		c, err := localcluster.Start(ctx, localcluster.Config{Dir: dir, Log: stderr, Detach: true})
+		if err != nil {
+			return err
+		}
+		kc := c.Kubeconfig(localcluster.UserAdmin)
+		fmt.Fprintf(stdout, "cluster running in %s (server %s)\nadmin kubeconfig: %s\nexport KUBECONFIG=%s\n", c.Dir, c.Server, kc, kc)
+		return nil
+	case "down":
+		return localcluster.StopDir(dir)
+	default:
+		return usageError{fmt.Sprintf("unknown subcommand %q", sub)}
+	}
+}

@@ -1,0 +1,175 @@
+// Package localcluster runs a real, local Kubernetes control plane for tests
+// and the demo: etcd, kube-apiserver (RBAC on, named users from a static
+// token file) and the Tekton Pipelines controller run out-of-cluster, all on
+// free loopback ports. There is no Docker, no kubelet and no pod: Tekton's
+// reconcilers run, but nothing executes a pod-based step.
+//
+// The binaries are built from the Go module proxy once per machine and cached
+// by version outside the checkout (see EnsureTools), so only the first run on
+// a machine pays the build.
+package localcluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// Versions of the binaries EnsureTools builds. The Kubernetes staging modules
+// (k8s.io/api, k8s.io/client-go, ...) are published as v0.<minor>.<patch>.
+const (
+	KubernetesVersion        = "v1.36.3"
+	KubernetesStagingVersion = "v0.36.3"
+	EtcdVersion              = "v3.6.6"
+	TektonVersion            = "v1.15.0"
+)
+
+// Tools holds the absolute paths of the built binaries.
+type Tools struct {
+	Etcd             string
+	KubeAPIServer    string
+	Kubectl          string
+	TektonController string
+}
+
+// CacheRoot returns the directory the tools are cached in:
+// $MODELGUARD_CACHE, else ${XDG_CACHE_HOME:-$HOME/.cache}/modelguard.
+func CacheRoot() (string, error) {
+	if d := os.Getenv("MODELGUARD_CACHE"); d != "" {
+		return filepath.Abs(d)
+	}
+	base := os.Getenv("XDG_CACHE_HOME")
+	if base == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("find cache dir: %w (set MODELGUARD_CACHE)", err)
+		}
+		base = filepath.Join(home, ".cache")
+	}
+	return filepath.Join(base, "modelguard"), nil
+}
+
+// toolsIn returns where the binaries live under the cache root. The version
+// is part of each name, so a version bump builds anew and never reuses a
+// stale binary.
+func toolsIn(root string) *Tools {
+	bin := filepath.Join(root, "bin")
+	return &Tools{
+		Etcd:             filepath.Join(bin, "etcd-"+EtcdVersion),
+		KubeAPIServer:    filepath.Join(bin, "kube-apiserver-"+KubernetesVersion),
+		Kubectl:          filepath.Join(bin, "kubectl-"+KubernetesVersion),
+		TektonController: filepath.Join(bin, "tekton-controller-"+TektonVersion),
+	}
+}
+
+// EnsureTools returns the paths of etcd, kube-apiserver, kubectl and the
+// Tekton controller, building whichever is missing. Build output goes to log
+// (nil discards it). If every binary is cached it returns at once.
+//
+// Two processes (e.g. test binaries of different packages) may call it at
+// the same time: building happens under an exclusive flock on <root>/.lock,
+// and each binary is written under a temporary name and renamed into place,
+// so nobody ever sees a half-written binary.
+func EnsureTools(ctx context.Context, log io.Writer) (*Tools, error) {
+	if log == nil {
+		log = io.Discard
+	}
+	root, err := CacheRoot()
+	if err != nil {
+		return nil, err
+	}
+	t := toolsIn(root)
+	if t.missing() == nil {
+		return t, nil
+	}
+	for _, d := range []string{filepath.Join(root, "bin"), filepath.Join(root, "src")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("create tool cache: %w", err)
+		}
+	}
+	unlock, err := lockFile(ctx, filepath.Join(root, ".lock"), log)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+
+	// Another process may have built some binaries while we waited.
+	b := &builder{root: root, log: log}
+	steps := []struct {
+		name   string
+		needed bool
+		build  func(context.Context, *Tools) error
+	}{
+		{"kubernetes " + KubernetesVersion, !exists(t.KubeAPIServer) || !exists(t.Kubectl), b.buildKubernetes},
+		{"etcd " + EtcdVersion, !exists(t.Etcd), b.buildEtcd},
+		{"tekton controller " + TektonVersion, !exists(t.TektonController), b.buildTekton},
+	}
+	for _, s := range steps {
+		if !s.needed {
+			continue
+		}
+		start := time.Now()
+		if err := s.build(ctx, t); err != nil {
+			return nil, fmt.Errorf("build %s: %w", s.name, err)
+		}
+		fmt.Fprintf(log, "localcluster: built %s in %s\n", s.name, time.Since(start).Round(time.Second))
+	}
+	if err := t.missing(); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// missing returns an error naming the first binary that does not exist.
+func (t *Tools) missing() error {
+	for _, p := range []string{t.Etcd, t.KubeAPIServer, t.Kubectl, t.TektonController} {
+		if !exists(p) {
+			return fmt.Errorf("tool %s is missing", p)
+		}
+	}
+	return nil
+}
+
+func exists(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Mode().IsRegular()
+}
+
+// lockFile takes an exclusive flock on path, polling so that ctx can cancel
+// the wait. The returned func releases it.
+func lockFile(ctx context.Context, path string, log io.Writer) (func(), error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open lock %s: %w", path, err)
+	}
+	said := false
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		if !said {
+			fmt.Fprintf(log, "localcluster: waiting for another process building tools (lock %s)\n", path)
+			said = true
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, fmt.Errorf("wait for tool lock: %w", ctx.Err())
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	return func() {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
+}
