@@ -1,0 +1,53 @@
+# modelguard — the two commands that matter are `make demo` and `make test`.
+# Everything runs on this machine: a real kube-apiserver, etcd and Tekton
+# controller built from the Go module proxy (cached under
+# $${XDG_CACHE_HOME:-$$HOME/.cache}/modelguard), no Docker.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+GO ?= go
+GOFLAGS_TEST ?=
+E2E_TIMEOUT ?= 60m
+
+.PHONY: help demo demo-stop test test-unit test-e2e check bench fuzz build tools deps
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+demo: deps ## bring up the local cluster + Tekton + controller and run examples/
+	$(GO) run ./hack/demo up
+
+demo-stop: ## stop the demo cluster
+	$(GO) run ./hack/demo down
+
+test: deps check test-unit test-e2e ## everything: static checks, unit tests, e2e on a real control plane
+
+test-unit: ## the fast loop: unit tests only (no cluster)
+	$(GO) test -count=1 -short $(GOFLAGS_TEST) ./...
+
+# -p 1: each e2e package starts its own control plane, and the Tekton
+# controller always binds port 8080, so they take turns.
+test-e2e: tools ## e2e tests against a real kube-apiserver + Tekton controller
+	$(GO) test -count=1 -p 1 -timeout $(E2E_TIMEOUT) $(GOFLAGS_TEST) ./test/...
+
+check: ## gofmt and go vet
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+bench: deps tools ## the figures the issues ask for, measured on the local control plane
+	MODELGUARD_BENCH=1 $(GO) test -count=1 -v -timeout 30m -run '^TestBench$$' ./test/e2e/ \
+	  | grep -E '^(bench:|--- |ok|FAIL|panic)'
+
+FUZZTIME ?= 20s
+fuzz: ## run each fuzz target for FUZZTIME
+	$(GO) test ./pkg/kinds/ -run '^$$' -fuzz '^FuzzCheck$$' -fuzztime $(FUZZTIME)
+
+build: ## build the controller and CLI into bin/
+	$(GO) build -o bin/ ./cmd/...
+
+tools: ## build (once, cached) etcd, kube-apiserver, kubectl and the Tekton controller
+	$(GO) run ./test/localcluster/cmd/localcluster tools
+
+deps: ## check the toolchain; install missing Debian packages
+	@hack/deps.sh

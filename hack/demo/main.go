@@ -1,0 +1,253 @@
+// Command demo is `make demo`: it brings up the local control plane (etcd,
+// kube-apiserver, Tekton) with the modelguard controller, runs every
+// PipelineRun under examples/, prints what happened, and leaves the cluster
+// running for a look around. `demo down` (make demo-stop) stops it.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/modelguard/modelguard/test/localcluster"
+	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	tekton "github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"knative.dev/pkg/apis"
+)
+
+const demoNamespace = "modelguard-demo"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if len(os.Args) != 2 || (os.Args[1] != "up" && os.Args[1] != "down") {
+		fmt.Fprintln(os.Stderr, "usage: demo up|down")
+		os.Exit(1)
+	}
+	dir, err := demoDir()
+	if err == nil {
+		if os.Args[1] == "up" {
+			err = up(ctx, dir, os.Stdout)
+		} else {
+			err = down(dir, os.Stdout)
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+}
+
+func demoDir() (string, error) {
+	root, err := localcluster.CacheRoot()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(root, "demo"), nil
+}
+
+func down(dir string, out io.Writer) error {
+	if _, err := os.Stat(filepath.Join(dir, "cluster.json")); errors.Is(err, os.ErrNotExist) {
+		fmt.Fprintln(out, "demo: no demo cluster is running")
+		return nil
+	}
+	if err := localcluster.StopDir(dir); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "demo: cluster stopped")
+	return nil
+}
+
+func up(ctx context.Context, dir string, out io.Writer) error {
+	// A previous demo is replaced, so every `make demo` shows a fresh run.
+	if _, err := localcluster.Attach(dir); err == nil {
+		fmt.Fprintln(out, "demo: stopping the previous demo cluster")
+		if err := localcluster.StopDir(dir); err != nil {
+			return err
+		}
+	}
+	step(out, "starting etcd, kube-apiserver and the Tekton controller (the first run builds them, ~7 min)")
+	c, err := localcluster.Start(ctx, localcluster.Config{Dir: dir, Detach: true, Log: out})
+	if err != nil {
+		return err
+	}
+	root, err := repoRoot()
+	if err != nil {
+		return err
+	}
+	step(out, "installing config/ (namespace, RBAC, configuration) with kubectl apply -k")
+	if b, err := c.Kubectl(ctx, localcluster.UserAdmin, "apply", "-k", filepath.Join(root, "config")); err != nil {
+		return fmt.Errorf("apply config/: %w\n%s", err, b)
+	}
+	step(out, "building and starting the modelguard controller as its ServiceAccount")
+	if err := startController(ctx, c, root); err != nil {
+		return err
+	}
+	tk := tekton.NewForConfigOrDie(c.RESTConfig(localcluster.UserAdmin))
+	names, err := runExamples(ctx, c, root, out)
+	if err != nil {
+		return err
+	}
+	if len(names) > 0 {
+		step(out, "waiting for the example PipelineRuns")
+		if err := report(ctx, tk, names, out); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(out, `
+The cluster keeps running. Look around with:
+  export KUBECONFIG=%s
+  kubectl get pipelineruns,customruns -n %s
+  kubectl get events -n %s
+Logs: %s
+Stop it with: make demo-stop
+`, c.Kubeconfig(localcluster.UserAdmin), demoNamespace, demoNamespace, filepath.Join(dir, "logs"))
+	return nil
+}
+
+func step(out io.Writer, msg string) { fmt.Fprintf(out, "==> %s\n", msg) }
+
+// startController builds cmd/controller and runs it out of cluster with
+// the ServiceAccount identity, so it has exactly the rights config/ grants.
+func startController(ctx context.Context, c *localcluster.Cluster, root string) error {
+	bin := filepath.Join(c.Dir, "bin", "modelguard-controller")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/controller")
+	build.Dir = root
+	if b, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("build controller: %w\n%s", err, b)
+	}
+	ports := make([]string, 3)
+	for i := range ports {
+		p, err := localcluster.FreePort()
+		if err != nil {
+			return err
+		}
+		ports[i] = strconv.Itoa(p)
+	}
+	p, err := c.StartProcess("modelguard-controller",
+		[]string{bin, "-kubeconfig", c.Kubeconfig(localcluster.UserController)},
+		[]string{"SYSTEM_NAMESPACE=" + localcluster.ControllerNamespace, "POD_NAME=modelguard-controller",
+			"METRICS_PROMETHEUS_PORT=" + ports[0], "PROBES_PORT=" + ports[1], "PROFILING_PORT=" + ports[2]})
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if p.Exited() {
+			return fmt.Errorf("controller exited; see %s", p.LogPath())
+		}
+		if resp, err := http.Get("http://127.0.0.1:" + ports[1] + "/readiness"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("controller not ready within 60s; see %s", p.LogPath())
+}
+
+// runExamples creates the demo namespace and every example in it, and
+// returns the names of the PipelineRuns created.
+func runExamples(ctx context.Context, c *localcluster.Cluster, root string, out io.Writer) ([]string, error) {
+	files, err := filepath.Glob(filepath.Join(root, "examples", "*.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	if len(files) == 0 {
+		step(out, "examples/ has no PipelineRuns yet: the kinds arrive with their features")
+		return nil, nil
+	}
+	if b, err := c.Kubectl(ctx, localcluster.UserAdmin, "create", "namespace", demoNamespace); err != nil && !strings.Contains(string(b), "AlreadyExists") {
+		return nil, fmt.Errorf("create namespace: %w\n%s", err, b)
+	}
+	var names []string
+	for _, f := range files {
+		step(out, "kubectl create -f examples/"+filepath.Base(f))
+		b, err := c.Kubectl(ctx, localcluster.UserAdmin, "create", "-n", demoNamespace, "-f", f, "-o", "name")
+		if err != nil {
+			return nil, fmt.Errorf("create %s: %w\n%s", f, err, b)
+		}
+		for _, line := range strings.Fields(string(b)) {
+			if strings.HasPrefix(line, "pipelinerun.tekton.dev/") {
+				names = append(names, strings.TrimPrefix(line, "pipelinerun.tekton.dev/"))
+			}
+		}
+	}
+	return names, nil
+}
+
+// report waits for the PipelineRuns and prints each one's tasks with their
+// outcome and results.
+func report(ctx context.Context, tk tekton.Interface, names []string, out io.Writer) error {
+	deadline := time.Now().Add(3 * time.Minute)
+	for _, name := range names {
+		var pr *pipelinev1.PipelineRun
+		for {
+			var err error
+			pr, err = tk.TektonV1().PipelineRuns(demoNamespace).Get(ctx, name, metav1.GetOptions{})
+			if err == nil && !pr.Status.GetCondition(apis.ConditionSucceeded).IsUnknown() {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("PipelineRun %s did not finish within 3 minutes", name)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		c := pr.Status.GetCondition(apis.ConditionSucceeded)
+		fmt.Fprintf(out, "\nPipelineRun %s: %s (%s) in %s\n", name, c.Reason, c.Message, pr.Status.CompletionTime.Sub(pr.Status.StartTime.Time).Round(time.Millisecond))
+		runs, err := tk.TektonV1beta1().CustomRuns(demoNamespace).List(ctx, metav1.ListOptions{LabelSelector: "tekton.dev/pipelineRun=" + name})
+		if err != nil {
+			return err
+		}
+		sort.Slice(runs.Items, func(i, j int) bool { return runs.Items[i].CreationTimestamp.Before(&runs.Items[j].CreationTimestamp) })
+		tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  TASK\tKIND\tOUTCOME\tTOOK\tRESULTS")
+		for _, r := range runs.Items {
+			rc := r.Status.GetCondition(apis.ConditionSucceeded)
+			took := "-"
+			if r.Status.CompletionTime != nil && r.Status.StartTime != nil {
+				took = r.Status.CompletionTime.Sub(r.CreationTimestamp.Time).Round(time.Millisecond).String()
+			}
+			var res []string
+			for _, x := range r.Status.Results {
+				res = append(res, x.Name+"="+x.Value)
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", r.Labels["tekton.dev/pipelineTask"], r.Spec.CustomRef.Kind, rc.Reason, took, strings.Join(res, " "))
+		}
+		tw.Flush()
+	}
+	return nil
+}
+
+// repoRoot finds the checkout from the working directory (make runs us
+// from the top).
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && strings.Contains(string(b), "module github.com/modelguard/modelguard\n") {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("run the demo from inside the modelguard checkout")
+		}
+		dir = parent
+	}
+}
