@@ -8,5 +8,5 @@ import (
 )
 
 func main() {
-	customrun.Main(all.Kinds()...)
+	customrun.Main(all.Kinds)
 }

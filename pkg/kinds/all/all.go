@@ -4,12 +4,20 @@
 // list plus a test-only kind in the same controller process.
 package all
 
-import "github.com/modelguard/modelguard/pkg/kinds"
+import (
+	"context"
 
-// Kinds returns every kind, in the order the reference documents them.
-// Kinds arrive with their issues (NamespaceGuard, ImageScan, ImageCheck,
-// DeploymentCheck); a CustomRun naming a kind not listed here fails with
-// reason UnknownKind.
-func Kinds() []kinds.Kind {
-	return nil
+	"github.com/modelguard/modelguard/pkg/guard"
+	"github.com/modelguard/modelguard/pkg/kinds"
+	"github.com/modelguard/modelguard/pkg/kinds/namespaceguard"
+	kubeclient "knative.dev/pkg/client/injection/kube/client"
+	"knative.dev/pkg/injection/clients/dynamicclient"
+)
+
+// Kinds returns every kind, wired to the clients in the injection context.
+func Kinds(ctx context.Context) []kinds.Kind {
+	engine := &guard.Engine{Kube: kubeclient.Get(ctx), Dynamic: dynamicclient.Get(ctx)}
+	return []kinds.Kind{
+		&namespaceguard.Kind{Engine: engine},
+	}
 }

@@ -35,11 +35,16 @@ type Options struct {
 	Clock      clock.PassiveClock
 }
 
+// Kinds builds the kinds a controller serves from the injection context
+// (which holds the Kubernetes clients they need).
+type Kinds func(ctx context.Context) []kinds.Kind
+
 // NewController returns the constructor sharedmain runs. The list of kinds
-// is the caller's (cmd/controller), so kinds can import pkg/kinds without a
+// is the caller's (pkg/kinds/all), so kinds can import pkg/kinds without a
 // cycle and tests can add their own.
-func NewController(opts Options, ks ...kinds.Kind) injection.ControllerConstructor {
+func NewController(opts Options, kindsFor Kinds) injection.ControllerConstructor {
 	return func(ctx context.Context, _ configmap.Watcher) *controller.Impl {
+		ks := kindsFor(ctx)
 		if opts.Workers <= 0 {
 			opts.Workers = 8
 		}

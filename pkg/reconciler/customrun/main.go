@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/modelguard/modelguard/pkg/kinds"
 	"knative.dev/pkg/injection"
 	"knative.dev/pkg/injection/sharedmain"
 	"knative.dev/pkg/signals"
@@ -18,20 +17,22 @@ import (
 // (leader election, logging and observability config, informers). It is
 // here rather than in cmd/controller so the e2e tests can run the very same
 // process with a test-only kind added.
-func Main(ks ...kinds.Kind) {
+func Main(kindsFor Kinds) {
 	var opts Options
 	flag.IntVar(&opts.Workers, "workers", 8, "reconcile workers")
 	flag.IntVar(&opts.MaxJobs, "max-jobs", 64, "kind jobs (scans, pushes, API calls) running at once")
 	flag.DurationVar(&opts.StartGrace, "start-grace", 5*time.Millisecond, "how long the reconcile that starts a job waits for it to finish (-1ns: never)")
 	cfg := injection.ParseAndGetRESTConfigOrDie()
 	// client-go's default of 5 QPS would turn a burst of CustomRuns into
-	// minutes of client-side throttling; --kube-api-qps/--kube-api-burst
-	// still win when given.
+	// minutes of client-side throttling, and a NamespaceGuard alone makes
+	// ~100 requests (75 of them SubjectAccessReviews). The API server's
+	// priority and fairness is the real protection; --kube-api-qps and
+	// --kube-api-burst still win when given.
 	if cfg.QPS == 0 {
-		cfg.QPS = 200
+		cfg.QPS = 500
 	}
 	if cfg.Burst == 0 {
-		cfg.Burst = 400
+		cfg.Burst = 1000
 	}
 
 	ctx := signals.NewContext()
@@ -41,7 +42,7 @@ func Main(ks ...kinds.Kind) {
 	ctx = sharedmain.WithHealthProbesDisabled(ctx)
 	go serveProbes(ctx, envInt("PROBES_PORT", 8080))
 
-	sharedmain.MainWithConfig(ctx, AgentName, cfg, NewController(opts, ks...))
+	sharedmain.MainWithConfig(ctx, AgentName, cfg, NewController(opts, kindsFor))
 }
 
 func serveProbes(ctx context.Context, port int) {
