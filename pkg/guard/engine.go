@@ -1,0 +1,248 @@
+package guard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/google/go-cmp/cmp"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+)
+
+// Actions a guard takes on one object.
+const (
+	Created   = "created"
+	Changed   = "changed"
+	Unchanged = "unchanged"
+	Deleted   = "deleted"
+)
+
+// Change is what happened (or, in a dry run, would happen) to one object.
+type Change struct {
+	Ref    string `json:"ref"`
+	Action string `json:"action"`
+	// Diff is a readable difference for Changed objects (what the
+	// cluster has, -, against what the guard wants, +).
+	Diff string `json:"diff,omitempty"`
+}
+
+// Engine applies, diffs and verifies guards against a cluster.
+type Engine struct {
+	Dynamic dynamic.Interface
+	Kube    kubernetes.Interface
+}
+
+// ErrNamespaceNotFound is returned when the target namespace is missing:
+// the guard locks a namespace down, it does not create one.
+var ErrNamespaceNotFound = errors.New("namespace not found")
+
+// Plan computes the changes that Apply would make, writing nothing. For an
+// existing object it asks the API server for a server-side-apply dry run,
+// so defaults and other managers' fields are compared exactly as the
+// server would merge them. When from is not empty, the target namespace
+// must have opted in to guards run from that namespace (see OptInLabel).
+func (e *Engine) Plan(ctx context.Context, s *Spec, from string) ([]Change, error) {
+	return e.run(ctx, s, from, false)
+}
+
+// Apply makes the namespace match the Spec: objects that differ are
+// applied (one field manager, conflicts forced, so hand edits are
+// reverted), objects the guard made earlier and no longer wants are
+// deleted, and objects already right are not written at all.
+func (e *Engine) Apply(ctx context.Context, s *Spec, from string) ([]Change, error) {
+	return e.run(ctx, s, from, true)
+}
+
+func (e *Engine) run(ctx context.Context, s *Spec, from string, write bool) ([]Change, error) {
+	objs, err := Build(s)
+	if err != nil {
+		return nil, err
+	}
+	ns, err := e.namespace(ctx, s.Namespace, from)
+	if err != nil {
+		return nil, err
+	}
+	current, err := e.current(ctx, s.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	current[namespaceGVR.Resource+"/"+ns.GetName()] = ns
+	// Policy before access: NetworkPolicies, quota and limits are in place
+	// before any RoleBinding grants anyone anything.
+	var policy, access []Object
+	for _, o := range objs {
+		if o.GVR.Resource == "rolebindings" {
+			access = append(access, o)
+		} else {
+			policy = append(policy, o)
+		}
+	}
+	changes, err := e.sync(ctx, policy, current, write)
+	if err != nil {
+		return changes, err
+	}
+	more, err := e.sync(ctx, access, current, write)
+	changes = append(changes, more...)
+	if err != nil {
+		return changes, err
+	}
+	pruned, err := e.prune(ctx, s.Namespace, objs, current, write)
+	return append(changes, pruned...), err
+}
+
+// namespace fetches the target and, for a request from another door than
+// a person's own credentials, checks that it opted in.
+func (e *Engine) namespace(ctx context.Context, name, from string) (*unstructured.Unstructured, error) {
+	ns, err := e.Dynamic.Resource(namespaceGVR).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("%w: %s", ErrNamespaceNotFound, name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get namespace %s: %w", name, err)
+	}
+	if got := ns.GetLabels()[OptInLabel]; from != "" && got != from {
+		return nil, fmt.Errorf("%w: namespace %q may be guarded only from the namespace named by its label %s (it is %q); a cluster admin opts it in with: kubectl label namespace %s %s=%s",
+			ErrNotOptedIn, name, OptInLabel, got, name, OptInLabel, from)
+	}
+	return ns, nil
+}
+
+// current lists, in parallel, every object of the kinds the guard manages
+// in the namespace, keyed "resource/name". One list per kind replaces a
+// GET per object, and the same lists find objects to prune.
+func (e *Engine) current(ctx context.Context, ns string) (map[string]*unstructured.Unstructured, error) {
+	lists := make([]*unstructured.UnstructuredList, len(namespacedKinds))
+	errs := make([]error, len(namespacedKinds))
+	var wg sync.WaitGroup
+	for i, gvr := range namespacedKinds {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lists[i], errs[i] = e.Dynamic.Resource(gvr).Namespace(ns).List(ctx, metav1.ListOptions{})
+			if errs[i] != nil {
+				errs[i] = fmt.Errorf("list %s in %s: %w", gvr.Resource, ns, errs[i])
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	out := map[string]*unstructured.Unstructured{}
+	for i, l := range lists {
+		for j := range l.Items {
+			out[namespacedKinds[i].Resource+"/"+l.Items[j].GetName()] = &l.Items[j]
+		}
+	}
+	return out, nil
+}
+
+// sync plans (and with write, applies) objects concurrently: they are
+// independent, and a guard of a dozen objects then costs a round trip or
+// two instead of a dozen.
+func (e *Engine) sync(ctx context.Context, objs []Object, current map[string]*unstructured.Unstructured, write bool) ([]Change, error) {
+	changes := make([]Change, len(objs))
+	errs := make([]error, len(objs))
+	var wg sync.WaitGroup
+	for i, o := range objs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			changes[i], errs[i] = e.syncOne(ctx, o, current[o.GVR.Resource+"/"+o.Obj.GetName()], write)
+		}()
+	}
+	wg.Wait()
+	return changes, errors.Join(errs...)
+}
+
+func (e *Engine) syncOne(ctx context.Context, o Object, current *unstructured.Unstructured, write bool) (Change, error) {
+	c := Change{Ref: o.Ref(), Action: Created}
+	res := e.resource(o)
+	if current != nil {
+		merged, err := res.Apply(ctx, o.Obj.GetName(), o.Obj, metav1.ApplyOptions{FieldManager: FieldManager, Force: true, DryRun: []string{metav1.DryRunAll}})
+		if err != nil {
+			return c, fmt.Errorf("dry-run apply %s: %w", c.Ref, err)
+		}
+		c.Action = Unchanged
+		if d := cmp.Diff(comparable(current), comparable(merged)); d != "" {
+			c.Action, c.Diff = Changed, d
+		}
+	}
+	if write && c.Action != Unchanged {
+		if _, err := res.Apply(ctx, o.Obj.GetName(), o.Obj, metav1.ApplyOptions{FieldManager: FieldManager, Force: true}); err != nil {
+			return c, fmt.Errorf("apply %s: %w", c.Ref, err)
+		}
+	}
+	return c, nil
+}
+
+func (e *Engine) resource(o Object) dynamic.ResourceInterface {
+	if o.GVR == namespaceGVR {
+		return e.Dynamic.Resource(o.GVR)
+	}
+	return e.Dynamic.Resource(o.GVR).Namespace(o.Obj.GetNamespace())
+}
+
+// prune deletes objects this guard applied earlier (they carry GuardLabel)
+// that the Spec no longer asks for, e.g. an ingress source removed.
+func (e *Engine) prune(ctx context.Context, ns string, want []Object, current map[string]*unstructured.Unstructured, write bool) ([]Change, error) {
+	wanted := map[string]bool{}
+	for _, o := range want {
+		wanted[o.GVR.Resource+"/"+o.Obj.GetName()] = true
+	}
+	var out []Change
+	for _, gvr := range namespacedKinds {
+		for key, item := range current {
+			if !strings.HasPrefix(key, gvr.Resource+"/") || wanted[key] || item.GetLabels()[GuardLabel] != "true" {
+				continue
+			}
+			c := Change{Ref: item.GetKind() + "/" + item.GetName(), Action: Deleted}
+			if write {
+				err := e.Dynamic.Resource(gvr).Namespace(ns).Delete(ctx, item.GetName(), metav1.DeleteOptions{})
+				if err != nil && !apierrors.IsNotFound(err) {
+					return out, fmt.Errorf("delete %s: %w", c.Ref, err)
+				}
+			}
+			out = append(out, c)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Ref < out[j].Ref })
+	return out, nil
+}
+
+// comparable drops what the server changes on every write and what the
+// guard does not decide, leaving the content two objects should share.
+func comparable(u *unstructured.Unstructured) map[string]any {
+	c := u.DeepCopy().Object
+	for _, f := range []string{"managedFields", "resourceVersion", "generation", "creationTimestamp", "uid"} {
+		unstructured.RemoveNestedField(c, "metadata", f)
+	}
+	unstructured.RemoveNestedField(c, "status")
+	return c
+}
+
+// Summary counts changes by action.
+func Summary(changes []Change) map[string]int {
+	out := map[string]int{Created: 0, Changed: 0, Unchanged: 0, Deleted: 0}
+	for _, c := range changes {
+		out[c.Action]++
+	}
+	return out
+}
+
+// OptInLabel on a target namespace names the one namespace whose
+// pipelines may guard it. Only someone who may label namespaces (a cluster
+// admin) can set it, so a pipeline author cannot reach into a namespace
+// nobody handed to them.
+const OptInLabel = "modelguard.dev/guarded-from"
+
+// ErrNotOptedIn is returned when the target namespace does not name the
+// requesting namespace in OptInLabel.
+var ErrNotOptedIn = errors.New("namespace has not opted in")
