@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modelguard/modelguard/pkg/kinds"
 	"github.com/modelguard/modelguard/pkg/kinds/all"
 	"github.com/modelguard/modelguard/pkg/reconciler/customrun"
 	"github.com/modelguard/modelguard/test/localcluster"
@@ -39,7 +40,7 @@ type environment struct {
 
 func TestMain(m *testing.M) {
 	if os.Getenv(roleEnv) == "controller" {
-		customrun.Main(append(all.Kinds(), echoKind{})...)
+		customrun.Main(func(ctx context.Context) []kinds.Kind { return append(all.Kinds(ctx), echoKind{}) })
 		return
 	}
 	flag.Parse()
@@ -85,6 +86,10 @@ func (e *environment) installController(ctx context.Context) error {
 	out, err := e.cluster.Kubectl(ctx, localcluster.UserAdmin, "apply", "-k", filepath.Join(repoRoot(), "config"))
 	if err != nil {
 		return fmt.Errorf("kubectl apply -k config: %w\n%s", err, out)
+	}
+	out, err = e.cluster.Kubectl(ctx, localcluster.UserAdmin, "apply", "-f", filepath.Join(repoRoot(), "test", "e2e", "testdata", "kserve-crds.yaml"))
+	if err != nil {
+		return fmt.Errorf("install KServe CRD stand-ins: %w\n%s", err, out)
 	}
 	p, err := startController(ctx, e.cluster, "modelguard-controller")
 	if err != nil {

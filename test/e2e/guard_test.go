@@ -1,0 +1,339 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/modelguard/modelguard/pkg/guard"
+	"github.com/modelguard/modelguard/test/localcluster"
+	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	"github.com/tektoncd/pipeline/pkg/apis/pipeline/v1beta1"
+	tekton "github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+)
+
+var isvcGVR = schema.GroupVersionResource{Group: "serving.kserve.io", Version: "v1beta1", Resource: "inferenceservices"}
+
+// pipelineNamespace makes a namespace where dave, a pipeline author, may
+// run PipelineRuns and read them — and nothing else.
+func pipelineNamespace(t *testing.T) string {
+	t.Helper()
+	ns := namespace(t)
+	ctx := context.Background()
+	role := &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Name: "pipeline-author"},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{"tekton.dev"}, Resources: []string{"pipelineruns", "customruns"}, Verbs: []string{"get", "list", "watch", "create"}}},
+	}
+	if _, err := env.kube.RbacV1().Roles(ns).Create(ctx, role, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rb := &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "pipeline-authors"},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: localcluster.GroupPipelineAuthors}},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "pipeline-author"},
+	}
+	if _, err := env.kube.RbacV1().RoleBindings(ns).Create(ctx, rb, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return ns
+}
+
+// targetNamespace makes a namespace to guard, opted in for guards run from
+// `from` (empty: not opted in).
+func targetNamespace(t *testing.T, suffix, from string) string {
+	t.Helper()
+	ns := namespace(t) + "-" + suffix
+	labels := map[string]string{}
+	if from != "" {
+		labels[guard.OptInLabel] = from
+	}
+	_, err := env.kube.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: labels}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("create namespace %s: %v", ns, err)
+	}
+	t.Cleanup(func() { _ = env.kube.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
+	return ns
+}
+
+// personaParams gives the three personas to the local cluster's groups.
+var personaParams = fmt.Sprintf(`          - {name: data-scientist-groups, value: [%s]}
+          - {name: ml-engineer-groups, value: [%s]}
+          - {name: operator-groups, value: [%s]}
+`, localcluster.GroupDataScientists, localcluster.GroupMLEngineers, localcluster.GroupOperators)
+
+// guardRun has dave (through his own token) start a PipelineRun in `in`
+// that runs NamespaceGuard on target with the given params (YAML list
+// items), and returns its finished CustomRun.
+func guardRun(t *testing.T, in, name, target string, params string) *v1beta1.CustomRun {
+	t.Helper()
+	y := fmt.Sprintf(`
+metadata: {name: %s}
+spec:
+  pipelineSpec:
+    tasks:
+      - name: guard
+        taskRef: {apiVersion: modelguard.dev/v1alpha1, kind: NamespaceGuard}
+        params:
+          - {name: namespace, value: %s}
+%s`, name, target, params)
+	pr := parse[pipelinev1.PipelineRun](t, y)
+	dave := tektonAs(t, localcluster.UserDave)
+	if _, err := dave.TektonV1().PipelineRuns(in).Create(context.Background(), pr, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("dave creates PipelineRun %s: %v", name, err)
+	}
+	waitPipelineRun(t, in, name, 60*time.Second)
+	return customRunOf(t, in, name, "guard")
+}
+
+func tektonAs(t *testing.T, user string) tekton.Interface {
+	t.Helper()
+	return tekton.NewForConfigOrDie(env.cluster.RESTConfig(user))
+}
+
+func kubeAs(t *testing.T, user string) kubernetes.Interface {
+	t.Helper()
+	return kubernetes.NewForConfigOrDie(env.cluster.RESTConfig(user))
+}
+
+// allowed turns an API answer into allowed/denied: only 403 is a denial.
+// Anything else (success, 404 for a pod that does not exist, 409) means
+// the authorizer let the request through.
+func allowed(err error) bool { return !apierrors.IsForbidden(err) }
+
+func TestNamespaceGuardPersonasAndRerun(t *testing.T) {
+	pipelines := pipelineNamespace(t)
+	dev := targetNamespace(t, "dev", pipelines)
+	prod := targetNamespace(t, "prod", pipelines)
+	ctx := context.Background()
+	// A Secret someone put there, which only the operator may read.
+	if _, err := env.kube.CoreV1().Secrets(dev).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "model-store"}, StringData: map[string]string{"key": "v"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	run := guardRun(t, pipelines, "guard-dev", dev, personaParams+`          - {name: ingress, value: [openshift-router, monitoring]}
+          - {name: egress, value: ["10.0.0.0/8:443"]}
+          - {name: quota, value: {gpu: "2"}}`)
+	if !run.IsSuccessful() {
+		t.Fatalf("guard-dev: %s", statusOf(run))
+	}
+	if got := result(run, "created"); !strings.Contains(got, "NetworkPolicy/modelguard-default-deny") || !strings.Contains(got, "RoleBinding/modelguard-operator") {
+		t.Fatalf("created = %q", got)
+	}
+	if got := result(run, "access-matrix"); strings.Contains(got, "MISMATCH") || !strings.Contains(got, "operator: ") {
+		t.Fatalf("access-matrix = %q", got)
+	}
+	runProd := guardRun(t, pipelines, "guard-prod", prod, personaParams+`          - {name: profile, value: prod}`)
+	if !runProd.IsSuccessful() {
+		t.Fatalf("guard-prod: %s", statusOf(runProd))
+	}
+
+	// Real requests with each persona's own token.
+	type attempt struct {
+		who, what, ns string
+		do            func(k kubernetes.Interface, d dynamic.Interface, ns string) error
+		want          bool
+	}
+	isvc := func(k kubernetes.Interface, d dynamic.Interface, ns string) error {
+		obj := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
+			"metadata": map[string]any{"generateName": "model-"}, "spec": map[string]any{"predictor": map[string]any{"model": map[string]any{"storageUri": "oci://registry/model@sha256:0"}}}}}
+		_, err := d.Resource(isvcGVR).Namespace(ns).Create(ctx, obj, metav1.CreateOptions{})
+		return err
+	}
+	readSecret := func(k kubernetes.Interface, _ dynamic.Interface, ns string) error {
+		_, err := k.CoreV1().Secrets(ns).Get(ctx, "model-store", metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return err
+	}
+	deleteNetpol := func(k kubernetes.Interface, _ dynamic.Interface, ns string) error {
+		return k.NetworkingV1().NetworkPolicies(ns).Delete(ctx, "modelguard-default-deny", metav1.DeleteOptions{DryRun: []string{metav1.DryRunAll}})
+	}
+	bindAdmin := func(k kubernetes.Interface, _ dynamic.Interface, ns string) error {
+		rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{GenerateName: "sneaky-"}, RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "admin"},
+			Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "dave"}}}
+		_, err := k.RbacV1().RoleBindings(ns).Create(ctx, rb, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		return err
+	}
+	exec := func(k kubernetes.Interface, _ dynamic.Interface, ns string) error {
+		return k.CoreV1().RESTClient().Post().Namespace(ns).Resource("pods").Name("workbench-0").SubResource("exec").
+			Param("command", "id").Param("stdout", "true").Do(ctx).Error()
+	}
+	attempts := []attempt{
+		{localcluster.UserAlice, "create InferenceService", dev, isvc, true},
+		{localcluster.UserAlice, "read a Secret", dev, readSecret, false},
+		{localcluster.UserAlice, "delete a NetworkPolicy", dev, deleteNetpol, false},
+		{localcluster.UserAlice, "create a RoleBinding", dev, bindAdmin, false},
+		{localcluster.UserAlice, "exec (dev)", dev, exec, true},
+		{localcluster.UserAlice, "create InferenceService (prod)", prod, isvc, false},
+		{localcluster.UserBob, "create InferenceService", dev, isvc, true},
+		{localcluster.UserBob, "read a Secret", dev, readSecret, false},
+		{localcluster.UserBob, "delete a NetworkPolicy", dev, deleteNetpol, false},
+		{localcluster.UserBob, "create a RoleBinding", dev, bindAdmin, false},
+		{localcluster.UserBob, "exec (prod)", prod, exec, false},
+		{localcluster.UserCarol, "create InferenceService (prod)", prod, isvc, true},
+		{localcluster.UserCarol, "read a Secret", dev, readSecret, true},
+		{localcluster.UserCarol, "delete a NetworkPolicy", dev, deleteNetpol, false},
+		{localcluster.UserCarol, "create a RoleBinding", dev, bindAdmin, false},
+		{localcluster.UserCarol, "exec (dev)", dev, exec, true},
+		{localcluster.UserCarol, "exec (prod)", prod, exec, false},
+		{localcluster.UserDave, "create a RoleBinding", dev, bindAdmin, false},
+		{localcluster.UserDave, "read a Secret", dev, readSecret, false},
+	}
+	for _, a := range attempts {
+		k := kubeAs(t, a.who)
+		d := dynamic.NewForConfigOrDie(env.cluster.RESTConfig(a.who))
+		err := a.do(k, d, a.ns)
+		if got := allowed(err); got != a.want {
+			t.Errorf("%s: %s in %s: allowed=%v, want %v (err: %v)", a.who, a.what, a.ns, got, a.want, err)
+		}
+	}
+
+	// Re-running changes nothing: no object is written.
+	before := guardedVersions(t, dev)
+	again := guardRun(t, pipelines, "guard-dev-again", dev, personaParams+`          - {name: ingress, value: [openshift-router, monitoring]}
+          - {name: egress, value: ["10.0.0.0/8:443"]}
+          - {name: quota, value: {gpu: "2"}}`)
+	if !again.IsSuccessful() || result(again, "created") != "" || result(again, "changed") != "" || result(again, "deleted") != "" {
+		t.Fatalf("re-run: %s", statusOf(again))
+	}
+	if after := guardedVersions(t, dev); fmt.Sprint(before) != fmt.Sprint(after) {
+		t.Fatalf("re-run wrote objects:\nbefore %v\nafter  %v", before, after)
+	}
+
+	// A hand edit (someone opens DNS to everything) is reported by verify.
+	patch, _ := json.Marshal(map[string]any{"spec": map[string]any{"egress": []any{map[string]any{}}}})
+	if _, err := env.kube.NetworkingV1().NetworkPolicies(dev).Patch(ctx, "modelguard-allow-dns", types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	verify := guardRun(t, pipelines, "guard-dev-verify", dev, personaParams+`          - {name: ingress, value: [openshift-router, monitoring]}
+          - {name: egress, value: ["10.0.0.0/8:443"]}
+          - {name: quota, value: {gpu: "2"}}
+          - {name: mode, value: verify}`)
+	if c := condition(verify); !c.IsFalse() || c.Reason != "Drift" || !strings.Contains(c.Message, "NetworkPolicy/modelguard-allow-dns") {
+		t.Fatalf("verify after a hand edit: %s", statusOf(verify))
+	}
+	if changed := result(verify, "changed"); changed != "NetworkPolicy/modelguard-allow-dns" {
+		t.Fatalf("verify changed = %q; want only the edited policy", changed)
+	}
+}
+
+// guardedVersions maps every object the guard owns in ns to its
+// resourceVersion, and includes the namespace itself.
+func guardedVersions(t *testing.T, ns string) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	out := map[string]string{}
+	sel := metav1.ListOptions{LabelSelector: guard.GuardLabel + "=true"}
+	nps, err := env.kube.NetworkingV1().NetworkPolicies(ns).List(ctx, sel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range nps.Items {
+		out["np/"+o.Name] = o.ResourceVersion
+	}
+	rbs, err := env.kube.RbacV1().RoleBindings(ns).List(ctx, sel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range rbs.Items {
+		out["rb/"+o.Name] = o.ResourceVersion
+	}
+	lrs, err := env.kube.CoreV1().LimitRanges(ns).List(ctx, sel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range lrs.Items {
+		out["lr/"+o.Name] = o.ResourceVersion
+	}
+	n, err := env.kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out["ns"] = n.ResourceVersion
+	if len(out) < 6 {
+		t.Fatalf("only %d guarded objects in %s: %v", len(out), ns, out)
+	}
+	return out
+}
+
+// The controller must not be a way into namespaces nobody handed over, nor
+// a way to bind anything broader than the personas.
+func TestNamespaceGuardRefusesEscalation(t *testing.T) {
+	pipelines := pipelineNamespace(t)
+	notOptedIn := targetNamespace(t, "victim", "")
+	otherTeams := targetNamespace(t, "other", "someone-else")
+
+	for name, target := range map[string]string{"no-opt-in": notOptedIn, "opted-in-elsewhere": otherTeams} {
+		run := guardRun(t, pipelines, name, target, personaParams)
+		if c := condition(run); !c.IsFalse() || c.Reason != "NotOptedIn" || !strings.Contains(c.Message, guard.OptInLabel) {
+			t.Errorf("%s: %s; want NotOptedIn naming the label", name, statusOf(run))
+		}
+		rbs, err := env.kube.RbacV1().RoleBindings(target).List(context.Background(), metav1.ListOptions{})
+		if err != nil || len(rbs.Items) != 0 {
+			t.Errorf("%s: RoleBindings in %s after a refused guard: %v (%v)", name, target, rbs, err)
+		}
+	}
+
+	// Handing a persona to everyone is refused before anything is applied.
+	opted := targetNamespace(t, "everyone", pipelines)
+	run := guardRun(t, pipelines, "everyone", opted, `          - {name: operator-users, value: ["system:anonymous"]}
+          - {name: ml-engineer-groups, value: ["system:authenticated"]}`)
+	if c := condition(run); !c.IsFalse() || c.Reason != "InvalidParams" || !strings.Contains(c.Message, "system: groups and users cannot be given a persona") {
+		t.Errorf("system groups: %s", statusOf(run))
+	}
+	if c := condition(run); !strings.Contains(c.Message, `param "ml-engineer-groups"`) || !strings.Contains(c.Message, `param "operator-users"`) {
+		t.Errorf("system groups: message does not name both params: %q", c.Message)
+	}
+
+	// Even a bug in the controller could not bind more: its own identity
+	// may bind only the persona roles and may not escalate.
+	ctrl := kubeAs(t, localcluster.UserController)
+	rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "modelguard-operator"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "cluster-admin"},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: localcluster.UserDave}}}
+	_, err := ctrl.RbacV1().RoleBindings(opted).Create(context.Background(), rb, metav1.CreateOptions{})
+	if !apierrors.IsForbidden(err) {
+		t.Errorf("controller identity binding cluster-admin: err = %v; want Forbidden", err)
+	}
+	for _, verb := range []string{"escalate", "impersonate"} {
+		resource := "clusterroles"
+		group := rbacv1.GroupName
+		if verb == "impersonate" {
+			resource, group = "users", ""
+		}
+		if can := canI(t, localcluster.UserController, verb, group, resource); can {
+			t.Errorf("controller identity may %s %s", verb, resource)
+		}
+	}
+	if can := canI(t, localcluster.UserController, "get", "", "secrets"); can {
+		t.Error("controller identity may read Secrets")
+	}
+}
+
+func canI(t *testing.T, user, verb, group, resource string) bool {
+	t.Helper()
+	u, _ := env.cluster.User(user)
+	sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+		User: u.Name, Groups: u.Groups,
+		ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: verb, Group: group, Resource: resource, Namespace: "default"},
+	}}
+	got, err := env.kube.AuthorizationV1().SubjectAccessReviews().Create(context.Background(), sar, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got.Status.Allowed
+}
