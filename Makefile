@@ -42,6 +42,8 @@ bench: deps tools ## the figures the issues ask for, measured on the local contr
 FUZZTIME ?= 20s
 fuzz: ## run each fuzz target for FUZZTIME
 	$(GO) test ./pkg/kinds/ -run '^$$' -fuzz '^FuzzCheck$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/guard/ -run '^$$' -fuzz '^FuzzParseIngress$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/guard/ -run '^$$' -fuzz '^FuzzParseEgress$$' -fuzztime $(FUZZTIME)
 
 build: ## build the controller and CLI into bin/
 	$(GO) build -o bin/ ./cmd/...

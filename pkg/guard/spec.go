@@ -91,11 +91,11 @@ func ParseIngress(s string) (IngressSource, error) {
 	}
 	if ns, ok := strings.CutPrefix(s, FromNamespace+":"); ok {
 		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
-			return IngressSource{}, fmt.Errorf("%q: namespace %s", s, errs[0])
+			return IngressSource{}, fmt.Errorf("%s: namespace %s", quote(s), errs[0])
 		}
 		return IngressSource{Kind: FromNamespace, Namespace: ns}, nil
 	}
-	return IngressSource{}, fmt.Errorf("%q: want openshift-router, monitoring, knative, istio or namespace:<name>", s)
+	return IngressSource{}, fmt.Errorf("%s: want openshift-router, monitoring, knative, istio or namespace:<name>", quote(s))
 }
 
 // EgressRule allows traffic to a CIDR, on one TCP port or on all ports.
@@ -110,12 +110,12 @@ func ParseEgress(s string) (EgressRule, error) {
 	if i := strings.LastIndex(s, ":"); i > 0 && strings.Contains(s[:i], "/") {
 		p, err := strconv.Atoi(s[i+1:])
 		if err != nil || p < 1 || p > 65535 {
-			return EgressRule{}, fmt.Errorf("%q: port must be 1-65535", s)
+			return EgressRule{}, fmt.Errorf("%s: port must be 1-65535", quote(s))
 		}
 		cidr, port = s[:i], p
 	}
 	if _, _, err := net.ParseCIDR(cidr); err != nil {
-		return EgressRule{}, fmt.Errorf("%q: not a CIDR like 10.0.0.0/16 or 10.0.0.0/16:443", s)
+		return EgressRule{}, fmt.Errorf("%s: not a CIDR like 10.0.0.0/16 or 10.0.0.0/16:443", quote(s))
 	}
 	return EgressRule{CIDR: cidr, Port: port}, nil
 }
@@ -161,68 +161,76 @@ var PodSecurityLevels = []string{"restricted", "baseline", "privileged"}
 // upgrade does not silently tighten or loosen the policy.
 const PodSecurityVersion = "v1.36"
 
-// FieldError names the part of a Spec that is wrong, in the words of the
-// door that filled it (a param, a flag).
+// FieldError names the part of a Spec that is wrong, so each door can say
+// it in its own words (a param, a flag).
 type FieldError struct {
-	Field   string
+	// Field is Namespace, Profile, PodSecurity, Quota, Limits, Groups,
+	// Users or Subjects.
+	Field string
+	// Key is the quota or limit key, or the persona for Groups and Users.
+	Key     string
 	Problem string
 }
 
-func (e *FieldError) Error() string { return e.Field + ": " + e.Problem }
+func (e *FieldError) Error() string {
+	if e.Key != "" {
+		return e.Field + "[" + e.Key + "]: " + e.Problem
+	}
+	return e.Field + ": " + e.Problem
+}
 
-// Validate checks a Spec and fills in defaults. Errors are *FieldError
-// joined, with Field set to Spec field names (Namespace, Quota[gpu], ...);
-// callers translate them to their own param or flag names.
+// Validate checks a Spec and fills in defaults. Errors are *FieldError,
+// joined; callers translate them to their own param or flag names.
 func (s *Spec) Validate() error {
 	var errs []error
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, &FieldError{Field: field, Problem: fmt.Sprintf(format, args...)})
+	bad := func(field, key, format string, args ...any) {
+		errs = append(errs, &FieldError{Field: field, Key: key, Problem: fmt.Sprintf(format, args...)})
 	}
 	if msgs := validation.IsDNS1123Label(s.Namespace); len(msgs) > 0 {
-		bad("Namespace", "%q is not a namespace name: %s", s.Namespace, msgs[0])
+		bad("Namespace", "", "%s is not a namespace name: %s", quote(s.Namespace), msgs[0])
 	}
 	if s.Profile == "" {
 		s.Profile = Dev
 	}
 	if _, ok := defaultQuota[s.Profile]; !ok {
-		bad("Profile", "%q: want dev, staging or prod", s.Profile)
+		bad("Profile", "", "%s: want dev, staging or prod", quote(string(s.Profile)))
 	}
 	for _, p := range Personas {
 		for _, g := range s.Subjects[p].Groups {
 			if err := checkSubject(g); err != nil {
-				bad("Subjects["+string(p)+"].Groups", "%v", err)
+				bad("Groups", string(p), "%v", err)
 			}
 		}
 		for _, u := range s.Subjects[p].Users {
 			if err := checkSubject(u); err != nil {
-				bad("Subjects["+string(p)+"].Users", "%v", err)
+				bad("Users", string(p), "%v", err)
 			}
 		}
 	}
 	for k := range s.Subjects {
 		if !isPersona(k) {
-			bad("Subjects", "unknown persona %q", k)
+			bad("Subjects", "", "unknown persona %s", quote(string(k)))
 		}
 	}
 	for k, v := range s.Quota {
 		if _, ok := QuotaKeys[k]; !ok {
-			bad("Quota["+k+"]", "unknown key; want one of %s", strings.Join(sortedKeys(QuotaKeys), ", "))
+			bad("Quota", k, "unknown key; want one of %s", strings.Join(sortedKeys(QuotaKeys), ", "))
 		} else if q, err := resource.ParseQuantity(v); err != nil || q.Sign() < 0 {
-			bad("Quota["+k+"]", "%q is not a non-negative quantity", v)
+			bad("Quota", k, "%s is not a non-negative quantity", quote(v))
 		}
 	}
 	for k, v := range s.Limits {
 		if !contains(LimitKeys, k) {
-			bad("Limits["+k+"]", "unknown key; want one of %s", strings.Join(LimitKeys, ", "))
+			bad("Limits", k, "unknown key; want one of %s", strings.Join(LimitKeys, ", "))
 		} else if q, err := resource.ParseQuantity(v); err != nil || q.Sign() < 0 {
-			bad("Limits["+k+"]", "%q is not a non-negative quantity", v)
+			bad("Limits", k, "%s is not a non-negative quantity", quote(v))
 		}
 	}
 	if s.PodSecurity == "" {
 		s.PodSecurity = "restricted"
 	}
 	if !contains(PodSecurityLevels, s.PodSecurity) {
-		bad("PodSecurity", "%q: want restricted, baseline or privileged", s.PodSecurity)
+		bad("PodSecurity", "", "%s: want restricted, baseline or privileged", quote(s.PodSecurity))
 	}
 	return errors.Join(errs...)
 }
@@ -235,7 +243,7 @@ func checkSubject(name string) error {
 	case strings.TrimSpace(name) == "":
 		return errors.New("empty name")
 	case strings.HasPrefix(name, "system:"):
-		return fmt.Errorf("%q: system: groups and users cannot be given a persona", name)
+		return fmt.Errorf("%s: system: groups and users cannot be given a persona", quote(name))
 	case len(name) > 253:
 		return fmt.Errorf("name is %d characters; the limit is 253", len(name))
 	}
@@ -284,4 +292,13 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(ks)
 	return ks
+}
+
+// quote quotes user input for an error message, cut to 64 bytes so a huge
+// value cannot become a huge message.
+func quote(s string) string {
+	if len(s) <= 64 {
+		return strconv.Quote(s)
+	}
+	return strconv.Quote(s[:64]) + fmt.Sprintf("… (%d bytes)", len(s))
 }

@@ -13,19 +13,11 @@ import (
 	"github.com/tektoncd/pipeline/pkg/apis/pipeline/v1beta1"
 )
 
-// Modes of a run.
-const (
-	ModeApply  = "apply"  // make the namespace match, then prove access with the matrix
-	ModeDiff   = "diff"   // dry run: report what apply would change, write nothing
-	ModeVerify = "verify" // fail on drift (hand edits) or on any access-matrix mismatch
-)
-
-// Failure reasons on the CustomRun.
+// Failure reasons on the CustomRun besides guard.ReasonDrift and
+// guard.ReasonAccessMismatch.
 const (
 	ReasonNotOptedIn       = "NotOptedIn"
 	ReasonNamespaceMissing = "NamespaceNotFound"
-	ReasonDrift            = "Drift"
-	ReasonAccessMismatch   = "AccessMatrixMismatch"
 )
 
 // Kind is NamespaceGuard.
@@ -68,16 +60,10 @@ func (k *Kind) Plan(req kinds.Request) (kinds.Job, error) {
 }
 
 // run guards spec.Namespace on behalf of a run in namespace from; the
-// target must have opted in for from (the controller's door never acts on
-// a namespace nobody handed to the run's namespace).
-func (k *Kind) run(ctx context.Context, from string, spec *guard.Spec, mode string) (kinds.Results, error) {
-	var changes []guard.Change
-	var err error
-	if mode == ModeApply {
-		changes, err = k.Engine.Apply(ctx, spec, from)
-	} else {
-		changes, err = k.Engine.Plan(ctx, spec, from)
-	}
+// target must have opted in for from, so this door never acts on a
+// namespace nobody handed to the run's namespace.
+func (k *Kind) run(ctx context.Context, from string, spec *guard.Spec, mode guard.Mode) (kinds.Results, error) {
+	report, err := k.Engine.Run(ctx, spec, mode, from)
 	switch {
 	case errors.Is(err, guard.ErrNotOptedIn):
 		return nil, kinds.Deny(ReasonNotOptedIn, nil, "%v", err)
@@ -86,91 +72,24 @@ func (k *Kind) run(ctx context.Context, from string, spec *guard.Spec, mode stri
 	case err != nil:
 		return nil, err
 	}
-	res := changeResults(changes)
-	if mode == ModeDiff {
-		return append(res, kinds.Result{Name: "summary", Value: "dry run: " + summaryLine(changes, nil)}), nil
-	}
-	checks, err := k.Engine.Verify(ctx, spec)
-	if err != nil {
-		return nil, err
-	}
-	res = append(res, kinds.Result{Name: "summary", Value: summaryLine(changes, checks)}, kinds.Result{Name: "access-matrix", Value: matrixResult(checks)})
-	if mode == ModeVerify {
-		if drifted := driftRefs(changes); len(drifted) > 0 {
-			return nil, kinds.Deny(ReasonDrift, res, "guarded objects differ from the guard (hand edits?): %s", strings.Join(drifted, ", "))
-		}
-	}
-	if bad := guard.Mismatches(checks); len(bad) > 0 {
-		return nil, kinds.Deny(ReasonAccessMismatch, res, "%d of %d access checks did not match the persona matrix, first: %s", len(bad), len(checks), describe(bad[0]))
+	res := Results(report)
+	if reason, msg := report.Problem(); reason != "" {
+		return nil, kinds.Deny(reason, res, "%s", msg)
 	}
 	return res, nil
 }
 
-// changeResults lists object refs by action: results "created",
-// "changed", "unchanged", "deleted" (comma-separated, always written).
-func changeResults(changes []guard.Change) kinds.Results {
-	by := map[string][]string{}
-	for _, c := range changes {
-		by[c.Action] = append(by[c.Action], c.Ref)
-	}
+// Results are the run's results, always all written: "created",
+// "changed", "unchanged", "deleted" (comma-separated object refs),
+// "summary" and "access-matrix" (empty in diff mode).
+func Results(r *guard.Report) kinds.Results {
 	var out kinds.Results
 	for _, a := range []string{guard.Created, guard.Changed, guard.Unchanged, guard.Deleted} {
-		out = append(out, kinds.Result{Name: a, Value: fit(strings.Join(by[a], ","), 1024)})
+		out = append(out, kinds.Result{Name: a, Value: fit(strings.Join(r.Refs(a), ","), 1024)})
 	}
-	return out
-}
-
-func driftRefs(changes []guard.Change) []string {
-	var out []string
-	for _, c := range changes {
-		if c.Action != guard.Unchanged {
-			out = append(out, c.Ref+" ("+c.Action+")")
-		}
-	}
-	return out
-}
-
-func summaryLine(changes []guard.Change, checks []guard.Check) string {
-	n := guard.Summary(changes)
-	s := fmt.Sprintf("created %d, changed %d, unchanged %d, deleted %d", n[guard.Created], n[guard.Changed], n[guard.Unchanged], n[guard.Deleted])
-	if checks != nil {
-		s += fmt.Sprintf("; access matrix %d/%d as intended", len(checks)-len(guard.Mismatches(checks)), len(checks))
-	}
-	return s
-}
-
-// matrixResult is the access matrix in one result: a line per persona with
-// its score, then every mismatch. The CLI prints the full matrix.
-func matrixResult(checks []guard.Check) string {
-	var b strings.Builder
-	for _, p := range guard.Personas {
-		total, ok := 0, 0
-		for _, c := range checks {
-			if c.Persona == p {
-				total++
-				if c.OK() {
-					ok++
-				}
-			}
-		}
-		if total > 0 {
-			fmt.Fprintf(&b, "%s: %d/%d as intended\n", p, ok, total)
-		}
-	}
-	for _, c := range guard.Mismatches(checks) {
-		fmt.Fprintf(&b, "MISMATCH %s\n", describe(c))
-	}
-	return fit(strings.TrimSuffix(b.String(), "\n"), 3000)
-}
-
-func describe(c guard.Check) string {
-	word := func(b bool) string {
-		if b {
-			return "allowed"
-		}
-		return "denied"
-	}
-	return fmt.Sprintf("%s %s %s: want %s, got %s", c.Persona, c.Subject, c.Access, word(c.Want), word(c.Got))
+	return append(out,
+		kinds.Result{Name: "summary", Value: r.Summary()},
+		kinds.Result{Name: "access-matrix", Value: fit(r.MatrixSummary(), 3000)})
 }
 
 // fit keeps a result under a size, saying how much was cut.

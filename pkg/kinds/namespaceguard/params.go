@@ -10,7 +10,7 @@ import (
 
 // SpecFromParams builds a guard.Spec from checked params. Every problem is
 // a *kinds.ParamError naming the param.
-func SpecFromParams(v kinds.Values) (*guard.Spec, string, error) {
+func SpecFromParams(v kinds.Values) (*guard.Spec, guard.Mode, error) {
 	spec := &guard.Spec{
 		Namespace:   v.String("namespace", ""),
 		Profile:     guard.Profile(v.String("profile", "dev")),
@@ -20,9 +20,9 @@ func SpecFromParams(v kinds.Values) (*guard.Spec, string, error) {
 		Subjects:    map[guard.Persona]guard.Subjects{},
 	}
 	var errs []error
-	mode := v.String("mode", ModeApply)
-	if mode != ModeApply && mode != ModeDiff && mode != ModeVerify {
-		errs = append(errs, kinds.Invalid("mode", "%s: want apply, diff or verify", kinds.Quote(mode)))
+	mode, err := guard.ParseMode(v.String("mode", string(guard.ModeApply)))
+	if err != nil {
+		errs = append(errs, kinds.Invalid("mode", "%v", err))
 	}
 	for _, p := range guard.Personas {
 		spec.Subjects[p] = guard.Subjects{Groups: v.Array(string(p) + "-groups"), Users: v.Array(string(p) + "-users")}
@@ -61,45 +61,25 @@ func paramErrors(err error) []error {
 			out = append(out, e)
 			continue
 		}
-		problem := fe.Problem
-		if key, ok := mapKey(fe.Field); ok {
-			problem = "key " + kinds.Quote(key) + ": " + problem
+		param, problem := paramFor(fe), fe.Problem
+		if fe.Field == "Quota" || fe.Field == "Limits" {
+			problem = "key " + kinds.Quote(fe.Key) + ": " + problem
 		}
-		out = append(out, kinds.Invalid(paramFor(fe.Field), "%s", problem))
+		out = append(out, kinds.Invalid(param, "%s", problem))
 	}
 	return out
 }
 
-func paramFor(field string) string {
-	switch {
-	case field == "Namespace":
-		return "namespace"
-	case field == "Profile":
-		return "profile"
-	case field == "PodSecurity":
+func paramFor(fe *guard.FieldError) string {
+	switch fe.Field {
+	case "Groups":
+		return fe.Key + "-groups"
+	case "Users":
+		return fe.Key + "-users"
+	case "PodSecurity":
 		return "pod-security"
-	case strings.HasPrefix(field, "Quota["):
-		return "quota"
-	case strings.HasPrefix(field, "Limits["):
-		return "limits"
-	case strings.HasPrefix(field, "Subjects["):
-		persona := strings.TrimSuffix(strings.TrimPrefix(field, "Subjects["), "].Groups")
-		if strings.HasSuffix(field, "].Users") {
-			return strings.TrimSuffix(strings.TrimPrefix(field, "Subjects["), "].Users") + "-users"
-		}
-		return persona + "-groups"
 	}
-	return field
-}
-
-// mapKey returns k from "Quota[k]" or "Limits[k]".
-func mapKey(field string) (string, bool) {
-	for _, prefix := range []string{"Quota[", "Limits["} {
-		if rest, ok := strings.CutPrefix(field, prefix); ok {
-			return strings.TrimSuffix(rest, "]"), true
-		}
-	}
-	return "", false
+	return strings.ToLower(fe.Field)
 }
 
 func unjoin(err error) []error {

@@ -1,0 +1,140 @@
+package guard
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// Mode is what a guard run does.
+type Mode string
+
+const (
+	// ModeApply makes the namespace match, then proves access with the matrix.
+	ModeApply Mode = "apply"
+	// ModeDiff is a dry run: it reports what apply would change.
+	ModeDiff Mode = "diff"
+	// ModeVerify changes nothing and fails on drift or a matrix mismatch.
+	ModeVerify Mode = "verify"
+)
+
+// ParseMode reads apply, diff or verify.
+func ParseMode(s string) (Mode, error) {
+	switch m := Mode(s); m {
+	case ModeApply, ModeDiff, ModeVerify:
+		return m, nil
+	}
+	return "", fmt.Errorf("%s: want apply, diff or verify", quote(s))
+}
+
+// Reasons a run's answer is no.
+const (
+	ReasonDrift          = "Drift"
+	ReasonAccessMismatch = "AccessMatrixMismatch"
+)
+
+// Report is the outcome of one guard run, the same for every door.
+type Report struct {
+	Namespace string   `json:"namespace"`
+	Profile   Profile  `json:"profile"`
+	Mode      Mode     `json:"mode"`
+	Changes   []Change `json:"changes"`
+	// Checks is the access matrix; empty in diff mode.
+	Checks []Check `json:"accessMatrix,omitempty"`
+}
+
+// Run does what mode asks: plan or apply, then (except for diff) verify
+// the access matrix. from is the namespace asking on behalf of a pipeline
+// (the target must have opted in for it), or "" for a person's own
+// credentials.
+func (e *Engine) Run(ctx context.Context, s *Spec, mode Mode, from string) (*Report, error) {
+	r := &Report{Namespace: s.Namespace, Profile: s.Profile, Mode: mode}
+	var err error
+	if mode == ModeApply {
+		r.Changes, err = e.Apply(ctx, s, from)
+	} else {
+		r.Changes, err = e.Plan(ctx, s, from)
+	}
+	if err != nil || mode == ModeDiff {
+		return r, err
+	}
+	r.Checks, err = e.Verify(ctx, s)
+	return r, err
+}
+
+// Refs lists the objects that had an action, e.g. Refs(Created).
+func (r *Report) Refs(action string) []string {
+	var out []string
+	for _, c := range r.Changes {
+		if c.Action == action {
+			out = append(out, c.Ref)
+		}
+	}
+	return out
+}
+
+// Summary is one line: counts by action and the access-matrix score.
+func (r *Report) Summary() string {
+	n := Summary(r.Changes)
+	s := fmt.Sprintf("created %d, changed %d, unchanged %d, deleted %d", n[Created], n[Changed], n[Unchanged], n[Deleted])
+	if r.Mode == ModeDiff {
+		return "dry run: " + s
+	}
+	return s + fmt.Sprintf("; access matrix %d/%d as intended", len(r.Checks)-len(Mismatches(r.Checks)), len(r.Checks))
+}
+
+// MatrixSummary is the access matrix in a few lines: a score per persona,
+// then every mismatch.
+func (r *Report) MatrixSummary() string {
+	var b strings.Builder
+	for _, p := range Personas {
+		total, ok := 0, 0
+		for _, c := range r.Checks {
+			if c.Persona == p {
+				total++
+				if c.OK() {
+					ok++
+				}
+			}
+		}
+		if total > 0 {
+			fmt.Fprintf(&b, "%s: %d/%d as intended\n", p, ok, total)
+		}
+	}
+	for _, c := range Mismatches(r.Checks) {
+		fmt.Fprintf(&b, "MISMATCH %s\n", c.Describe())
+	}
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// Problem says why the run's answer is no, or returns "" when it is yes:
+// verify fails on drift; apply and verify fail on any matrix mismatch.
+func (r *Report) Problem() (reason, message string) {
+	if r.Mode == ModeVerify {
+		var drifted []string
+		for _, c := range r.Changes {
+			if c.Action != Unchanged {
+				drifted = append(drifted, c.Ref+" ("+c.Action+")")
+			}
+		}
+		if len(drifted) > 0 {
+			return ReasonDrift, "guarded objects differ from the guard (hand edits?): " + strings.Join(drifted, ", ")
+		}
+	}
+	if bad := Mismatches(r.Checks); len(bad) > 0 {
+		return ReasonAccessMismatch, fmt.Sprintf("%d of %d access checks did not match the persona matrix, first: %s", len(bad), len(r.Checks), bad[0].Describe())
+	}
+	return "", ""
+}
+
+// Describe is one readable line about a check.
+func (c Check) Describe() string {
+	return fmt.Sprintf("%s %s %s: want %s, got %s", c.Persona, c.Subject, c.Access, word(c.Want), word(c.Got))
+}
+
+func word(allowed bool) string {
+	if allowed {
+		return "allowed"
+	}
+	return "denied"
+}

@@ -1,0 +1,157 @@
+package guard
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseIngress(t *testing.T) {
+	for in, want := range map[string]IngressSource{
+		"openshift-router":   {Kind: FromOpenShiftRouter},
+		"monitoring":         {Kind: FromMonitoring},
+		"knative":            {Kind: FromKnative},
+		"istio":              {Kind: FromIstio},
+		"namespace:frontend": {Kind: FromNamespace, Namespace: "frontend"},
+	} {
+		got, err := ParseIngress(in)
+		if err != nil || got != want {
+			t.Errorf("ParseIngress(%q) = %+v, %v; want %+v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "everywhere", "namespace:", "namespace:Bad_Name", "namespace:" + strings.Repeat("a", 64)} {
+		if _, err := ParseIngress(bad); err == nil {
+			t.Errorf("ParseIngress(%q) accepted", bad)
+		}
+	}
+}
+
+func TestParseEgress(t *testing.T) {
+	for in, want := range map[string]EgressRule{
+		"10.0.0.0/8":         {CIDR: "10.0.0.0/8"},
+		"10.0.0.0/8:443":     {CIDR: "10.0.0.0/8", Port: 443},
+		"2001:db8::/32":      {CIDR: "2001:db8::/32"},
+		"2001:db8::/32:9000": {CIDR: "2001:db8::/32", Port: 9000},
+	} {
+		got, err := ParseEgress(in)
+		if err != nil || got != want {
+			t.Errorf("ParseEgress(%q) = %+v, %v; want %+v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "10.0.0.0", "10.0.0.0/8:0", "10.0.0.0/8:70000", "10.0.0.0/8:https", "example.com:443"} {
+		if _, err := ParseEgress(bad); err == nil {
+			t.Errorf("ParseEgress(%q) accepted", bad)
+		}
+	}
+}
+
+func TestValidate(t *testing.T) {
+	good := Spec{Namespace: "ns", Subjects: map[Persona]Subjects{Operator: {Groups: []string{"ops"}}}}
+	if err := good.Validate(); err != nil {
+		t.Fatalf("valid spec refused: %v", err)
+	}
+	if good.Profile != Dev || good.PodSecurity != "restricted" {
+		t.Fatalf("defaults not filled: %+v", good)
+	}
+	bad := Spec{
+		Namespace:   "Not A Namespace",
+		Profile:     "qa",
+		Subjects:    map[Persona]Subjects{DataScientist: {Groups: []string{"system:authenticated"}}, Operator: {Users: []string{""}}, "admin": {}},
+		Quota:       map[string]string{"gpu": "-1", "tpu": "1"},
+		Limits:      map[string]string{"max-gpu": "lots"},
+		PodSecurity: "lax",
+	}
+	err := bad.Validate()
+	if err == nil {
+		t.Fatal("invalid spec accepted")
+	}
+	for _, want := range []string{
+		`Namespace: "Not A Namespace" is not a namespace name`,
+		`Profile: "qa": want dev, staging or prod`,
+		`Groups[data-scientist]: "system:authenticated": system: groups and users cannot be given a persona`,
+		`Users[operator]: empty name`,
+		`Subjects: unknown persona "admin"`,
+		`Quota[gpu]: "-1" is not a non-negative quantity`,
+		`Quota[tpu]: unknown key`,
+		`Limits[max-gpu]: "lots" is not a non-negative quantity`,
+		`PodSecurity: "lax"`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}
+
+// The GPU quota is requests-only: Kubernetes rejects limits.nvidia.com/gpu.
+func TestQuotaHasNoGPULimit(t *testing.T) {
+	s := Spec{Namespace: "ns", Quota: map[string]string{"gpu": "3"}}
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	q := resourceQuota(&s)
+	if got := q.Spec.Hard["requests.nvidia.com/gpu"]; got.String() != "3" {
+		t.Fatalf("requests.nvidia.com/gpu = %v", got.String())
+	}
+	if _, ok := q.Spec.Hard["limits.nvidia.com/gpu"]; ok {
+		t.Fatal("quota sets limits.nvidia.com/gpu, which Kubernetes rejects")
+	}
+	l := limitRange(&s).Spec.Limits[0]
+	if _, ok := l.Default["nvidia.com/gpu"]; ok {
+		t.Fatal("LimitRange defaults GPUs; every pod would get one")
+	}
+}
+
+// No persona role may hold a wildcard or any verb that changes access.
+func TestPersonaRulesHaveNoWildcardsOrEscalation(t *testing.T) {
+	for _, r := range PersonaClusterRoles() {
+		for _, rule := range r.Rules {
+			for _, list := range [][]string{rule.Verbs, rule.APIGroups, rule.Resources} {
+				for _, x := range list {
+					if x == "*" {
+						t.Errorf("%s: wildcard in %+v", r.Name, rule)
+					}
+				}
+			}
+			for _, v := range rule.Verbs {
+				if v == "bind" || v == "escalate" || v == "impersonate" {
+					t.Errorf("%s: verb %s", r.Name, v)
+				}
+			}
+			for _, res := range rule.Resources {
+				writes := len(rule.Verbs) > 0 && rule.Verbs[0] != "get"
+				if writes && (res == "roles" || res == "rolebindings" || res == "networkpolicies" || res == "resourcequotas" || res == "limitranges") {
+					t.Errorf("%s: may write %s", r.Name, res)
+				}
+			}
+		}
+	}
+}
+
+func FuzzParseIngress(f *testing.F) {
+	for _, s := range []string{"openshift-router", "namespace:a", "namespace:", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		src, err := ParseIngress(s)
+		if err == nil && src.Kind == "" {
+			t.Fatalf("%q accepted with no kind", s)
+		}
+		if err != nil && len(err.Error()) > 400 {
+			t.Fatalf("error message grows with input: %d bytes", len(err.Error()))
+		}
+	})
+}
+
+func FuzzParseEgress(f *testing.F) {
+	for _, s := range []string{"10.0.0.0/8", "10.0.0.0/8:443", "::/0:1", "a/b:c"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		e, err := ParseEgress(s)
+		if err == nil && (e.CIDR == "" || e.Port < 0 || e.Port > 65535) {
+			t.Fatalf("%q accepted as %+v", s, e)
+		}
+		if err != nil && len(err.Error()) > 400 {
+			t.Fatalf("error message grows with input: %d bytes", len(err.Error()))
+		}
+	})
+}
