@@ -18,7 +18,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"github.com/modelguard/modelguard/test/localcluster"
@@ -108,13 +107,22 @@ func up(ctx context.Context, dir string, out io.Writer) error {
 		}
 	}
 	fmt.Fprintf(out, `
-The cluster keeps running. Look around with:
+The cluster keeps running. Look around with (kubectl was built at %s):
   export KUBECONFIG=%s
   kubectl get pipelineruns,customruns -n %s
   kubectl get events -n %s
+  kubectl get networkpolicy,resourcequota,limitrange,rolebinding -n fraud-detection-dev
+Try the personas with their own tokens:
+  kubectl --kubeconfig %s -n fraud-detection-dev get secrets     # alice, data scientist: forbidden
+  kubectl --kubeconfig %s -n fraud-detection-dev delete networkpolicy modelguard-default-deny   # carol, operator: forbidden
+Check it yourself with the CLI:
+  go run ./cmd/modelguard guard verify --namespace fraud-detection-dev --data-scientist-group modelguard:data-scientists \
+    --ml-engineer-group modelguard:ml-engineers --operator-group modelguard:operators \
+    --ingress openshift-router,monitoring,knative --egress 10.20.0.0/16:443 --quota gpu=1,inferenceservices=3
 Logs: %s
 Stop it with: make demo-stop
-`, c.Kubeconfig(localcluster.UserAdmin), demoNamespace, demoNamespace, filepath.Join(dir, "logs"))
+`, c.Tools.Kubectl, c.Kubeconfig(localcluster.UserAdmin), demoNamespace, demoNamespace,
+		c.Kubeconfig(localcluster.UserAlice), c.Kubeconfig(localcluster.UserCarol), filepath.Join(dir, "logs"))
 	return nil
 }
 
@@ -208,29 +216,40 @@ func report(ctx context.Context, tk tekton.Interface, names []string, out io.Wri
 			time.Sleep(200 * time.Millisecond)
 		}
 		c := pr.Status.GetCondition(apis.ConditionSucceeded)
-		fmt.Fprintf(out, "\nPipelineRun %s: %s (%s) in %s\n", name, c.Reason, c.Message, pr.Status.CompletionTime.Sub(pr.Status.StartTime.Time).Round(time.Millisecond))
+		fmt.Fprintf(out, "\nPipelineRun %s: %s (%s) in %s\n", name, c.Reason, c.Message, seconds(pr.Status.CompletionTime.Sub(pr.Status.StartTime.Time)))
 		runs, err := tk.TektonV1beta1().CustomRuns(demoNamespace).List(ctx, metav1.ListOptions{LabelSelector: "tekton.dev/pipelineRun=" + name})
 		if err != nil {
 			return err
 		}
 		sort.Slice(runs.Items, func(i, j int) bool { return runs.Items[i].CreationTimestamp.Before(&runs.Items[j].CreationTimestamp) })
-		tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "  TASK\tKIND\tOUTCOME\tTOOK\tRESULTS")
 		for _, r := range runs.Items {
 			rc := r.Status.GetCondition(apis.ConditionSucceeded)
 			took := "-"
-			if r.Status.CompletionTime != nil && r.Status.StartTime != nil {
-				took = r.Status.CompletionTime.Sub(r.CreationTimestamp.Time).Round(time.Millisecond).String()
+			if r.Status.CompletionTime != nil {
+				took = seconds(r.Status.CompletionTime.Sub(r.CreationTimestamp.Time))
 			}
-			var res []string
+			fmt.Fprintf(out, "  task %s (%s): %s in %s\n", r.Labels["tekton.dev/pipelineTask"], r.Spec.CustomRef.Kind, rc.Reason, took)
+			if rc.IsFalse() {
+				fmt.Fprintf(out, "    %s\n", rc.Message)
+			}
 			for _, x := range r.Status.Results {
-				res = append(res, x.Name+"="+x.Value)
+				if x.Value == "" {
+					continue
+				}
+				fmt.Fprintf(out, "    %-14s %s\n", x.Name+":", strings.ReplaceAll(x.Value, "\n", "\n"+strings.Repeat(" ", 19)))
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", r.Labels["tekton.dev/pipelineTask"], r.Spec.CustomRef.Kind, rc.Reason, took, strings.Join(res, " "))
 		}
-		tw.Flush()
 	}
 	return nil
+}
+
+// seconds prints an API timestamp difference; they have one-second
+// resolution, so anything shorter is "<1s".
+func seconds(d time.Duration) string {
+	if d < time.Second {
+		return "<1s"
+	}
+	return d.Round(time.Second).String()
 }
 
 // repoRoot finds the checkout from the working directory (make runs us
