@@ -5,8 +5,11 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 	"testing"
 
+	rbacv1 "k8s.io/api/rbac/v1"
 	"sigs.k8s.io/yaml"
 )
 
@@ -92,4 +95,40 @@ func TestPersonaClusterRolesMatchConfig(t *testing.T) {
 		docs = append(docs, u.Object)
 	}
 	golden(t, filepath.Join("..", "..", "config", "210-persona-clusterroles.yaml"), docs)
+}
+
+// The controller may bind exactly the persona roles: the bind rule in
+// config/ must name each of them and nothing else.
+func TestControllerBindsOnlyPersonaRoles(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "config", "201-clusterrole.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var role rbacv1.ClusterRole
+	if err := yaml.UnmarshalStrict(b, &role); err != nil {
+		t.Fatal(err)
+	}
+	var bound []string
+	for _, r := range role.Rules {
+		for _, v := range r.Verbs {
+			if v == "escalate" || v == "impersonate" || v == "*" {
+				t.Errorf("controller ClusterRole grants %s", v)
+			}
+			if v == "bind" {
+				if len(r.ResourceNames) == 0 {
+					t.Error("bind without resourceNames lets the controller bind any role")
+				}
+				bound = append(bound, r.ResourceNames...)
+			}
+		}
+	}
+	var want []string
+	for _, r := range PersonaClusterRoles() {
+		want = append(want, r.Name)
+	}
+	sort.Strings(bound)
+	sort.Strings(want)
+	if strings.Join(bound, ",") != strings.Join(want, ",") {
+		t.Fatalf("bind resourceNames = %v; want the persona roles %v", bound, want)
+	}
 }
