@@ -25,8 +25,8 @@ type guardOptions struct {
 	users       map[guard.Persona]*[]string
 	ingress     []string
 	egress      []string
-	quota       map[string]string
-	limits      map[string]string
+	quota       []string
+	limits      []string
 	podSecurity string
 	resultsDir  string
 }
@@ -79,8 +79,8 @@ func (o *guardOptions) subcommand(mode guard.Mode) *cobra.Command {
 	}
 	f.StringSliceVar(&o.ingress, "ingress", nil, "allowed sources: openshift-router, monitoring, knative, istio, namespace:<name>")
 	f.StringSliceVar(&o.egress, "egress", nil, "allowed destinations besides DNS: CIDR or CIDR:port")
-	f.StringToStringVar(&o.quota, "quota", nil, "ResourceQuota overrides, e.g. gpu=2,cpu=8")
-	f.StringToStringVar(&o.limits, "limit", nil, "LimitRange overrides, e.g. max-gpu=1")
+	f.StringSliceVar(&o.quota, "quota", nil, "ResourceQuota overrides, e.g. gpu=2,cpu=8")
+	f.StringSliceVar(&o.limits, "limit", nil, "LimitRange overrides, e.g. max-gpu=1")
 	f.StringVar(&o.podSecurity, "pod-security", "restricted", "Pod Security level: restricted, baseline or privileged")
 	f.StringVar(&o.resultsDir, "results-dir", "", "also write each result to a file here (a Tekton step passes /tekton/results)")
 	return cmd
@@ -92,11 +92,18 @@ func (o *guardOptions) spec() (*guard.Spec, error) {
 		return nil, errors.New("--namespace is required")
 	}
 	s := &guard.Spec{Namespace: o.namespace, Profile: guard.Profile(o.profile), Subjects: map[guard.Persona]guard.Subjects{},
-		Quota: o.quota, Limits: o.limits, PodSecurity: o.podSecurity}
+		PodSecurity: o.podSecurity}
 	for _, p := range guard.Personas {
 		s.Subjects[p] = guard.Subjects{Groups: nonEmpty(*o.groups[p]), Users: nonEmpty(*o.users[p])}
 	}
 	var errs []error
+	var err error
+	if s.Quota, err = keyValues("--quota", o.quota); err != nil {
+		errs = append(errs, err)
+	}
+	if s.Limits, err = keyValues("--limit", o.limits); err != nil {
+		errs = append(errs, err)
+	}
 	for _, in := range nonEmpty(o.ingress) {
 		src, err := guard.ParseIngress(in)
 		if err != nil {
@@ -222,6 +229,20 @@ func allowWord(b bool) string {
 
 func indent(s, prefix string) string {
 	return prefix + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n"+prefix)
+}
+
+// keyValues reads key=value items; an empty flag (a Task passes every
+// flag, set or not) means no overrides.
+func keyValues(flag string, items []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, item := range nonEmpty(items) {
+		k, v, ok := strings.Cut(item, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("%s %q: want key=value", flag, item)
+		}
+		out[k] = v
+	}
+	return out, nil
 }
 
 func nonEmpty(xs []string) []string {

@@ -47,7 +47,7 @@ type Check struct {
 // OK reports whether the cluster answered as intended.
 func (c Check) OK() bool { return c.Want == c.Got }
 
-// Verify asks the API server, through SubjectAccessReviews, every question
+// Verify asks the API server, through LocalSubjectAccessReviews, every question
 // of the access matrix for every persona that has subjects, as a member of
 // the persona's first group (or as its first user). The answers come from
 // the cluster's real authorizer, so they prove what the RoleBindings and
@@ -99,9 +99,13 @@ func (e *Engine) allowed(ctx context.Context, ns string, subj Subjects, p Person
 	} else {
 		spec.User = subj.Users[0]
 	}
-	sar, err := e.Kube.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authorizationv1.SubjectAccessReview{Spec: spec}, metav1.CreateOptions{})
+	// A LocalSubjectAccessReview asks the same authorizer about one
+	// namespace, so whoever runs the guard needs the right to ask only in
+	// the namespace it guards, not cluster-wide.
+	sar, err := e.Kube.AuthorizationV1().LocalSubjectAccessReviews(ns).Create(ctx, &authorizationv1.LocalSubjectAccessReview{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns}, Spec: spec}, metav1.CreateOptions{})
 	if err != nil {
-		return false, fmt.Errorf("SubjectAccessReview %s %s: %w", p, a, err)
+		return false, fmt.Errorf("LocalSubjectAccessReview %s %s: %w", p, a, err)
 	}
 	return sar.Status.Allowed, nil
 }

@@ -54,7 +54,7 @@ func TestMain(m *testing.M) {
 func runWithCluster(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Minute)
 	defer cancel()
-	c, err := localcluster.Start(ctx, localcluster.Config{Log: os.Stderr})
+	c, err := localcluster.Start(ctx, localcluster.Config{Log: os.Stderr, Users: []localcluster.User{taskServiceAccount}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: start local cluster:", err)
 		return 1

@@ -1,0 +1,118 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/modelguard/modelguard/pkg/cli"
+	"github.com/modelguard/modelguard/test/localcluster"
+	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// taskServiceAccount is the identity samples/rbac.yaml prepares for the
+// namespace-guard Task: the tests sign in as it with a static token, as a
+// pod of the TaskRun would with its projected token.
+var taskServiceAccount = localcluster.User{
+	Name:   "system:serviceaccount:model-pipelines:namespace-guard",
+	Groups: []string{"system:serviceaccounts", "system:serviceaccounts:model-pipelines", "system:authenticated"},
+}
+
+var paramRef = regexp.MustCompile(`\$\(params\.([a-z0-9-]+)\)`)
+
+// The namespace-guard Task's step, run as its ServiceAccount with exactly
+// the RBAC of samples/rbac.yaml: the args Tekton would pass (params
+// substituted, defaults applied) go to the same CLI the image runs. No
+// pod yet (that comes with the kubelet); everything else is real.
+func TestNamespaceGuardTaskStep(t *testing.T) {
+	needCluster(t)
+	ctx := context.Background()
+	for _, ns := range []string{"model-pipelines", "model-serving", "model-elsewhere"} {
+		if _, err := env.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = env.kube.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
+	}
+	dir := filepath.Join(repoRoot(), "tasks", "namespace-guard", "0.1")
+	if out, err := env.cluster.Kubectl(ctx, localcluster.UserAdmin, "apply", "-f", filepath.Join(dir, "samples", "rbac.yaml")); err != nil {
+		t.Fatalf("apply samples/rbac.yaml: %v\n%s", err, out)
+	}
+	task := parse[pipelinev1.Task](t, readFile(t, filepath.Join(dir, "namespace-guard.yaml")))
+
+	results := t.TempDir()
+	run := func(params map[string]string) (int, string) {
+		args := stepArgs(t, task, params)
+		for i, a := range args {
+			if a == "--results-dir=/tekton/results" {
+				args[i] = "--results-dir=" + results
+			}
+		}
+		args = append(args, "--kubeconfig="+env.cluster.Kubeconfig(taskServiceAccount.Name))
+		code, out, errOut := modelguard(args...)
+		return code, out + errOut
+	}
+	params := map[string]string{
+		"namespace":             "model-serving",
+		"data-scientist-groups": localcluster.GroupDataScientists,
+		"operator-groups":       localcluster.GroupOperators,
+		"ingress":               "openshift-router",
+		"quota":                 "gpu=1",
+	}
+	if code, out := run(params); code != cli.ExitOK {
+		t.Fatalf("apply as the Task's ServiceAccount: exit %d\n%s", code, out)
+	}
+	summary, _ := os.ReadFile(filepath.Join(results, "summary"))
+	if !strings.Contains(string(summary), "access matrix 50/50 as intended") {
+		t.Fatalf("summary result = %q", summary)
+	}
+	params["mode"] = "verify"
+	if code, out := run(params); code != cli.ExitOK {
+		t.Fatalf("verify: exit %d\n%s", code, out)
+	}
+	// The same ServiceAccount has no RoleBinding in another namespace.
+	params["namespace"], params["mode"] = "model-elsewhere", "apply"
+	if code, out := run(params); code != cli.ExitError || !strings.Contains(out, "forbidden") {
+		t.Fatalf("apply on a namespace not handed over: exit %d\n%s", code, out)
+	}
+}
+
+// stepArgs is what Tekton would pass to the Task's only step: params
+// substituted, declared defaults for the ones not given.
+func stepArgs(t *testing.T, task *pipelinev1.Task, given map[string]string) []string {
+	t.Helper()
+	values := map[string]string{}
+	for _, p := range task.Spec.Params {
+		if p.Default != nil {
+			values[p.Name] = p.Default.StringVal
+		}
+	}
+	for k, v := range given {
+		values[k] = v
+	}
+	var out []string
+	for _, a := range task.Spec.Steps[0].Args {
+		out = append(out, paramRef.ReplaceAllStringFunc(a, func(ref string) string {
+			name := paramRef.FindStringSubmatch(ref)[1]
+			v, ok := values[name]
+			if !ok {
+				t.Fatalf("param %s has no value and no default", name)
+			}
+			return v
+		}))
+	}
+	return out
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
