@@ -68,6 +68,10 @@ spec:
         params: [{name: message, value: hi}, {name: sleep, value: 1h}]`)
 	run := customRunOf(t, ns, "cancel", "slow")
 	waitCustomRun(t, ns, run.Name, 30*time.Second, "running", func(r *v1beta1.CustomRun) bool { return condition(r).Reason == "Running" })
+	// Tekton v1.15.0 cancels the children listed in the PipelineRun's
+	// status; a cancel that lands before that list is written leaves the
+	// child running (until its own timeout). Cancel once it is listed.
+	waitChildListed(t, ns, "cancel", run.Name)
 
 	patch, _ := json.Marshal(map[string]any{"spec": map[string]any{"status": "Cancelled"}})
 	if _, err := env.tekton.TektonV1().PipelineRuns(ns).Patch(context.Background(), "cancel", types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
@@ -152,4 +156,22 @@ spec:
 	if n := eventCount(t, ns, run.Name, "Retrying"); n != 2 {
 		t.Errorf("%d Retrying events; want 2", n)
 	}
+}
+
+// waitChildListed waits until a PipelineRun's status lists a child.
+func waitChildListed(t *testing.T, ns, prName, child string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		pr, err := env.tekton.TektonV1().PipelineRuns(ns).Get(context.Background(), prName, metav1.GetOptions{})
+		if err == nil {
+			for _, c := range pr.Status.ChildReferences {
+				if c.Name == child {
+					return
+				}
+			}
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	t.Fatalf("PipelineRun %s/%s never listed child %s", ns, prName, child)
 }
