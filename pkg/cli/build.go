@@ -1,0 +1,145 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/modelguard/modelguard/pkg/build"
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/api/resource"
+)
+
+type buildOptions struct {
+	*globalOptions
+	build.Options
+	runtime    string
+	threshold  string
+	epoch      string
+	resultsDir string
+}
+
+func newBuildCommand(g *globalOptions) *cobra.Command {
+	o := &buildOptions{globalOptions: g}
+	cmd := &cobra.Command{
+		Use:   "build",
+		Short: "Build and push a model-serving image (KServe modelcar) from a model directory",
+		Long: `build puts a model directory under /models on a base image and pushes it,
+without a daemon and without root:
+
+  - one uncompressed layer per large file (unchanged shards keep their digest
+    and are never uploaded again), small files grouped in one layer;
+  - deterministic tars: sorted paths, one mtime (--source-date-epoch,
+    $SOURCE_DATE_EPOCH, or the model's git commit time), uid/gid 0, modes
+    a=rX: the same inputs give the same digest on any machine;
+  - the layout the serving runtime expects is checked before anything is
+    pushed, and the tag moves only after every blob is in the registry.
+
+Registry credentials come from the docker config ($DOCKER_CONFIG or
+~/.docker/config.json), as Tekton's credential initialisation writes it.`,
+		Args: cobra.NoArgs,
+		RunE: o.run,
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.ModelDir, "model", "", "model directory (required)")
+	f.StringVar(&o.Base, "base", "", "base image pinned by digest, repo@sha256:... (required)")
+	f.BoolVar(&o.AllowTagBase, "allow-tag-base", false, "accept a base image by tag (not reproducible)")
+	f.StringVar(&o.Target, "target", "", "image to push, e.g. registry/models/granite:1.0 (required)")
+	f.StringVar(&o.runtime, "runtime", "none", "serving runtime whose layout to check: vllm, ovms, triton, caikit, none")
+	f.StringVar(&o.threshold, "layer-threshold", "16Mi", "files at least this big get their own layer")
+	f.StringVar(&o.epoch, "source-date-epoch", "", "the image's one timestamp, in Unix seconds (default $SOURCE_DATE_EPOCH, else the model's git commit time, else 0)")
+	f.StringVar(&o.Source, "source", "", "org.opencontainers.image.source")
+	f.StringVar(&o.Revision, "revision", "", "org.opencontainers.image.revision")
+	f.StringVar(&o.Version, "version", "", "org.opencontainers.image.version")
+	f.StringVar(&o.Title, "title", "", "org.opencontainers.image.title (default: the model directory's name)")
+	f.StringVar(&o.Licenses, "licenses", "", "org.opencontainers.image.licenses (SPDX expression)")
+	f.StringVar(&o.CacheDir, "cache-dir", defaultDigestCache(), "remembers layer digests so a rebuild hashes only what changed (\"\" disables)")
+	f.StringVar(&o.BOMPath, "bom", "", "write a CycloneDX ML-BOM here (before the push)")
+	f.StringVar(&o.resultsDir, "results-dir", "", "also write IMAGE_URL, IMAGE_DIGEST and STORAGE_URI files here (a Tekton step passes /tekton/results)")
+	return cmd
+}
+
+func defaultDigestCache() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(dir, "modelguard", "layer-digests")
+}
+
+func (o *buildOptions) run(cmd *cobra.Command, _ []string) error {
+	var err error
+	if o.ModelDir == "" {
+		return fmt.Errorf("--model is required")
+	}
+	if o.Runtime, err = build.ParseRuntime(o.runtime); err != nil {
+		return fmt.Errorf("--runtime: %w", err)
+	}
+	q, err := resource.ParseQuantity(o.threshold)
+	if err != nil || q.Value() <= 0 {
+		return fmt.Errorf("--layer-threshold %q: want a size like 16Mi", o.threshold)
+	}
+	o.LayerThreshold = q.Value()
+	if o.Created, err = o.created(); err != nil {
+		return err
+	}
+	res, err := build.Build(cmd.Context(), o.Options)
+	if err != nil {
+		return err
+	}
+	if o.resultsDir != "" {
+		for name, value := range map[string]string{"IMAGE_URL": res.ImageURL, "IMAGE_DIGEST": res.ImageDigest, "STORAGE_URI": res.StorageURI} {
+			if err := os.WriteFile(filepath.Join(o.resultsDir, name), []byte(value), 0o644); err != nil {
+				return fmt.Errorf("--results-dir: %w", err)
+			}
+		}
+	}
+	return o.print(cmd.OutOrStdout(), buildReport{res})
+}
+
+// created picks the image's timestamp: the flag, SOURCE_DATE_EPOCH, the
+// model's last git commit, or the Unix epoch — never the clock, which
+// would make every build different.
+func (o *buildOptions) created() (time.Time, error) {
+	for _, src := range []struct{ what, value string }{{"--source-date-epoch", o.epoch}, {"SOURCE_DATE_EPOCH", os.Getenv("SOURCE_DATE_EPOCH")}} {
+		if src.value == "" {
+			continue
+		}
+		secs, err := strconv.ParseInt(src.value, 10, 64)
+		if err != nil || secs < 0 {
+			return time.Time{}, fmt.Errorf("%s %q: want Unix seconds", src.what, src.value)
+		}
+		return time.Unix(secs, 0).UTC(), nil
+	}
+	out, err := exec.Command("git", "-C", o.ModelDir, "log", "-1", "--format=%ct").Output()
+	if secs, perr := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64); err == nil && perr == nil {
+		return time.Unix(secs, 0).UTC(), nil
+	}
+	return time.Unix(0, 0).UTC(), nil
+}
+
+type buildReport struct{ *build.Result }
+
+func (b buildReport) WriteText(w io.Writer) error {
+	for _, l := range b.Layers {
+		from := ""
+		if l.Cached {
+			from = " (digest cached)"
+		}
+		fmt.Fprintf(w, "  layer %s %10d bytes  %s%s\n", l.Digest[:19], l.Size, summarizeFiles(l.Files), from)
+	}
+	_, err := fmt.Fprintf(w, "IMAGE_URL=%s\nIMAGE_DIGEST=%s\nstorageUri: %s\n", b.ImageURL, b.ImageDigest, b.StorageURI)
+	return err
+}
+
+func summarizeFiles(files []string) string {
+	if len(files) == 1 {
+		return files[0]
+	}
+	return fmt.Sprintf("%d files (%s, ...)", len(files), files[0])
+}
