@@ -90,7 +90,11 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		return nil, fmt.Errorf("base image %s: %w", base, err)
 	}
 	layers := planLayers(files, o.threshold(), o.Created)
-	cachedLayers, err := hashLayers(ctx, layers, digestCache{dir: o.CacheDir})
+	repo := target.Context()
+	// Each layer is hashed and uploaded in its own goroutine, so hashing
+	// one shard overlaps uploading another. Blobs without a tag are
+	// invisible; the tag moves only with the manifest, last.
+	cachedLayers, err := uploadLayers(ctx, repo, layers, digestCache{dir: o.CacheDir, fileSums: o.BOMPath != ""}, ropts)
 	if err != nil {
 		return nil, err
 	}
@@ -102,16 +106,18 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("image digest: %w", err)
 	}
-	repo := target.Context().Name()
 	if o.BOMPath != "" {
-		if err := o.writeBOM(layers, repo+"@"+digest.String(), base.Context().Name()+"@"+baseDigest.String()); err != nil {
+		if err := o.writeBOM(layers, repo.Name()+"@"+digest.String(), base.Context().Name()+"@"+baseDigest.String()); err != nil {
 			return nil, err
 		}
 	}
+	// The model layers are in the registry already (remote.Write finds them
+	// with a HEAD); this pushes the config, the base layers (mounted from
+	// the base's repository where the registry allows) and the manifest.
 	if err := remote.Write(target, img, ropts...); err != nil {
 		return nil, fmt.Errorf("push %s: %w", target, err)
 	}
-	res := &Result{ImageURL: target.String(), ImageDigest: digest.String(), StorageURI: "oci://" + repo + "@" + digest.String()}
+	res := &Result{ImageURL: target.String(), ImageDigest: digest.String(), StorageURI: "oci://" + repo.Name() + "@" + digest.String()}
 	for i, l := range layers {
 		info := LayerInfo{Digest: l.digest.String(), Size: l.size, Cached: cachedLayers[i]}
 		for _, f := range l.files {
@@ -148,30 +154,59 @@ func (o Options) threshold() int64 {
 	return DefaultLayerThreshold
 }
 
-// hashLayers computes layer digests, in parallel across cores, from the
-// cache where possible. It reports which came from the cache.
-func hashLayers(ctx context.Context, layers []*tarLayer, cache digestCache) ([]bool, error) {
+// uploadLayers puts each model layer in the registry. A layer with a known
+// digest is offered the usual way, HEAD first, so a blob the registry has
+// is not sent again. The digest comes from the cache or, on a machine that
+// has not built this model before, from hashing the layer first. When the
+// cache knows some of the model's layers but not others, the unknown ones
+// have most likely just changed, so the registry cannot have them: they
+// are streamed in one pass that computes the digest while uploading.
+func uploadLayers(ctx context.Context, repo name.Repository, layers []*tarLayer, cache digestCache, ropts []remote.Option) ([]bool, error) {
 	fromCache := make([]bool, len(layers))
+	stream := false
+	for i, l := range layers {
+		fromCache[i] = cache.load(l)
+		stream = stream || fromCache[i]
+	}
+	var s *streamer
+	if stream {
+		var err error
+		if s, err = newStreamer(ctx, repo, authn.DefaultKeychain); err != nil {
+			return nil, err
+		}
+	}
 	errs := make([]error, len(layers))
-	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	cpu := make(chan struct{}, runtime.GOMAXPROCS(0))
 	var wg sync.WaitGroup
 	for i, l := range layers {
-		if cache.load(l) {
-			fromCache[i] = true
-			continue
-		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				errs[i] = ctx.Err()
-				return
-			}
-			defer func() { <-sem }()
-			if errs[i] = l.hash(); errs[i] == nil {
+			if !fromCache[i] {
+				select {
+				case cpu <- struct{}{}:
+				case <-ctx.Done():
+					errs[i] = ctx.Err()
+					return
+				}
+				var err error
+				if stream {
+					err = s.upload(ctx, l, cache.fileSums)
+				} else {
+					err = l.hash(cache.fileSums)
+				}
+				<-cpu
+				if err != nil {
+					errs[i] = fmt.Errorf("layer (%s): %w", describeLayer(l), err)
+					return
+				}
 				cache.store(l)
+				if stream {
+					return
+				}
+			}
+			if err := remote.WriteLayer(repo, l, ropts...); err != nil {
+				errs[i] = fmt.Errorf("push layer %s (%s): %w", l.digest, describeLayer(l), err)
 			}
 		}()
 	}

@@ -49,12 +49,17 @@ func (l *tarLayer) open() io.ReadCloser {
 	return pr
 }
 
-// hash computes digest and size by writing the tar once into sha256, and
-// each file's own SHA-256 in the same pass.
-func (l *tarLayer) hash() error {
+// hash computes digest and size by writing the tar once into sha256 and,
+// when fileSums is set (an ML-BOM is wanted), each file's own SHA-256 in
+// the same pass. The file hashes double the hashing work, so they are
+// only taken when asked for.
+func (l *tarLayer) hash(fileSums bool) error {
 	h := sha256.New()
 	counter := &countingWriter{w: h}
-	sums := make([]string, len(l.files))
+	var sums []string
+	if fileSums {
+		sums = make([]string, len(l.files))
+	}
 	if err := writeTar(counter, l.files, l.mtime, sums); err != nil {
 		return err
 	}
@@ -98,7 +103,11 @@ func planLayers(files []File, threshold int64, mtime time.Time) []*tarLayer {
 // (path, size, mtime, inode), so a rebuild hashes only what changed. It is
 // an optimisation only: a wrong entry would make the registry refuse the
 // upload, never produce a different image.
-type digestCache struct{ dir string }
+type digestCache struct {
+	dir string
+	// fileSums: an entry without the files' own hashes does not count.
+	fileSums bool
+}
 
 // tarFormat changes whenever writeTar's output changes for the same input.
 const tarFormat = "modelguard-tar-1"
@@ -143,7 +152,7 @@ func (c digestCache) load(l *tarLayer) bool {
 		return false
 	}
 	h, err := v1.NewHash(v.Digest)
-	if err != nil || len(v.FileSums) != len(l.files) {
+	if err != nil || (c.fileSums && len(v.FileSums) != len(l.files)) {
 		return false
 	}
 	l.digest, l.size, l.fileSums = h, v.Size, v.FileSums

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Mode is what a guard run does.
@@ -59,7 +60,41 @@ func (e *Engine) Run(ctx context.Context, s *Spec, mode Mode, from string) (*Rep
 		return r, err
 	}
 	r.Checks, err = e.Verify(ctx, s)
+	if err == nil && mode == ModeApply && len(r.Refs(Created))+len(r.Refs(Changed)) > 0 {
+		err = e.settle(ctx, s, r.Checks)
+	}
 	return r, err
+}
+
+// settle asks again the questions whose answer was not the intended one,
+// for a short while: the API server's authorizer learns of a RoleBinding
+// just written through a watch, so for a few milliseconds it may still
+// answer as if the binding did not exist.
+func (e *Engine) settle(ctx context.Context, s *Spec, checks []Check) error {
+	for wait := 20 * time.Millisecond; wait < 3*time.Second; wait *= 2 {
+		var open []int
+		for i, c := range checks {
+			if !c.OK() {
+				open = append(open, i)
+			}
+		}
+		if len(open) == 0 {
+			return nil
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		for _, i := range open {
+			got, err := e.allowed(ctx, s.Namespace, s.Subjects[checks[i].Persona], checks[i].Persona, checks[i].Access)
+			if err != nil {
+				return err
+			}
+			checks[i].Got = got
+		}
+	}
+	return nil
 }
 
 // Refs lists the objects that had an action, e.g. Refs(Created).

@@ -121,6 +121,25 @@ func (b *builder) buildTekton(ctx context.Context, t *Tools) error {
 		map[string]string{"github.com/tektoncd/pipeline/cmd/controller": t.TektonController})
 }
 
+func (b *builder) buildRegistry(ctx context.Context, t *Tools) error {
+	fmt.Fprintf(b.log, "localcluster: building registry (distribution) %s (first run on this machine, ~1 min)\n", DistributionVersion)
+	dir, err := b.wrapperDir("distribution-" + DistributionVersion)
+	if err != nil {
+		return err
+	}
+	if err := writeFile(dir, "go.mod", "module modelguard.local/tools/registry\n\ngo 1.26\n\nrequire github.com/distribution/distribution/v3 "+DistributionVersion+"\n"); err != nil {
+		return err
+	}
+	if err := writeFile(dir, "tools.go", "//go:build tools\n\npackage tools\n\nimport _ \"github.com/distribution/distribution/v3/cmd/registry\"\n"); err != nil {
+		return err
+	}
+	if err := b.goCmd(ctx, dir, "tidy", "mod", "tidy"); err != nil {
+		return err
+	}
+	return b.buildInto(ctx, dir, []string{"-ldflags", "-s -w"},
+		map[string]string{"github.com/distribution/distribution/v3/cmd/registry": t.Registry})
+}
+
 // wrapperDir creates <root>/src/<name>. A go.sum left by an earlier
 // (possibly killed) run is kept: it only saves downloads.
 func (b *builder) wrapperDir(name string) (string, error) {

@@ -27,6 +27,9 @@ const (
 	KubernetesStagingVersion = "v0.36.3"
 	EtcdVersion              = "v3.6.6"
 	TektonVersion            = "v1.15.0"
+	// DistributionVersion is the OCI registry (CNCF distribution) used where
+	// a test needs a registry that behaves, and performs, like a real one.
+	DistributionVersion = "v3.0.0"
 )
 
 // Tools holds the absolute paths of the built binaries.
@@ -35,6 +38,7 @@ type Tools struct {
 	KubeAPIServer    string
 	Kubectl          string
 	TektonController string
+	Registry         string // CNCF distribution's registry
 }
 
 // CacheRoot returns the directory the tools are cached in:
@@ -64,6 +68,7 @@ func toolsIn(root string) *Tools {
 		KubeAPIServer:    filepath.Join(bin, "kube-apiserver-"+KubernetesVersion),
 		Kubectl:          filepath.Join(bin, "kubectl-"+KubernetesVersion),
 		TektonController: filepath.Join(bin, "tekton-controller-"+TektonVersion),
+		Registry:         filepath.Join(bin, "registry-"+DistributionVersion),
 	}
 }
 
@@ -108,6 +113,7 @@ func EnsureTools(ctx context.Context, log io.Writer) (*Tools, error) {
 		{"kubernetes " + KubernetesVersion, !exists(t.KubeAPIServer) || !exists(t.Kubectl), b.buildKubernetes},
 		{"etcd " + EtcdVersion, !exists(t.Etcd), b.buildEtcd},
 		{"tekton controller " + TektonVersion, !exists(t.TektonController), b.buildTekton},
+		{"registry " + DistributionVersion, !exists(t.Registry), b.buildRegistry},
 	}
 	for _, s := range steps {
 		if !s.needed {
@@ -127,7 +133,7 @@ func EnsureTools(ctx context.Context, log io.Writer) (*Tools, error) {
 
 // missing returns an error naming the first binary that does not exist.
 func (t *Tools) missing() error {
-	for _, p := range []string{t.Etcd, t.KubeAPIServer, t.Kubectl, t.TektonController} {
+	for _, p := range []string{t.Etcd, t.KubeAPIServer, t.Kubectl, t.TektonController, t.Registry} {
 		if !exists(p) {
 			return fmt.Errorf("tool %s is missing", p)
 		}
