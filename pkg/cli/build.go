@@ -22,6 +22,7 @@ type buildOptions struct {
 	threshold  string
 	epoch      string
 	resultsDir string
+	bomDir     string
 }
 
 func newBuildCommand(g *globalOptions) *cobra.Command {
@@ -59,7 +60,8 @@ Registry credentials come from the docker config ($DOCKER_CONFIG or
 	f.StringVar(&o.Title, "title", "", "org.opencontainers.image.title (default: the model directory's name)")
 	f.StringVar(&o.Licenses, "licenses", "", "org.opencontainers.image.licenses (SPDX expression)")
 	f.StringVar(&o.CacheDir, "cache-dir", defaultDigestCache(), "remembers layer digests so a rebuild hashes only what changed (\"\" disables)")
-	f.StringVar(&o.BOMPath, "bom", "", "write a CycloneDX ML-BOM here (before the push)")
+	f.StringVar(&o.BOMPath, "bom", "", "write a CycloneDX ML-BOM to this file (before the push)")
+	f.StringVar(&o.bomDir, "bom-dir", "", "write the ML-BOM as mlbom.cdx.json in this directory; empty means none (for a Task's optional workspace)")
 	f.StringVar(&o.resultsDir, "results-dir", "", "also write IMAGE_URL, IMAGE_DIGEST and STORAGE_URI files here (a Tekton step passes /tekton/results)")
 	return cmd
 }
@@ -87,6 +89,12 @@ func (o *buildOptions) run(cmd *cobra.Command, _ []string) error {
 	o.LayerThreshold = q.Value()
 	if o.Created, err = o.created(); err != nil {
 		return err
+	}
+	if o.bomDir != "" {
+		if o.BOMPath != "" {
+			return fmt.Errorf("--bom and --bom-dir: give one")
+		}
+		o.BOMPath = filepath.Join(o.bomDir, "mlbom.cdx.json")
 	}
 	res, err := build.Build(cmd.Context(), o.Options)
 	if err != nil {

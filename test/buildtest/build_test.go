@@ -223,6 +223,11 @@ func TestBadInputPushesNothing(t *testing.T) {
 	writeModel(t, good, granite)
 	noConfig := t.TempDir()
 	writeModel(t, noConfig, map[string]string{"model.safetensors": "w"})
+	escaping := t.TempDir()
+	writeModel(t, escaping, granite)
+	if err := os.Symlink("/etc/hostname", filepath.Join(escaping, "extra.bin")); err != nil {
+		t.Fatal(err)
+	}
 	reg.Reset()
 	for name, tc := range map[string]struct {
 		mutate func(*build.Options)

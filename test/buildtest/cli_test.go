@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/modelguard/modelguard/test/ociregistry"
+	"github.com/modelguard/modelguard/test/taskstep"
 )
 
 // modelguardBinary builds cmd/modelguard once into a directory anyone may
@@ -104,5 +105,62 @@ func TestCLIAsUnprivilegedUser(t *testing.T) {
 	}
 	if n := reg.BlobPuts() + reg.ManifestPuts("models/granite"); n != 0 {
 		t.Fatalf("pushed %d objects despite an unreadable file", n)
+	}
+}
+
+// The model-image-build Task's step, with the args Tekton would pass
+// (params and workspace paths substituted), run as nobody: results and the
+// ML-BOM land where the Task says.
+func TestModelImageBuildTaskStep(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to start a process as another user")
+	}
+	reg := ociregistry.Start(t)
+	base := pushBase(t, reg)
+	bin := modelguardBinary(t)
+	work, err := os.MkdirTemp("", "modelguard-task-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(work) })
+	modelWS, outputWS, results, home := filepath.Join(work, "model"), filepath.Join(work, "output"), filepath.Join(work, "results"), filepath.Join(work, "home")
+	writeModel(t, filepath.Join(modelWS, "granite"), granite)
+	for _, d := range []string{work, outputWS, results, home} {
+		if err := os.MkdirAll(d, 0o777); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(d, 0o777); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, file, _, _ := runtime.Caller(0)
+	task, err := taskstep.Load(filepath.Join(filepath.Dir(file), "..", "..", "tasks", "model-image-build", "0.1", "model-image-build.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	args, err := taskstep.Args(task, 0, map[string]string{
+		"image": reg.Host + "/models/granite:task", "base-image": base, "model-path": "granite", "runtime": "vllm",
+		"layer-threshold": "100Ki", "source-date-epoch": "1735689600", "modelguard-image": "unused@sha256:0",
+	}, map[string]string{"model": modelWS, "output": outputWS})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, a := range args {
+		args[i] = strings.Replace(a, "--results-dir=/tekton/results", "--results-dir="+results, 1)
+		args[i] = strings.Replace(args[i], "--cache-dir=/tmp/", "--cache-dir="+home+"/", 1)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	cmd.Env = []string{"HOME=" + home, "DOCKER_CONFIG=", "PATH=/usr/bin:/bin"}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("task step: %v\n%s", err, out)
+	}
+	digest, _ := os.ReadFile(filepath.Join(results, "IMAGE_DIGEST"))
+	url, _ := os.ReadFile(filepath.Join(results, "IMAGE_URL"))
+	if !strings.HasPrefix(string(digest), "sha256:") || string(url) != reg.Host+"/models/granite:task" {
+		t.Fatalf("results: IMAGE_URL=%q IMAGE_DIGEST=%q", url, digest)
+	}
+	if _, err := os.Stat(filepath.Join(outputWS, "mlbom.cdx.json")); err != nil {
+		t.Fatalf("ML-BOM not in the output workspace: %v", err)
 	}
 }

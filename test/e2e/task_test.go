@@ -4,13 +4,12 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/modelguard/modelguard/pkg/cli"
 	"github.com/modelguard/modelguard/test/localcluster"
-	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	"github.com/modelguard/modelguard/test/taskstep"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -22,8 +21,6 @@ var taskServiceAccount = localcluster.User{
 	Name:   "system:serviceaccount:model-pipelines:namespace-guard",
 	Groups: []string{"system:serviceaccounts", "system:serviceaccounts:model-pipelines", "system:authenticated"},
 }
-
-var paramRef = regexp.MustCompile(`\$\(params\.([a-z0-9-]+)\)`)
 
 // The namespace-guard Task's step, run as its ServiceAccount with exactly
 // the RBAC of samples/rbac.yaml: the args Tekton would pass (params
@@ -42,11 +39,17 @@ func TestNamespaceGuardTaskStep(t *testing.T) {
 	if out, err := env.cluster.Kubectl(ctx, localcluster.UserAdmin, "apply", "-f", filepath.Join(dir, "samples", "rbac.yaml")); err != nil {
 		t.Fatalf("apply samples/rbac.yaml: %v\n%s", err, out)
 	}
-	task := parse[pipelinev1.Task](t, readFile(t, filepath.Join(dir, "namespace-guard.yaml")))
+	task, err := taskstep.Load(filepath.Join(dir, "namespace-guard.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	results := t.TempDir()
 	run := func(params map[string]string) (int, string) {
-		args := stepArgs(t, task, params)
+		args, err := taskstep.Args(task, 0, params, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
 		for i, a := range args {
 			if a == "--results-dir=/tekton/results" {
 				args[i] = "--results-dir=" + results
@@ -79,40 +82,4 @@ func TestNamespaceGuardTaskStep(t *testing.T) {
 	if code, out := run(params); code != cli.ExitError || !strings.Contains(out, "forbidden") {
 		t.Fatalf("apply on a namespace not handed over: exit %d\n%s", code, out)
 	}
-}
-
-// stepArgs is what Tekton would pass to the Task's only step: params
-// substituted, declared defaults for the ones not given.
-func stepArgs(t *testing.T, task *pipelinev1.Task, given map[string]string) []string {
-	t.Helper()
-	values := map[string]string{}
-	for _, p := range task.Spec.Params {
-		if p.Default != nil {
-			values[p.Name] = p.Default.StringVal
-		}
-	}
-	for k, v := range given {
-		values[k] = v
-	}
-	var out []string
-	for _, a := range task.Spec.Steps[0].Args {
-		out = append(out, paramRef.ReplaceAllStringFunc(a, func(ref string) string {
-			name := paramRef.FindStringSubmatch(ref)[1]
-			v, ok := values[name]
-			if !ok {
-				t.Fatalf("param %s has no value and no default", name)
-			}
-			return v
-		}))
-	}
-	return out
-}
-
-func readFile(t *testing.T, path string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }
