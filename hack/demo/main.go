@@ -106,6 +106,11 @@ func up(ctx context.Context, dir string, out io.Writer) error {
 			return err
 		}
 	}
+	step(out, "building a model-serving image (modelcar) into a local registry, no daemon, no root")
+	registry, err := demoBuild(ctx, c, root, out)
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(out, `
 The cluster keeps running. Look around with (kubectl was built at %s):
   export KUBECONFIG=%s
@@ -119,10 +124,12 @@ Check it yourself with the CLI:
   go run ./cmd/modelguard guard verify --namespace fraud-detection-dev --data-scientist-group modelguard:data-scientists \
     --ml-engineer-group modelguard:ml-engineers --operator-group modelguard:operators \
     --ingress openshift-router,monitoring,knative --egress 10.20.0.0/16:443 --quota gpu=1,inferenceservices=3
+The demo registry is at %s (models/tiny-granite; ML-BOM in %s).
 Logs: %s
 Stop it with: make demo-stop
 `, c.Tools.Kubectl, c.Kubeconfig(localcluster.UserAdmin), demoNamespace, demoNamespace,
-		c.Kubeconfig(localcluster.UserAlice), c.Kubeconfig(localcluster.UserCarol), filepath.Join(dir, "logs"))
+		c.Kubeconfig(localcluster.UserAlice), c.Kubeconfig(localcluster.UserCarol),
+		registry, filepath.Join(c.Dir, "demo-model", "mlbom.cdx.json"), filepath.Join(dir, "logs"))
 	return nil
 }
 
