@@ -54,14 +54,7 @@ func TestCLIAsUnprivilegedUser(t *testing.T) {
 	t.Cleanup(func() { os.RemoveAll(work) })
 	model, results := filepath.Join(work, "granite"), filepath.Join(work, "results")
 	writeModel(t, model, granite)
-	for _, d := range []string{work, model, results} {
-		if err := os.MkdirAll(d, 0o777); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chmod(d, 0o777); err != nil {
-			t.Fatal(err)
-		}
-	}
+	openToAll(t, work, model, results)
 	run := func(args ...string) (int, string, string) {
 		cmd := exec.Command(bin, args...)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
@@ -125,14 +118,7 @@ func TestModelImageBuildTaskStep(t *testing.T) {
 	t.Cleanup(func() { os.RemoveAll(work) })
 	modelWS, outputWS, results, home := filepath.Join(work, "model"), filepath.Join(work, "output"), filepath.Join(work, "results"), filepath.Join(work, "home")
 	writeModel(t, filepath.Join(modelWS, "granite"), granite)
-	for _, d := range []string{work, outputWS, results, home} {
-		if err := os.MkdirAll(d, 0o777); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chmod(d, 0o777); err != nil {
-			t.Fatal(err)
-		}
-	}
+	openToAll(t, work, outputWS, results, home)
 	_, file, _, _ := runtime.Caller(0)
 	task, err := taskstep.Load(filepath.Join(filepath.Dir(file), "..", "..", "tasks", "model-image-build", "0.1", "model-image-build.yaml"))
 	if err != nil {
@@ -162,5 +148,19 @@ func TestModelImageBuildTaskStep(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(outputWS, "mlbom.cdx.json")); err != nil {
 		t.Fatalf("ML-BOM not in the output workspace: %v", err)
+	}
+}
+
+// openToAll creates dirs writable by anyone, so a step running as another
+// user can use them, as a Task's emptyDir and workspaces are.
+func openToAll(t *testing.T, dirs ...string) {
+	t.Helper()
+	for _, d := range dirs {
+		if err := os.MkdirAll(d, 0o777); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(d, 0o777); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

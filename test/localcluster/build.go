@@ -103,41 +103,34 @@ func (b *builder) buildEtcd(ctx context.Context, t *Tools) error {
 }
 
 func (b *builder) buildTekton(ctx context.Context, t *Tools) error {
-	fmt.Fprintf(b.log, "localcluster: building tekton controller %s (first run on this machine, ~2 min)\n", TektonVersion)
-	dir, err := b.wrapperDir("tekton-pipeline-" + TektonVersion)
-	if err != nil {
-		return err
-	}
-	if err := writeFile(dir, "go.mod", "module modelguard.local/tools/tekton\n\ngo 1.26\n\nrequire github.com/tektoncd/pipeline "+TektonVersion+"\n"); err != nil {
-		return err
-	}
-	if err := writeFile(dir, "tools.go", "//go:build tools\n\npackage tools\n\nimport _ \"github.com/tektoncd/pipeline/cmd/controller\"\n"); err != nil {
-		return err
-	}
-	if err := b.goCmd(ctx, dir, "tidy", "mod", "tidy"); err != nil {
-		return err
-	}
-	return b.buildInto(ctx, dir, []string{"-ldflags", "-s -w"},
-		map[string]string{"github.com/tektoncd/pipeline/cmd/controller": t.TektonController})
+	return b.buildCommand(ctx, "tekton controller", "tekton-pipeline", "github.com/tektoncd/pipeline", TektonVersion,
+		"github.com/tektoncd/pipeline/cmd/controller", t.TektonController, "~2 min")
 }
 
 func (b *builder) buildRegistry(ctx context.Context, t *Tools) error {
-	fmt.Fprintf(b.log, "localcluster: building registry (distribution) %s (first run on this machine, ~1 min)\n", DistributionVersion)
-	dir, err := b.wrapperDir("distribution-" + DistributionVersion)
+	return b.buildCommand(ctx, "registry (distribution)", "distribution", "github.com/distribution/distribution/v3", DistributionVersion,
+		"github.com/distribution/distribution/v3/cmd/registry", t.Registry, "~1 min")
+}
+
+// buildCommand builds one command of a module in a wrapper module that
+// requires it and imports the command from a tools file, so the module's
+// own go.mod decides every dependency version.
+func (b *builder) buildCommand(ctx context.Context, what, dirName, module, version, cmdPath, out, took string) error {
+	fmt.Fprintf(b.log, "localcluster: building %s %s (first run on this machine, %s)\n", what, version, took)
+	dir, err := b.wrapperDir(dirName + "-" + version)
 	if err != nil {
 		return err
 	}
-	if err := writeFile(dir, "go.mod", "module modelguard.local/tools/registry\n\ngo 1.26\n\nrequire github.com/distribution/distribution/v3 "+DistributionVersion+"\n"); err != nil {
+	if err := writeFile(dir, "go.mod", "module modelguard.local/tools/"+dirName+"\n\ngo 1.26\n\nrequire "+module+" "+version+"\n"); err != nil {
 		return err
 	}
-	if err := writeFile(dir, "tools.go", "//go:build tools\n\npackage tools\n\nimport _ \"github.com/distribution/distribution/v3/cmd/registry\"\n"); err != nil {
+	if err := writeFile(dir, "tools.go", "//go:build tools\n\npackage tools\n\nimport _ \""+cmdPath+"\"\n"); err != nil {
 		return err
 	}
 	if err := b.goCmd(ctx, dir, "tidy", "mod", "tidy"); err != nil {
 		return err
 	}
-	return b.buildInto(ctx, dir, []string{"-ldflags", "-s -w"},
-		map[string]string{"github.com/distribution/distribution/v3/cmd/registry": t.Registry})
+	return b.buildInto(ctx, dir, []string{"-ldflags", "-s -w"}, map[string]string{cmdPath: out})
 }
 
 // wrapperDir creates <root>/src/<name>. A go.sum left by an earlier

@@ -71,8 +71,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "etcd              %s\nkube-apiserver    %s\nkubectl           %s\ntekton-controller %s\n",
-			t.Etcd, t.KubeAPIServer, t.Kubectl, t.TektonController)
+		fmt.Fprintf(stdout, "etcd              %s\nkube-apiserver    %s\nkubectl           %s\ntekton-controller %s\nregistry          %s\n",
+			t.Etcd, t.KubeAPIServer, t.Kubectl, t.TektonController, t.Registry)
 		return nil
 	case "up":
 		c, err := localcluster.Start(ctx, localcluster.Config{Dir: dir, Log: stderr, Detach: true})
