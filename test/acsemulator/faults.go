@@ -1,0 +1,152 @@
+package acsemulator
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// fault is one queued injected response.
+type fault struct {
+	left        int
+	status      int
+	contentType string
+	body        string
+}
+
+func (f fault) write(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", f.contentType)
+	w.WriteHeader(f.status)
+	_, _ = w.Write([]byte(f.body))
+}
+
+// FailNext makes the next n requests to path (e.g. "/v1/images/scan") answer
+// status with body instead of being handled; an empty contentType means
+// "application/json". Calls queue: FailNext(p, 2, 503, …) then
+// FailNext(p, 1, 429, …) gives 503, 503, 429, then normal answers.
+//
+// Injected answers come before authentication and latency, because they stand
+// for what sits in front of Central's handlers (its rate limiter, a router or
+// load balancer). They are still counted by Calls (and InFlight for scan and
+// detect paths). Use ErrorBody for a Central-style JSON body.
+func (e *Emulator) FailNext(path string, n int, status int, contentType string, body string) {
+	if n <= 0 {
+		return
+	}
+	if contentType == "" {
+		contentType = "application/json"
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.faults[path] = append(e.faults[path], fault{left: n, status: status, contentType: contentType, body: body})
+}
+
+// RateLimitNext makes the next n requests to path fail the way Central's API
+// rate limiter does (ROX_CENTRAL_RATE_LIMIT_PER_SECOND): HTTP 429 with a
+// text/plain body, not the usual JSON error, which a client must survive.
+func (e *Emulator) RateLimitNext(path string, n int) {
+	e.FailNext(path, n, http.StatusTooManyRequests, "text/plain; charset=utf-8",
+		fmt.Sprintf("APIRateLimiter call on %q is rejected by rate limiter, please retry later.\n", path))
+}
+
+// SetLatency makes every scan and detect call (POST /v1/images/scan,
+// /v1/detect/build, /v1/detect/deploy/yaml) wait d before answering, as
+// Central blocks while the scanner pulls layers. The wait ends early when the
+// client cancels its request, so an abandoned call does not hold a slot in
+// InFlight. Zero turns latency off.
+func (e *Emulator) SetLatency(d time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.latency = d
+}
+
+// Calls reports how many requests reached path (exact URL path, without the
+// query), whatever their outcome: injected faults and 401s count too.
+func (e *Emulator) Calls(path string) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.calls[path]
+}
+
+// InFlight reports how many scan and detect calls are being served right now.
+func (e *Emulator) InFlight() int { return int(e.inFlight.Load()) }
+
+// MaxInFlight reports the highest InFlight seen since New or ResetCounters,
+// for asserting that a client caps its concurrency.
+func (e *Emulator) MaxInFlight() int { return int(e.maxIn.Load()) }
+
+// ResetCounters clears Calls and MaxInFlight (not queued faults or latency),
+// so one emulator can serve several subtests.
+func (e *Emulator) ResetCounters() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.calls = map[string]int{}
+	e.maxIn.Store(e.inFlight.Load())
+}
+
+func (e *Emulator) countCall(path string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.calls[path]++
+}
+
+// takeFault pops one use of the oldest fault queued for path.
+func (e *Emulator) takeFault(path string) (fault, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	q := e.faults[path]
+	if len(q) == 0 {
+		return fault{}, false
+	}
+	f := q[0]
+	q[0].left--
+	if q[0].left == 0 {
+		q = q[1:]
+	}
+	if len(q) == 0 {
+		delete(e.faults, path)
+	} else {
+		e.faults[path] = q
+	}
+	return f, true
+}
+
+// enter records one more call in flight and raises the high-water mark.
+func (e *Emulator) enter() {
+	n := e.inFlight.Add(1)
+	for {
+		m := e.maxIn.Load()
+		if n <= m || e.maxIn.CompareAndSwap(m, n) {
+			return
+		}
+	}
+}
+
+// wait sleeps for the configured latency. It returns false when the client
+// went away (nothing is written: nobody would read it) or the server is
+// shutting down (answered 503 Unavailable).
+func (e *Emulator) wait(w http.ResponseWriter, r *http.Request) bool {
+	e.mu.Lock()
+	d := e.latency
+	e.mu.Unlock()
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.Context().Done():
+		return false
+	case <-e.done:
+		writeError(w, codeUnavailable, "acsemulator: server is shutting down")
+		return false
+	}
+}
+
+// stop releases every request waiting in SetLatency's sleep, so that shutting
+// the server down does not wait out a long injected latency.
+func (e *Emulator) stop() {
+	e.stopOnce.Do(func() { close(e.done) })
+}
