@@ -46,6 +46,7 @@ fuzz: ## run each fuzz target for FUZZTIME
 	$(GO) test ./pkg/kinds/ -run '^$$' -fuzz '^FuzzCheck$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/guard/ -run '^$$' -fuzz '^FuzzParseIngress$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/guard/ -run '^$$' -fuzz '^FuzzParseEgress$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/acs/ -run '^$$' -fuzz '^FuzzDecodeImage$$' -fuzztime $(FUZZTIME)
 
 build: ## build the controller and CLI into bin/
 	$(GO) build -o bin/ ./cmd/...
