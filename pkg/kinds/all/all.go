@@ -6,9 +6,11 @@ package all
 
 import (
 	"context"
+	"time"
 
 	"github.com/modelguard/modelguard/pkg/guard"
 	"github.com/modelguard/modelguard/pkg/kinds"
+	"github.com/modelguard/modelguard/pkg/kinds/imagescan"
 	"github.com/modelguard/modelguard/pkg/kinds/namespaceguard"
 	kubeclient "knative.dev/pkg/client/injection/kube/client"
 	"knative.dev/pkg/injection/clients/dynamicclient"
@@ -19,5 +21,6 @@ func Kinds(ctx context.Context) []kinds.Kind {
 	engine := &guard.Engine{Kube: kubeclient.Get(ctx), Dynamic: dynamicclient.Get(ctx)}
 	return []kinds.Kind{
 		&namespaceguard.Kind{Engine: engine},
+		&imagescan.Kind{Kube: kubeclient.Get(ctx), ReuseWindow: 10 * time.Minute},
 	}
 }

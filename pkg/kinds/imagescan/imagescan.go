@@ -1,0 +1,240 @@
+// Package imagescan is the ImageScan custom-task kind: scan an image by
+// digest through ACS Central and gate on severity, fixability and an
+// allow-list with expiry dates, without a pod.
+package imagescan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/modelguard/modelguard/pkg/acs"
+	"github.com/modelguard/modelguard/pkg/gate"
+	"github.com/modelguard/modelguard/pkg/kinds"
+	"github.com/tektoncd/pipeline/pkg/apis/pipeline/v1beta1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+)
+
+// DefaultSecret is the Secret, in the CustomRun's namespace, that holds
+// Central's endpoint and token (keys endpoint, token, optional ca.crt).
+const DefaultSecret = "modelguard-acs"
+
+// Failure reasons besides gate's (VulnerabilitiesFound, IncompleteScan,
+// NoScanData).
+const (
+	ReasonSecret  = "ACSSecretUnavailable"
+	ReasonCentral = "ACSCentralError"
+)
+
+// Kind is ImageScan.
+type Kind struct {
+	Kube kubernetes.Interface
+	// ReuseWindow: a digest scanned through the same Central within it is
+	// not scanned again (0 disables).
+	ReuseWindow time.Duration
+	// MaxConcurrent caps scans in flight per Central (default 5: Central
+	// itself runs 5 ad-hoc scans at once by default).
+	MaxConcurrent int
+	Now           func() time.Time
+
+	mu      sync.Mutex
+	clients map[string]*acs.Client // by namespace/secret@resourceVersion
+	scans   map[string]cachedScan  // by client (Secret version) + image
+}
+
+type cachedScan struct {
+	img *acs.Image
+	at  time.Time
+}
+
+func (*Kind) Name() string { return "ImageScan" }
+
+func (*Kind) Params() []kinds.Param {
+	return []kinds.Param{
+		{Name: "image", Required: true, Description: "image to scan, pinned by digest (repo@sha256:...)"},
+		{Name: "severity", Description: "fail on CVEs at or above: LOW, MODERATE, IMPORTANT, CRITICAL (default CRITICAL)"},
+		{Name: "fixable-only", Description: `"true": only CVEs with a fixed version fail the gate`},
+		{Name: "allow", Type: v1beta1.ParamTypeArray, Description: "accepted CVEs: CVE-ID,YYYY-MM-DD,reason (expires after that day)"},
+		{Name: "allow-tag", Description: `"true": accept an image reference without a digest (not recommended)`},
+		{Name: "acs-secret", Description: "Secret with endpoint and token, in this namespace (default " + DefaultSecret + ")"},
+		{Name: "cluster", Description: "delegate the scan to this secured cluster (for registries only it can reach)"},
+	}
+}
+
+type spec struct {
+	image, secret, cluster string
+	policy                 gate.ScanPolicy
+}
+
+// Plan checks params without I/O.
+func (k *Kind) Plan(req kinds.Request) (kinds.Job, error) {
+	s := spec{image: req.Params.String("image", ""), secret: req.Params.String("acs-secret", DefaultSecret), cluster: req.Params.String("cluster", "")}
+	var errs []error
+	allowTag, err := boolParam(req.Params, "allow-tag")
+	errs = append(errs, err)
+	if !strings.Contains(s.image, "@sha256:") && !allowTag {
+		errs = append(errs, kinds.Invalid("image", "%s has no digest; scan repo@sha256:... (a tag can move, and Central may answer from an older scan), or set allow-tag", kinds.Quote(s.image)))
+	}
+	if sev := req.Params.String("severity", "CRITICAL"); sev != "" {
+		if s.policy.Threshold, err = gate.ParseSeverity(sev); err != nil {
+			errs = append(errs, kinds.Invalid("severity", "%v", err))
+		}
+	}
+	s.policy.FixableOnly, err = boolParam(req.Params, "fixable-only")
+	errs = append(errs, err)
+	for _, a := range req.Params.Array("allow") {
+		allow, err := gate.ParseAllow(a)
+		if err != nil {
+			errs = append(errs, kinds.Invalid("allow", "%v", err))
+			continue
+		}
+		s.policy.Allow = append(s.policy.Allow, allow)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) (kinds.Results, error) { return k.run(ctx, req.Namespace, s) }, nil
+}
+
+func boolParam(v kinds.Values, name string) (bool, error) {
+	s := v.String(name, "false")
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return false, kinds.Invalid(name, `want "true" or "false", got %s`, kinds.Quote(s))
+	}
+	return b, nil
+}
+
+func (k *Kind) run(ctx context.Context, ns string, s spec) (kinds.Results, error) {
+	client, err := k.client(ctx, ns, s.secret)
+	if err != nil {
+		return nil, err
+	}
+	img, err := k.scan(ctx, client, s)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, kinds.Deny(ReasonCentral, nil, "scan %s: %v", s.image, err)
+	}
+	s.policy.Now = k.now()
+	report := gate.EvaluateScan(img, s.policy)
+	res := Results(report)
+	if !report.Pass {
+		return nil, kinds.Deny(report.Reason, res, "%s", report.Message)
+	}
+	return res, nil
+}
+
+// scan asks Central, or reuses a scan of the same reference made with the
+// same credentials (the same Secret version) within the reuse window. A
+// scan is never shared across Secrets: another namespace, or a wrong
+// token, must ask Central itself.
+func (k *Kind) scan(ctx context.Context, c *acs.Client, s spec) (*acs.Image, error) {
+	key := fmt.Sprintf("%p", c) + "\x00" + s.cluster + "\x00" + s.image
+	k.mu.Lock()
+	if hit, ok := k.scans[key]; ok && k.ReuseWindow > 0 && k.now().Sub(hit.at) < k.ReuseWindow {
+		k.mu.Unlock()
+		return hit.img, nil
+	}
+	k.mu.Unlock()
+	img, err := c.ScanImage(ctx, acs.ScanRequest{Image: s.image, Cluster: s.cluster})
+	if err != nil {
+		return nil, err
+	}
+	k.mu.Lock()
+	if k.scans == nil {
+		k.scans = map[string]cachedScan{}
+	}
+	for old, hit := range k.scans { // keep the cache to the window
+		if k.now().Sub(hit.at) >= k.ReuseWindow {
+			delete(k.scans, old)
+		}
+	}
+	if k.ReuseWindow > 0 {
+		k.scans[key] = cachedScan{img: img, at: k.now()}
+	}
+	k.mu.Unlock()
+	return img, nil
+}
+
+// client reads the Secret in the run's own namespace — never another's —
+// and keeps one Client per Secret version, so its concurrency cap holds
+// across runs.
+func (k *Kind) client(ctx context.Context, ns, name string) (*acs.Client, error) {
+	sec, err := k.Kube.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil, kinds.Deny(ReasonSecret, nil, "Secret %s/%s not found: create it with keys endpoint and token (and ca.crt if Central's certificate is not publicly trusted)", ns, name)
+	case apierrors.IsForbidden(err):
+		return nil, kinds.Deny(ReasonSecret, nil, "the controller may not read Secret %s/%s: bind ClusterRole modelguard-acs-secret-reader to ServiceAccount modelguard/modelguard-controller in namespace %s", ns, name, ns)
+	case err != nil:
+		return nil, fmt.Errorf("read Secret %s/%s: %w", ns, name, err)
+	}
+	key := ns + "/" + name + "@" + sec.ResourceVersion
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if c, ok := k.clients[key]; ok {
+		return c, nil
+	}
+	cfg, err := acs.ConfigFromSecretData(sec.Data)
+	if err != nil {
+		return nil, kinds.Deny(ReasonSecret, nil, "Secret %s/%s: %v", ns, name, err)
+	}
+	cfg.MaxConcurrent = k.MaxConcurrent
+	if cfg.MaxConcurrent <= 0 {
+		cfg.MaxConcurrent = 5
+	}
+	c, err := acs.New(cfg)
+	if err != nil {
+		return nil, kinds.Deny(ReasonSecret, nil, "Secret %s/%s: %v", ns, name, err)
+	}
+	if k.clients == nil {
+		k.clients = map[string]*acs.Client{}
+	}
+	k.clients[key] = c
+	return c, nil
+}
+
+func (k *Kind) now() time.Time {
+	if k.Now != nil {
+		return k.Now()
+	}
+	return time.Now()
+}
+
+// Results are always all written: the gate outcome, counts per severity
+// (and fixable counts), the scanner, scan notes and the worst CVEs.
+func Results(r gate.ScanReport) kinds.Results {
+	out := kinds.Results{{Name: "gate", Value: map[bool]string{true: "pass", false: "fail"}[r.Pass]}}
+	for _, sev := range []string{"CRITICAL", "IMPORTANT", "MODERATE", "LOW"} {
+		out = append(out, kinds.Result{Name: strings.ToLower(sev), Value: strconv.Itoa(r.Counts[sev])},
+			kinds.Result{Name: "fixable-" + strings.ToLower(sev), Value: strconv.Itoa(r.FixableCounts[sev])})
+	}
+	var top []string
+	for i, f := range r.Blocking {
+		if i == 5 {
+			top = append(top, fmt.Sprintf("… and %d more", len(r.Blocking)-5))
+			break
+		}
+		top = append(top, fmt.Sprintf("%s %s %s@%s fixed:%s", f.CVE, f.Sev, f.Component, f.Version, orNone(f.FixedBy)))
+	}
+	return append(out,
+		kinds.Result{Name: "scanner", Value: strings.TrimSpace(r.DataSource + " " + r.ScannerVersion)},
+		kinds.Result{Name: "notes", Value: strings.Join(r.Notes, ",")},
+		kinds.Result{Name: "top-cves", Value: strings.Join(top, "\n")},
+		kinds.Result{Name: "summary", Value: r.Message})
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}

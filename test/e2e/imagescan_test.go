@@ -1,0 +1,156 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/modelguard/modelguard/test/acsemulator"
+	"github.com/modelguard/modelguard/test/localcluster"
+	"github.com/tektoncd/pipeline/pkg/apis/pipeline/v1beta1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+const (
+	cleanImage    = "quay.io/acme-ml/sentiment-serving@sha256:7a76fabd5156c138e5a4921ba468b32c8fee33b4360b3fd6c3899117d95ebea5"
+	criticalImage = "quay.io/acme-ml/llm-gateway@sha256:190de6ac415911deabe8ce0b3541661a3aa7e2ac74d6fee3d6749debf17e75c1"
+	partialImage  = "quay.io/acme-ml/distroless-runner@sha256:4943ae9ae3d9a1a3fbdd91f55fdaf1ea24e4cd0e89f044d4ba504c99bbcb8a35"
+)
+
+// acsNamespace makes a namespace whose Secret points at the emulator and
+// which lets the controller read that one Secret.
+func acsNamespace(t *testing.T, central *acsemulator.Server, token string, bind bool) string {
+	t.Helper()
+	ns := namespace(t)
+	ctx := context.Background()
+	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "modelguard-acs"}, Data: map[string][]byte{
+		"endpoint": []byte(central.Endpoint), "token": []byte(token), "ca.crt": central.CAPEM}}
+	if _, err := env.kube.CoreV1().Secrets(ns).Create(ctx, sec, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if bind {
+		rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "modelguard-acs-secret-reader"},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "modelguard-acs-secret-reader"},
+			Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: localcluster.ControllerServiceAccount, Namespace: localcluster.ControllerNamespace}}}
+		if _, err := env.kube.RbacV1().RoleBindings(ns).Create(ctx, rb, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ns
+}
+
+func scanRun(t *testing.T, ns, name, image, extra string) *v1beta1.CustomRun {
+	t.Helper()
+	createCustomRun(t, ns, fmt.Sprintf(`
+metadata: {name: %s}
+spec:
+  customRef: {apiVersion: modelguard.dev/v1alpha1, kind: ImageScan}
+  params:
+    - {name: image, value: "%s"}
+%s`, name, image, extra))
+	return waitDone(t, ns, name)
+}
+
+// ImageScan against the ACS Central emulator (a test double: ACS cannot
+// run here), through the controller's real RBAC and a Secret in the run's
+// own namespace.
+func TestImageScanGates(t *testing.T) {
+	needCluster(t)
+	data, err := acsemulator.Load(filepath.Join(repoRoot(), "test", "acsemulator", "testdata", "central.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const token = "e2e-token-not-a-secret"
+	central := acsemulator.Start(t, data, token)
+	ns := acsNamespace(t, central, token, true)
+
+	for _, tc := range []struct {
+		name, image, extra string
+		ok                 bool
+		reason, message    string
+	}{
+		{"clean", cleanImage, "", true, "Succeeded", ""},
+		{"critical", criticalImage, "", false, "VulnerabilitiesFound", "CVE-2025-32434"},
+		{"allow-listed", criticalImage, `    - {name: allow, value: ["CVE-2025-32434,2099-12-31,pinned by the runtime", "CVE-2024-5535,2099-12-31,rebuild pending"]}`, true, "Succeeded", ""},
+		{"allow-expired", criticalImage, `    - {name: allow, value: ["CVE-2025-32434,2020-01-31,old exception", "CVE-2024-5535,2099-12-31,rebuild pending"]}`, false, "VulnerabilitiesFound", "CVE-2025-32434"},
+		{"partial", partialImage, "", false, "IncompleteScan", "PARTIAL_SCAN_DATA"},
+		{"tag-only", "quay.io/acme-ml/sentiment-serving:1.4.0", "", false, "InvalidParams", `param "image"`},
+	} {
+		run := scanRun(t, ns, tc.name, tc.image, tc.extra)
+		c := condition(run)
+		if run.IsSuccessful() != tc.ok || c.Reason != tc.reason || !strings.Contains(c.Message, tc.message) {
+			t.Errorf("%s: %s; want %s containing %q", tc.name, statusOf(run), tc.reason, tc.message)
+		}
+		if strings.Contains(c.Message, token) || strings.Contains(fmt.Sprint(run.Status.Results), token) {
+			t.Errorf("%s: the token leaked into status", tc.name)
+		}
+	}
+	critical := waitDone(t, ns, "critical")
+	if result(critical, "critical") != "2" || result(critical, "gate") != "fail" || !strings.Contains(result(critical, "top-cves"), "CVE-2025-32434") {
+		t.Errorf("critical results: %v", critical.Status.Results)
+	}
+
+	// Central answering 503 twice, then 200: the scan retries and passes.
+	central.FailNext("/v1/images/scan", 2, 503, "application/json", acsemulator.ErrorBody(14, "upstream connect error"))
+	if run := scanRun(t, ns, "flaky-central", "quay.io/acme-ml/embedder@sha256:a92a991b1656f49db170cf60a2c9599fe97ed3d290299138bcc9abb236845021", `    - {name: severity, value: IMPORTANT}
+    - {name: allow, value: ["CVE-2026-21001,2099-12-31,made-up CVE"]}`); !run.IsSuccessful() {
+		t.Errorf("503 twice then 200: %s", statusOf(run))
+	}
+
+	// A wrong token fails fast with a clear message and no retries.
+	wrong := acsNamespace(t, central, "not-the-token", true)
+	start := time.Now()
+	run := scanRun(t, wrong, "wrong-token", cleanImage, "")
+	if c := condition(run); c.Reason != "ACSCentralError" || !strings.Contains(strings.ToLower(c.Message), "authenticat") || time.Since(start) > 10*time.Second {
+		t.Errorf("wrong token after %s: %s", time.Since(start), statusOf(run))
+	}
+
+	// A namespace that did not bind the reader role: the controller may not
+	// read its Secret, and says how to allow it.
+	unbound := acsNamespace(t, central, token, false)
+	if c := condition(scanRun(t, unbound, "no-binding", cleanImage, "")); c.Reason != "ACSSecretUnavailable" || !strings.Contains(c.Message, "modelguard-acs-secret-reader") {
+		t.Errorf("no RoleBinding: %s/%s %q", c.Status, c.Reason, c.Message)
+	}
+}
+
+// Cancelling mid-scan ends the CustomRun promptly and frees Central.
+func TestImageScanCancelMidScan(t *testing.T) {
+	needCluster(t)
+	data, err := acsemulator.Load(filepath.Join(repoRoot(), "test", "acsemulator", "testdata", "central.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const token = "e2e-token-not-a-secret"
+	central := acsemulator.Start(t, data, token)
+	central.SetLatency(time.Minute)
+	ns := acsNamespace(t, central, token, true)
+	createCustomRun(t, ns, `
+metadata: {name: slow}
+spec:
+  customRef: {apiVersion: modelguard.dev/v1alpha1, kind: ImageScan}
+  params: [{name: image, value: "`+cleanImage+`"}]`)
+	deadline := time.Now().Add(20 * time.Second)
+	for central.InFlight() == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	patch := []byte(`{"spec":{"status":"RunCancelled"}}`)
+	start := time.Now()
+	if _, err := env.tekton.TektonV1beta1().CustomRuns(ns).Patch(context.Background(), "slow", "application/merge-patch+json", patch, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	run := waitDone(t, ns, "slow")
+	if condition(run).Reason != "CustomRunCancelled" || time.Since(start) > 5*time.Second {
+		t.Fatalf("after %s: %s", time.Since(start), statusOf(run))
+	}
+	for deadline := time.Now().Add(5 * time.Second); central.InFlight() > 0 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := central.InFlight(); n != 0 {
+		t.Fatalf("%d scans still in flight at Central after cancel", n)
+	}
+}
