@@ -157,11 +157,7 @@ func (c *Client) ScanImage(ctx context.Context, req ScanRequest) (*Image, error)
 			out = img
 			return nil
 		},
-		beforeRetry: func(err error) {
-			if req.Force && isTimeout(err) && digestPinned(req.Image) {
-				req.Force = false
-			}
-		},
+		beforeRetry: dropForceAfterTimeout(&req.Force, req.Image),
 	}
 	if err := c.do(ctx, cl); err != nil {
 		return nil, err
@@ -178,23 +174,9 @@ func (c *Client) DetectBuild(ctx context.Context, req BuildRequest) (*BuildDetec
 	if err := req.validate(); err != nil {
 		return nil, err
 	}
-	var out *BuildDetectionResponse
-	cl := &call{
-		method: http.MethodPost, path: pathDetectBuild, body: &req,
-		decode: func(r io.Reader) error {
-			v := new(BuildDetectionResponse)
-			if err := decodeJSON(r, v); err != nil {
-				return err
-			}
-			out = v
-			return nil
-		},
-		beforeRetry: func(err error) {
-			if req.Force && isTimeout(err) && digestPinned(req.Image) {
-				req.Force = false
-			}
-		},
-	}
+	out := new(BuildDetectionResponse)
+	cl := &call{method: http.MethodPost, path: pathDetectBuild, body: &req, decode: jsonInto(out),
+		beforeRetry: dropForceAfterTimeout(&req.Force, req.Image)}
 	if err := c.do(ctx, cl); err != nil {
 		return nil, err
 	}
@@ -207,22 +189,22 @@ func (c *Client) DetectDeployYAML(ctx context.Context, req DeployRequest) (*Depl
 	if err := req.validate(); err != nil {
 		return nil, err
 	}
-	var out *DeployDetectionResponse
-	cl := &call{
-		method: http.MethodPost, path: pathDetectDeploy, body: &req,
-		decode: func(r io.Reader) error {
-			v := new(DeployDetectionResponse)
-			if err := decodeJSON(r, v); err != nil {
-				return err
-			}
-			out = v
-			return nil
-		},
-	}
-	if err := c.do(ctx, cl); err != nil {
+	out := new(DeployDetectionResponse)
+	if err := c.do(ctx, &call{method: http.MethodPost, path: pathDetectDeploy, body: &req, decode: jsonInto(out)}); err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// dropForceAfterTimeout: when an attempt with force timed out and the image
+// is pinned by digest, the retry goes without force, because the first
+// attempt has likely filled Central's cache for exactly that digest.
+func dropForceAfterTimeout(force *bool, image string) func(error) {
+	return func(err error) {
+		if *force && isTimeout(err) && digestPinned(image) {
+			*force = false
+		}
+	}
 }
 
 // jsonInto decodes a small response into a fresh value each attempt and
