@@ -154,3 +154,39 @@ spec:
 		t.Fatalf("%d scans still in flight at Central after cancel", n)
 	}
 }
+
+// ImageCheck scans first, then applies the FAIL_BUILD_ENFORCEMENT rule;
+// an image without scan data is refused instead of passing silently.
+func TestImageCheckGates(t *testing.T) {
+	needCluster(t)
+	data, err := acsemulator.Load(filepath.Join(repoRoot(), "test", "acsemulator", "testdata", "central.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const token = "e2e-token-not-a-secret"
+	central := acsemulator.Start(t, data, token)
+	ns := acsNamespace(t, central, token, true)
+	for _, tc := range []struct {
+		name, image     string
+		ok              bool
+		reason, message string
+	}{
+		{"clean", cleanImage, true, "Succeeded", ""},
+		{"fail-build", criticalImage, false, "PolicyFailsBuild", "Fixable Severity at least Important"},
+		{"no-scan-data", "quay.io/acme-ml/private-model@sha256:7e693dfd8e8352a4b0f6eda394c44dea76c98dda33ecd130776c280fe1509ea3", false, "NoScanData", "MISSING_SCAN_DATA"},
+	} {
+		createCustomRun(t, ns, fmt.Sprintf(`
+metadata: {name: %s}
+spec:
+  customRef: {apiVersion: modelguard.dev/v1alpha1, kind: ImageCheck}
+  params: [{name: image, value: "%s"}]`, tc.name, tc.image))
+		run := waitDone(t, ns, tc.name)
+		c := condition(run)
+		if run.IsSuccessful() != tc.ok || c.Reason != tc.reason || !strings.Contains(c.Message, tc.message) {
+			t.Errorf("%s: %s; want %s containing %q", tc.name, statusOf(run), tc.reason, tc.message)
+		}
+	}
+	if got := result(waitDone(t, ns, "fail-build"), "breaking-policies"); !strings.Contains(got, "Fixable Severity at least Important") {
+		t.Errorf("breaking-policies = %q", got)
+	}
+}

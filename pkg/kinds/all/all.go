@@ -10,6 +10,8 @@ import (
 
 	"github.com/modelguard/modelguard/pkg/guard"
 	"github.com/modelguard/modelguard/pkg/kinds"
+	"github.com/modelguard/modelguard/pkg/kinds/central"
+	"github.com/modelguard/modelguard/pkg/kinds/imagecheck"
 	"github.com/modelguard/modelguard/pkg/kinds/imagescan"
 	"github.com/modelguard/modelguard/pkg/kinds/namespaceguard"
 	kubeclient "knative.dev/pkg/client/injection/kube/client"
@@ -19,8 +21,10 @@ import (
 // Kinds returns every kind, wired to the clients in the injection context.
 func Kinds(ctx context.Context) []kinds.Kind {
 	engine := &guard.Engine{Kube: kubeclient.Get(ctx), Dynamic: dynamicclient.Get(ctx)}
+	acs := &central.Clients{Kube: kubeclient.Get(ctx)}
 	return []kinds.Kind{
 		&namespaceguard.Kind{Engine: engine},
-		&imagescan.Kind{Kube: kubeclient.Get(ctx), ReuseWindow: 10 * time.Minute},
+		&imagescan.Kind{Central: acs, ReuseWindow: 10 * time.Minute},
+		&imagecheck.Kind{Central: acs},
 	}
 }

@@ -15,37 +15,20 @@ import (
 	"github.com/modelguard/modelguard/pkg/acs"
 	"github.com/modelguard/modelguard/pkg/gate"
 	"github.com/modelguard/modelguard/pkg/kinds"
+	"github.com/modelguard/modelguard/pkg/kinds/central"
 	"github.com/tektoncd/pipeline/pkg/apis/pipeline/v1beta1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-)
-
-// DefaultSecret is the Secret, in the CustomRun's namespace, that holds
-// Central's endpoint and token (keys endpoint, token, optional ca.crt).
-const DefaultSecret = "modelguard-acs"
-
-// Failure reasons besides gate's (VulnerabilitiesFound, IncompleteScan,
-// NoScanData).
-const (
-	ReasonSecret  = "ACSSecretUnavailable"
-	ReasonCentral = "ACSCentralError"
 )
 
 // Kind is ImageScan.
 type Kind struct {
-	Kube kubernetes.Interface
+	Central *central.Clients
 	// ReuseWindow: a digest scanned through the same Central within it is
 	// not scanned again (0 disables).
 	ReuseWindow time.Duration
-	// MaxConcurrent caps scans in flight per Central (default 5: Central
-	// itself runs 5 ad-hoc scans at once by default).
-	MaxConcurrent int
-	Now           func() time.Time
+	Now         func() time.Time
 
-	mu      sync.Mutex
-	clients map[string]*acs.Client // by namespace/secret@resourceVersion
-	scans   map[string]cachedScan  // by client (Secret version) + image
+	mu    sync.Mutex
+	scans map[string]cachedScan // by client (Secret version) + image
 }
 
 type cachedScan struct {
@@ -62,7 +45,7 @@ func (*Kind) Params() []kinds.Param {
 		{Name: "fixable-only", Description: `"true": only CVEs with a fixed version fail the gate`},
 		{Name: "allow", Type: v1beta1.ParamTypeArray, Description: "accepted CVEs: CVE-ID,YYYY-MM-DD,reason (expires after that day)"},
 		{Name: "allow-tag", Description: `"true": accept an image reference without a digest (not recommended)`},
-		{Name: "acs-secret", Description: "Secret with endpoint and token, in this namespace (default " + DefaultSecret + ")"},
+		{Name: "acs-secret", Description: "Secret with endpoint and token, in this namespace (default " + central.DefaultSecret + ")"},
 		{Name: "cluster", Description: "delegate the scan to this secured cluster (for registries only it can reach)"},
 	}
 }
@@ -74,7 +57,7 @@ type spec struct {
 
 // Plan checks params without I/O.
 func (k *Kind) Plan(req kinds.Request) (kinds.Job, error) {
-	s := spec{image: req.Params.String("image", ""), secret: req.Params.String("acs-secret", DefaultSecret), cluster: req.Params.String("cluster", "")}
+	s := spec{image: req.Params.String("image", ""), secret: req.Params.String("acs-secret", central.DefaultSecret), cluster: req.Params.String("cluster", "")}
 	var errs []error
 	allowTag, err := boolParam(req.Params, "allow-tag")
 	errs = append(errs, err)
@@ -112,7 +95,7 @@ func boolParam(v kinds.Values, name string) (bool, error) {
 }
 
 func (k *Kind) run(ctx context.Context, ns string, s spec) (kinds.Results, error) {
-	client, err := k.client(ctx, ns, s.secret)
+	client, err := k.Central.For(ctx, ns, s.secret)
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +104,7 @@ func (k *Kind) run(ctx context.Context, ns string, s spec) (kinds.Results, error
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, kinds.Deny(ReasonCentral, nil, "scan %s: %v", s.image, err)
+		return nil, central.Failed("scan "+s.image, err)
 	}
 	s.policy.Now = k.now()
 	report := gate.EvaluateScan(img, s.policy)
@@ -162,44 +145,6 @@ func (k *Kind) scan(ctx context.Context, c *acs.Client, s spec) (*acs.Image, err
 	}
 	k.mu.Unlock()
 	return img, nil
-}
-
-// client reads the Secret in the run's own namespace — never another's —
-// and keeps one Client per Secret version, so its concurrency cap holds
-// across runs.
-func (k *Kind) client(ctx context.Context, ns, name string) (*acs.Client, error) {
-	sec, err := k.Kube.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		return nil, kinds.Deny(ReasonSecret, nil, "Secret %s/%s not found: create it with keys endpoint and token (and ca.crt if Central's certificate is not publicly trusted)", ns, name)
-	case apierrors.IsForbidden(err):
-		return nil, kinds.Deny(ReasonSecret, nil, "the controller may not read Secret %s/%s: bind ClusterRole modelguard-acs-secret-reader to ServiceAccount modelguard/modelguard-controller in namespace %s", ns, name, ns)
-	case err != nil:
-		return nil, fmt.Errorf("read Secret %s/%s: %w", ns, name, err)
-	}
-	key := ns + "/" + name + "@" + sec.ResourceVersion
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if c, ok := k.clients[key]; ok {
-		return c, nil
-	}
-	cfg, err := acs.ConfigFromSecretData(sec.Data)
-	if err != nil {
-		return nil, kinds.Deny(ReasonSecret, nil, "Secret %s/%s: %v", ns, name, err)
-	}
-	cfg.MaxConcurrent = k.MaxConcurrent
-	if cfg.MaxConcurrent <= 0 {
-		cfg.MaxConcurrent = 5
-	}
-	c, err := acs.New(cfg)
-	if err != nil {
-		return nil, kinds.Deny(ReasonSecret, nil, "Secret %s/%s: %v", ns, name, err)
-	}
-	if k.clients == nil {
-		k.clients = map[string]*acs.Client{}
-	}
-	k.clients[key] = c
-	return c, nil
 }
 
 func (k *Kind) now() time.Time {

@@ -1,0 +1,105 @@
+// Package imagecheck is the ImageCheck custom-task kind: evaluate ACS
+// build-time policies against an image (roxctl image check), without a pod.
+package imagecheck
+
+import (
+	"context"
+	"strconv"
+	"strings"
+
+	"github.com/modelguard/modelguard/pkg/acs"
+	"github.com/modelguard/modelguard/pkg/gate"
+	"github.com/modelguard/modelguard/pkg/kinds"
+	"github.com/modelguard/modelguard/pkg/kinds/central"
+	"github.com/tektoncd/pipeline/pkg/apis/pipeline/v1beta1"
+)
+
+// Kind is ImageCheck.
+type Kind struct {
+	Central *central.Clients
+}
+
+func (*Kind) Name() string { return "ImageCheck" }
+
+func (*Kind) Params() []kinds.Param {
+	return []kinds.Param{
+		{Name: "image", Required: true, Description: "image to check, pinned by digest (repo@sha256:...)"},
+		{Name: "categories", Type: v1beta1.ParamTypeArray, Description: "only policies in these categories (default: all enabled build-time policies)"},
+		{Name: "allow-tag", Description: `"true": accept an image reference without a digest (not recommended)`},
+		{Name: "acs-secret", Description: "Secret with endpoint and token, in this namespace (default " + central.DefaultSecret + ")"},
+		{Name: "cluster", Description: "delegate to this secured cluster (for registries only it can reach)"},
+	}
+}
+
+type spec struct {
+	image, secret, cluster string
+	categories             []string
+}
+
+// Plan checks params without I/O.
+func (k *Kind) Plan(req kinds.Request) (kinds.Job, error) {
+	s := spec{image: req.Params.String("image", ""), secret: req.Params.String("acs-secret", central.DefaultSecret),
+		cluster: req.Params.String("cluster", ""), categories: req.Params.Array("categories")}
+	allowTag, err := strconv.ParseBool(req.Params.String("allow-tag", "false"))
+	if err != nil {
+		return nil, kinds.Invalid("allow-tag", `want "true" or "false", got %s`, kinds.Quote(req.Params.String("allow-tag", "")))
+	}
+	if !strings.Contains(s.image, "@sha256:") && !allowTag {
+		return nil, kinds.Invalid("image", "%s has no digest; check repo@sha256:... (a tag can move), or set allow-tag", kinds.Quote(s.image))
+	}
+	return func(ctx context.Context) (kinds.Results, error) { return k.run(ctx, req.Namespace, s) }, nil
+}
+
+// run scans first: Central's build-time detection passes an image it has
+// no scan data for, so a check alone would wave through an unscanned image.
+func (k *Kind) run(ctx context.Context, ns string, s spec) (kinds.Results, error) {
+	client, err := k.Central.For(ctx, ns, s.secret)
+	if err != nil {
+		return nil, err
+	}
+	img, err := client.ScanImage(ctx, acs.ScanRequest{Image: s.image, Cluster: s.cluster})
+	if err == nil && img.Scan == nil {
+		return nil, kinds.Deny(gate.ReasonNoScanData, nil, "Central has no scan data for %s, and its build-time check would pass it unchecked", s.image)
+	}
+	var resp *acs.BuildDetectionResponse
+	if err == nil {
+		resp, err = client.DetectBuild(ctx, acs.BuildRequest{Image: s.image, PolicyCategories: s.categories, Cluster: s.cluster})
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, central.Failed("check "+s.image, err)
+	}
+	report := gate.EvaluateBuild(resp)
+	res := Results(report)
+	if !report.Pass {
+		return nil, kinds.Deny(report.Reason, res, "%s", report.Message)
+	}
+	return res, nil
+}
+
+// Results are always all written: the gate outcome, the violated and the
+// build-breaking policies, and a summary.
+func Results(r gate.DetectReport) kinds.Results {
+	var violated, breaking []string
+	for _, p := range r.Violated {
+		violated = append(violated, p.Name)
+		if p.Breaking {
+			breaking = append(breaking, p.Name)
+		}
+	}
+	return kinds.Results{
+		{Name: "gate", Value: map[bool]string{true: "pass", false: "fail"}[r.Pass]},
+		{Name: "violated-policies", Value: fit(strings.Join(violated, "\n"))},
+		{Name: "breaking-policies", Value: fit(strings.Join(breaking, "\n"))},
+		{Name: "summary", Value: fit(r.Message)},
+	}
+}
+
+func fit(s string) string {
+	if len(s) > 1500 {
+		return s[:1480] + "… (cut)"
+	}
+	return s
+}
