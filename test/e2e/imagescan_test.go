@@ -190,3 +190,54 @@ spec:
 		t.Errorf("breaking-policies = %q", got)
 	}
 }
+
+// DeploymentCheck: the serving manifests are checked before they are
+// applied; a privileged container (scale-to-zero enforcement) fails.
+func TestDeploymentCheckGates(t *testing.T) {
+	needCluster(t)
+	data, err := acsemulator.Load(filepath.Join(repoRoot(), "test", "acsemulator", "testdata", "central.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const token = "e2e-token-not-a-secret"
+	central := acsemulator.Start(t, data, token)
+	ns := acsNamespace(t, central, token, true)
+	deployment := func(privileged bool) string {
+		return fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: sentiment-serving}
+spec:
+  selector: {matchLabels: {app: sentiment}}
+  template:
+    metadata: {labels: {app: sentiment}}
+    spec:
+      securityContext: {runAsNonRoot: true, runAsUser: 1001}
+      containers:
+        - name: server
+          image: %s
+          securityContext: {privileged: %v, runAsNonRoot: true, runAsUser: 1001}
+          resources: {limits: {cpu: "1", memory: 1Gi}}
+`, cleanImage, privileged)
+	}
+	for name, tc := range map[string]struct {
+		yaml            string
+		ok              bool
+		reason, message string
+	}{
+		"restricted": {deployment(false), true, "Succeeded", ""},
+		"privileged": {deployment(true), false, "PolicyBlocksDeployment", "Privileged Container"},
+	} {
+		run := &v1beta1.CustomRun{}
+		run.Name = name
+		run.Spec.CustomRef = &v1beta1.TaskRef{APIVersion: "modelguard.dev/v1alpha1", Kind: "DeploymentCheck"}
+		run.Spec.Params = v1beta1.Params{{Name: "manifests", Value: *v1beta1.NewStructuredValues(tc.yaml)}}
+		if _, err := env.tekton.TektonV1beta1().CustomRuns(ns).Create(context.Background(), run, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		got := waitDone(t, ns, name)
+		c := condition(got)
+		if got.IsSuccessful() != tc.ok || c.Reason != tc.reason || !strings.Contains(c.Message, tc.message) {
+			t.Errorf("%s: %s; want %s containing %q", name, statusOf(got), tc.reason, tc.message)
+		}
+	}
+}

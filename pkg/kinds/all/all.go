@@ -11,6 +11,7 @@ import (
 	"github.com/modelguard/modelguard/pkg/guard"
 	"github.com/modelguard/modelguard/pkg/kinds"
 	"github.com/modelguard/modelguard/pkg/kinds/central"
+	"github.com/modelguard/modelguard/pkg/kinds/deploymentcheck"
 	"github.com/modelguard/modelguard/pkg/kinds/imagecheck"
 	"github.com/modelguard/modelguard/pkg/kinds/imagescan"
 	"github.com/modelguard/modelguard/pkg/kinds/namespaceguard"
@@ -26,5 +27,6 @@ func Kinds(ctx context.Context) []kinds.Kind {
 		&namespaceguard.Kind{Engine: engine},
 		&imagescan.Kind{Central: acs, ReuseWindow: 10 * time.Minute},
 		&imagecheck.Kind{Central: acs},
+		&deploymentcheck.Kind{Central: acs},
 	}
 }

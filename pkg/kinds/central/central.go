@@ -87,3 +87,29 @@ func Failed(what string, err error) error {
 	}
 	return kinds.Deny(ReasonCentral, nil, "%s: %v", what, err)
 }
+
+// DetectResults are a policy check's results, always all written: the gate
+// outcome, the violated and the enforcement-breaking policies (one per
+// line), and a summary.
+func DetectResults(r gate.DetectReport) kinds.Results {
+	var violated, breaking []string
+	for _, p := range r.Violated {
+		violated = append(violated, p.Name)
+		if p.Breaking {
+			breaking = append(breaking, p.Name)
+		}
+	}
+	return kinds.Results{
+		{Name: "gate", Value: map[bool]string{true: "pass", false: "fail"}[r.Pass]},
+		{Name: "violated-policies", Value: fit(strings.Join(violated, "\n"))},
+		{Name: "breaking-policies", Value: fit(strings.Join(breaking, "\n"))},
+		{Name: "summary", Value: fit(r.Message)},
+	}
+}
+
+func fit(s string) string {
+	if len(s) > 1500 {
+		return s[:1480] + "… (cut)"
+	}
+	return s
+}

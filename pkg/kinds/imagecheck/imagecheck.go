@@ -72,34 +72,9 @@ func (k *Kind) run(ctx context.Context, ns string, s spec) (kinds.Results, error
 		return nil, central.Failed("check "+s.image, err)
 	}
 	report := gate.EvaluateBuild(resp)
-	res := Results(report)
+	res := central.DetectResults(report)
 	if !report.Pass {
 		return nil, kinds.Deny(report.Reason, res, "%s", report.Message)
 	}
 	return res, nil
-}
-
-// Results are always all written: the gate outcome, the violated and the
-// build-breaking policies, and a summary.
-func Results(r gate.DetectReport) kinds.Results {
-	var violated, breaking []string
-	for _, p := range r.Violated {
-		violated = append(violated, p.Name)
-		if p.Breaking {
-			breaking = append(breaking, p.Name)
-		}
-	}
-	return kinds.Results{
-		{Name: "gate", Value: map[bool]string{true: "pass", false: "fail"}[r.Pass]},
-		{Name: "violated-policies", Value: fit(strings.Join(violated, "\n"))},
-		{Name: "breaking-policies", Value: fit(strings.Join(breaking, "\n"))},
-		{Name: "summary", Value: fit(r.Message)},
-	}
-}
-
-func fit(s string) string {
-	if len(s) > 1500 {
-		return s[:1480] + "… (cut)"
-	}
-	return s
 }
