@@ -241,3 +241,59 @@ spec:
 		}
 	}
 }
+
+// The three ACS gates in one pipeline, as a user wires them: scan, then
+// build-time check, then the manifests; a clean image passes all three.
+func TestACSGatesPipeline(t *testing.T) {
+	needCluster(t)
+	data, err := acsemulator.Load(filepath.Join(repoRoot(), "test", "acsemulator", "testdata", "central.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const token = "e2e-token-not-a-secret"
+	central := acsemulator.Start(t, data, token)
+	ns := acsNamespace(t, central, token, true)
+	createPipelineRun(t, ns, `
+metadata: {name: gates}
+spec:
+  params:
+    - {name: image, value: "`+cleanImage+`"}
+  pipelineSpec:
+    params: [{name: image, type: string}]
+    tasks:
+      - name: scan
+        taskRef: {apiVersion: modelguard.dev/v1alpha1, kind: ImageScan}
+        params: [{name: image, value: $(params.image)}, {name: severity, value: IMPORTANT}]
+      - name: check
+        runAfter: [scan]
+        taskRef: {apiVersion: modelguard.dev/v1alpha1, kind: ImageCheck}
+        params: [{name: image, value: $(params.image)}]
+      - name: deploy-check
+        runAfter: [check]
+        taskRef: {apiVersion: modelguard.dev/v1alpha1, kind: DeploymentCheck}
+        params:
+          - name: manifests
+            value: |
+              apiVersion: serving.kserve.io/v1beta1
+              kind: InferenceService
+              metadata: {name: sentiment}
+              spec:
+                predictor:
+                  model: {modelFormat: {name: onnx}, storageUri: "oci://$(params.image)"}
+    results:
+      - {name: scan-gate, value: $(tasks.scan.results.gate)}
+      - {name: check-gate, value: $(tasks.check.results.gate)}
+      - {name: deploy-gate, value: $(tasks.deploy-check.results.gate)}`)
+	pr := waitPipelineRun(t, ns, "gates", 90*time.Second)
+	if c := pr.Status.GetCondition("Succeeded"); !c.IsTrue() {
+		t.Fatalf("PipelineRun: %s/%s %s", c.Status, c.Reason, c.Message)
+	}
+	for _, r := range pr.Status.Results {
+		if r.Value.StringVal != "pass" {
+			t.Errorf("%s = %q", r.Name, r.Value.StringVal)
+		}
+	}
+	if len(pr.Status.Results) != 3 {
+		t.Fatalf("pipeline results: %+v", pr.Status.Results)
+	}
+}
