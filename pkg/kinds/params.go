@@ -90,6 +90,20 @@ func (v Values) Object(name string) map[string]string {
 	return out
 }
 
+// Bool returns a "true"/"false" param, or def when it was not given; any
+// other value is a *ParamError naming the param.
+func (v Values) Bool(name string, def bool) (bool, error) {
+	s, ok := v[name]
+	if !ok {
+		return def, nil
+	}
+	b, err := strconv.ParseBool(s.StringVal)
+	if err != nil {
+		return false, Invalid(name, `want "true" or "false", got %s`, Quote(s.StringVal))
+	}
+	return b, nil
+}
+
 // Has reports whether the param was given.
 func (v Values) Has(name string) bool { _, ok := v[name]; return ok }
 

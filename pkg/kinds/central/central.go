@@ -113,3 +113,26 @@ func fit(s string) string {
 	}
 	return s
 }
+
+// ImageParams declares the image params both image kinds take.
+func ImageParams(verb string) []kinds.Param {
+	return []kinds.Param{
+		{Name: "image", Required: true, Description: "image to " + verb + ", pinned by digest (repo@sha256:...)"},
+		{Name: "allow-tag", Description: `"true": accept an image reference without a digest (not recommended)`},
+	}
+}
+
+// Image returns the image param. A reference without a digest is refused
+// unless allow-tag is "true": a tag can move, and Central may answer from
+// a scan of an older digest.
+func Image(v kinds.Values) (string, error) {
+	image := v.String("image", "")
+	allowTag, err := v.Bool("allow-tag", false)
+	if err != nil {
+		return "", err
+	}
+	if !strings.Contains(image, "@sha256:") && !allowTag {
+		return "", kinds.Invalid("image", "%s has no digest; use repo@sha256:... (a tag can move, and Central may answer from a scan of an older digest), or set allow-tag", kinds.Quote(image))
+	}
+	return image, nil
+}

@@ -4,8 +4,6 @@ package imagecheck
 
 import (
 	"context"
-	"strconv"
-	"strings"
 
 	"github.com/modelguard/modelguard/pkg/acs"
 	"github.com/modelguard/modelguard/pkg/gate"
@@ -22,13 +20,11 @@ type Kind struct {
 func (*Kind) Name() string { return "ImageCheck" }
 
 func (*Kind) Params() []kinds.Param {
-	return []kinds.Param{
-		{Name: "image", Required: true, Description: "image to check, pinned by digest (repo@sha256:...)"},
-		{Name: "categories", Type: v1beta1.ParamTypeArray, Description: "only policies in these categories (default: all enabled build-time policies)"},
-		{Name: "allow-tag", Description: `"true": accept an image reference without a digest (not recommended)`},
-		{Name: "acs-secret", Description: "Secret with endpoint and token, in this namespace (default " + central.DefaultSecret + ")"},
-		{Name: "cluster", Description: "delegate to this secured cluster (for registries only it can reach)"},
-	}
+	return append(central.ImageParams("check"),
+		kinds.Param{Name: "categories", Type: v1beta1.ParamTypeArray, Description: "only policies in these categories (default: all enabled build-time policies)"},
+		kinds.Param{Name: "acs-secret", Description: "Secret with endpoint and token, in this namespace (default " + central.DefaultSecret + ")"},
+		kinds.Param{Name: "cluster", Description: "delegate to this secured cluster (for registries only it can reach)"},
+	)
 }
 
 type spec struct {
@@ -38,15 +34,12 @@ type spec struct {
 
 // Plan checks params without I/O.
 func (k *Kind) Plan(req kinds.Request) (kinds.Job, error) {
-	s := spec{image: req.Params.String("image", ""), secret: req.Params.String("acs-secret", central.DefaultSecret),
-		cluster: req.Params.String("cluster", ""), categories: req.Params.Array("categories")}
-	allowTag, err := strconv.ParseBool(req.Params.String("allow-tag", "false"))
+	image, err := central.Image(req.Params)
 	if err != nil {
-		return nil, kinds.Invalid("allow-tag", `want "true" or "false", got %s`, kinds.Quote(req.Params.String("allow-tag", "")))
+		return nil, err
 	}
-	if !strings.Contains(s.image, "@sha256:") && !allowTag {
-		return nil, kinds.Invalid("image", "%s has no digest; check repo@sha256:... (a tag can move), or set allow-tag", kinds.Quote(s.image))
-	}
+	s := spec{image: image, secret: req.Params.String("acs-secret", central.DefaultSecret),
+		cluster: req.Params.String("cluster", ""), categories: req.Params.Array("categories")}
 	return func(ctx context.Context) (kinds.Results, error) { return k.run(ctx, req.Namespace, s) }, nil
 }
 

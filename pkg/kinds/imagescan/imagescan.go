@@ -39,15 +39,13 @@ type cachedScan struct {
 func (*Kind) Name() string { return "ImageScan" }
 
 func (*Kind) Params() []kinds.Param {
-	return []kinds.Param{
-		{Name: "image", Required: true, Description: "image to scan, pinned by digest (repo@sha256:...)"},
-		{Name: "severity", Description: "fail on CVEs at or above: LOW, MODERATE, IMPORTANT, CRITICAL (default CRITICAL)"},
-		{Name: "fixable-only", Description: `"true": only CVEs with a fixed version fail the gate`},
-		{Name: "allow", Type: v1beta1.ParamTypeArray, Description: "accepted CVEs: CVE-ID,YYYY-MM-DD,reason (expires after that day)"},
-		{Name: "allow-tag", Description: `"true": accept an image reference without a digest (not recommended)`},
-		{Name: "acs-secret", Description: "Secret with endpoint and token, in this namespace (default " + central.DefaultSecret + ")"},
-		{Name: "cluster", Description: "delegate the scan to this secured cluster (for registries only it can reach)"},
-	}
+	return append(central.ImageParams("scan"),
+		kinds.Param{Name: "severity", Description: "fail on CVEs at or above: LOW, MODERATE, IMPORTANT, CRITICAL (default CRITICAL)"},
+		kinds.Param{Name: "fixable-only", Description: `"true": only CVEs with a fixed version fail the gate`},
+		kinds.Param{Name: "allow", Type: v1beta1.ParamTypeArray, Description: "accepted CVEs: CVE-ID,YYYY-MM-DD,reason (expires after that day)"},
+		kinds.Param{Name: "acs-secret", Description: "Secret with endpoint and token, in this namespace (default " + central.DefaultSecret + ")"},
+		kinds.Param{Name: "cluster", Description: "delegate the scan to this secured cluster (for registries only it can reach)"},
+	)
 }
 
 type spec struct {
@@ -57,19 +55,17 @@ type spec struct {
 
 // Plan checks params without I/O.
 func (k *Kind) Plan(req kinds.Request) (kinds.Job, error) {
-	s := spec{image: req.Params.String("image", ""), secret: req.Params.String("acs-secret", central.DefaultSecret), cluster: req.Params.String("cluster", "")}
+	s := spec{secret: req.Params.String("acs-secret", central.DefaultSecret), cluster: req.Params.String("cluster", "")}
 	var errs []error
-	allowTag, err := boolParam(req.Params, "allow-tag")
+	var err error
+	s.image, err = central.Image(req.Params)
 	errs = append(errs, err)
-	if !strings.Contains(s.image, "@sha256:") && !allowTag {
-		errs = append(errs, kinds.Invalid("image", "%s has no digest; scan repo@sha256:... (a tag can move, and Central may answer from an older scan), or set allow-tag", kinds.Quote(s.image)))
-	}
 	if sev := req.Params.String("severity", "CRITICAL"); sev != "" {
 		if s.policy.Threshold, err = gate.ParseSeverity(sev); err != nil {
 			errs = append(errs, kinds.Invalid("severity", "%v", err))
 		}
 	}
-	s.policy.FixableOnly, err = boolParam(req.Params, "fixable-only")
+	s.policy.FixableOnly, err = req.Params.Bool("fixable-only", false)
 	errs = append(errs, err)
 	for _, a := range req.Params.Array("allow") {
 		allow, err := gate.ParseAllow(a)
@@ -83,15 +79,6 @@ func (k *Kind) Plan(req kinds.Request) (kinds.Job, error) {
 		return nil, err
 	}
 	return func(ctx context.Context) (kinds.Results, error) { return k.run(ctx, req.Namespace, s) }, nil
-}
-
-func boolParam(v kinds.Values, name string) (bool, error) {
-	s := v.String(name, "false")
-	b, err := strconv.ParseBool(s)
-	if err != nil {
-		return false, kinds.Invalid(name, `want "true" or "false", got %s`, kinds.Quote(s))
-	}
-	return b, nil
 }
 
 func (k *Kind) run(ctx context.Context, ns string, s spec) (kinds.Results, error) {
