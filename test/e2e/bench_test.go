@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	"github.com/modelguard/modelguard/pkg/guard"
-	"github.com/modelguard/modelguard/test/acsemulator"
 	"github.com/tektoncd/pipeline/pkg/apis/pipeline/v1beta1"
 	tektoninformers "github.com/tektoncd/pipeline/pkg/client/informers/externalversions"
 	corev1 "k8s.io/api/core/v1"
@@ -131,13 +129,8 @@ spec:
 // should finish in about 50/5 x 2 s = 20 s, while Echo runs keep
 // completing in milliseconds.
 func benchImageScan(t *testing.T) {
-	data, err := acsemulator.Load(filepath.Join(repoRoot(), "test", "acsemulator", "testdata", "central.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	const token = "bench-token-not-a-secret"
-	central := acsemulator.Start(t, data, token)
-	ns := acsNamespace(t, central, token, true)
+	central := startCentral(t)
+	ns := acsNamespace(t, central, centralToken, true)
 	w := newCompletionWatch(t, ns)
 	defer w.stop()
 	scan := func(name string) *v1beta1.CustomRun {
@@ -157,7 +150,7 @@ spec:
 		ms(lat[len(lat)/2]), ms(lat[len(lat)*99/100]))
 
 	// A fresh Secret, so nothing is reused: every run asks Central.
-	slowNS := acsNamespace(t, central, token, true)
+	slowNS := acsNamespace(t, central, centralToken, true)
 	slow := newCompletionWatch(t, slowNS)
 	defer slow.stop()
 	central.SetLatency(2 * time.Second)

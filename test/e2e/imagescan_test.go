@@ -16,6 +16,29 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
+// centralToken is what the emulator accepts; it is not a secret.
+const centralToken = "e2e-token-not-a-secret"
+
+// startCentral runs the ACS Central emulator (a test double: ACS cannot
+// run here) with the example data, for one test.
+func startCentral(t *testing.T) *acsemulator.Server {
+	t.Helper()
+	data, err := acsemulator.Load(filepath.Join(repoRoot(), "test", "acsemulator", "testdata", "central.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return acsemulator.Start(t, data, centralToken)
+}
+
+// wantOutcome checks a finished run's success, reason and message.
+func wantOutcome(t *testing.T, name string, run *v1beta1.CustomRun, ok bool, reason, message string) {
+	t.Helper()
+	c := condition(run)
+	if run.IsSuccessful() != ok || c.Reason != reason || !strings.Contains(c.Message, message) {
+		t.Errorf("%s: %s; want %s containing %q", name, statusOf(run), reason, message)
+	}
+}
+
 const (
 	cleanImage    = "quay.io/acme-ml/sentiment-serving@sha256:7a76fabd5156c138e5a4921ba468b32c8fee33b4360b3fd6c3899117d95ebea5"
 	criticalImage = "quay.io/acme-ml/llm-gateway@sha256:190de6ac415911deabe8ce0b3541661a3aa7e2ac74d6fee3d6749debf17e75c1"
@@ -61,13 +84,8 @@ spec:
 // own namespace.
 func TestImageScanGates(t *testing.T) {
 	needCluster(t)
-	data, err := acsemulator.Load(filepath.Join(repoRoot(), "test", "acsemulator", "testdata", "central.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	const token = "e2e-token-not-a-secret"
-	central := acsemulator.Start(t, data, token)
-	ns := acsNamespace(t, central, token, true)
+	central := startCentral(t)
+	ns := acsNamespace(t, central, centralToken, true)
 
 	for _, tc := range []struct {
 		name, image, extra string
@@ -82,11 +100,9 @@ func TestImageScanGates(t *testing.T) {
 		{"tag-only", "quay.io/acme-ml/sentiment-serving:1.4.0", "", false, "InvalidParams", `param "image"`},
 	} {
 		run := scanRun(t, ns, tc.name, tc.image, tc.extra)
+		wantOutcome(t, tc.name, run, tc.ok, tc.reason, tc.message)
 		c := condition(run)
-		if run.IsSuccessful() != tc.ok || c.Reason != tc.reason || !strings.Contains(c.Message, tc.message) {
-			t.Errorf("%s: %s; want %s containing %q", tc.name, statusOf(run), tc.reason, tc.message)
-		}
-		if strings.Contains(c.Message, token) || strings.Contains(fmt.Sprint(run.Status.Results), token) {
+		if strings.Contains(c.Message, centralToken) || strings.Contains(fmt.Sprint(run.Status.Results), centralToken) {
 			t.Errorf("%s: the token leaked into status", tc.name)
 		}
 	}
@@ -112,7 +128,7 @@ func TestImageScanGates(t *testing.T) {
 
 	// A namespace that did not bind the reader role: the controller may not
 	// read its Secret, and says how to allow it.
-	unbound := acsNamespace(t, central, token, false)
+	unbound := acsNamespace(t, central, centralToken, false)
 	if c := condition(scanRun(t, unbound, "no-binding", cleanImage, "")); c.Reason != "ACSSecretUnavailable" || !strings.Contains(c.Message, "modelguard-acs-secret-reader") {
 		t.Errorf("no RoleBinding: %s/%s %q", c.Status, c.Reason, c.Message)
 	}
@@ -121,14 +137,9 @@ func TestImageScanGates(t *testing.T) {
 // Cancelling mid-scan ends the CustomRun promptly and frees Central.
 func TestImageScanCancelMidScan(t *testing.T) {
 	needCluster(t)
-	data, err := acsemulator.Load(filepath.Join(repoRoot(), "test", "acsemulator", "testdata", "central.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	const token = "e2e-token-not-a-secret"
-	central := acsemulator.Start(t, data, token)
+	central := startCentral(t)
 	central.SetLatency(time.Minute)
-	ns := acsNamespace(t, central, token, true)
+	ns := acsNamespace(t, central, centralToken, true)
 	createCustomRun(t, ns, `
 metadata: {name: slow}
 spec:
@@ -159,13 +170,8 @@ spec:
 // an image without scan data is refused instead of passing silently.
 func TestImageCheckGates(t *testing.T) {
 	needCluster(t)
-	data, err := acsemulator.Load(filepath.Join(repoRoot(), "test", "acsemulator", "testdata", "central.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	const token = "e2e-token-not-a-secret"
-	central := acsemulator.Start(t, data, token)
-	ns := acsNamespace(t, central, token, true)
+	central := startCentral(t)
+	ns := acsNamespace(t, central, centralToken, true)
 	for _, tc := range []struct {
 		name, image     string
 		ok              bool
@@ -180,11 +186,7 @@ metadata: {name: %s}
 spec:
   customRef: {apiVersion: modelguard.dev/v1alpha1, kind: ImageCheck}
   params: [{name: image, value: "%s"}]`, tc.name, tc.image))
-		run := waitDone(t, ns, tc.name)
-		c := condition(run)
-		if run.IsSuccessful() != tc.ok || c.Reason != tc.reason || !strings.Contains(c.Message, tc.message) {
-			t.Errorf("%s: %s; want %s containing %q", tc.name, statusOf(run), tc.reason, tc.message)
-		}
+		wantOutcome(t, tc.name, waitDone(t, ns, tc.name), tc.ok, tc.reason, tc.message)
 	}
 	if got := result(waitDone(t, ns, "fail-build"), "breaking-policies"); !strings.Contains(got, "Fixable Severity at least Important") {
 		t.Errorf("breaking-policies = %q", got)
@@ -195,13 +197,8 @@ spec:
 // applied; a privileged container (scale-to-zero enforcement) fails.
 func TestDeploymentCheckGates(t *testing.T) {
 	needCluster(t)
-	data, err := acsemulator.Load(filepath.Join(repoRoot(), "test", "acsemulator", "testdata", "central.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	const token = "e2e-token-not-a-secret"
-	central := acsemulator.Start(t, data, token)
-	ns := acsNamespace(t, central, token, true)
+	central := startCentral(t)
+	ns := acsNamespace(t, central, centralToken, true)
 	deployment := func(privileged bool) string {
 		return fmt.Sprintf(`apiVersion: apps/v1
 kind: Deployment
@@ -234,11 +231,7 @@ spec:
 		if _, err := env.tekton.TektonV1beta1().CustomRuns(ns).Create(context.Background(), run, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		got := waitDone(t, ns, name)
-		c := condition(got)
-		if got.IsSuccessful() != tc.ok || c.Reason != tc.reason || !strings.Contains(c.Message, tc.message) {
-			t.Errorf("%s: %s; want %s containing %q", name, statusOf(got), tc.reason, tc.message)
-		}
+		wantOutcome(t, name, waitDone(t, ns, name), tc.ok, tc.reason, tc.message)
 	}
 }
 
@@ -246,13 +239,8 @@ spec:
 // build-time check, then the manifests; a clean image passes all three.
 func TestACSGatesPipeline(t *testing.T) {
 	needCluster(t)
-	data, err := acsemulator.Load(filepath.Join(repoRoot(), "test", "acsemulator", "testdata", "central.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	const token = "e2e-token-not-a-secret"
-	central := acsemulator.Start(t, data, token)
-	ns := acsNamespace(t, central, token, true)
+	central := startCentral(t)
+	ns := acsNamespace(t, central, centralToken, true)
 	createPipelineRun(t, ns, `
 metadata: {name: gates}
 spec:
