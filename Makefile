@@ -20,7 +20,11 @@ demo: deps ## bring up the local cluster + Tekton + controller and run examples/
 demo-stop: ## stop the demo cluster
 	$(GO) run ./hack/demo down
 
-test: deps check test-unit test-e2e ## everything: static checks, unit tests, e2e on a real control plane
+# test runs each package once: the engines' unit tests, then everything
+# under test/ (which test-unit would also run in -short mode).
+test: deps check ## everything: static checks, unit tests, e2e on a real control plane
+	$(GO) test -count=1 $(GOFLAGS_TEST) ./pkg/... ./cmd/... ./hack/...
+	$(MAKE) --no-print-directory test-e2e
 
 test-unit: ## the fast loop: unit tests only (no cluster)
 	$(GO) test -count=1 -short $(GOFLAGS_TEST) ./...
