@@ -1,112 +1,88 @@
 package cli
 
 import (
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/modelguard/modelguard/pkg/acs"
-	"github.com/modelguard/modelguard/pkg/gate"
+	"github.com/modelguard/modelguard/pkg/kinds"
+	"github.com/modelguard/modelguard/pkg/report"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 func newACSCommand(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "acs",
-		Short: "Gate images with Red Hat Advanced Cluster Security (StackRox) Central",
+		Short: "Gate images and manifests with Red Hat Advanced Cluster Security (StackRox) Central",
 		Long: `acs talks to ACS Central's API, as roxctl does, and gates on the answer with
-the same rules as the ImageScan custom task. Central's address and token
-come from ROX_ENDPOINT and ROX_API_TOKEN (ROX_CA_CERT_FILE for a private CA),
-or from --secret-dir, a mounted Secret with files endpoint, token, ca.crt.`,
+the same rules as the ImageScan, ImageCheck and DeploymentCheck custom tasks.
+Central's address and token come from ROX_ENDPOINT and ROX_API_TOKEN
+(ROX_CA_CERT_FILE for a private CA), or from --secret-dir, a mounted Secret
+with files endpoint, token, ca.crt.
+
+Output (-o): text (or table), json (roxctl's result.summary shape for scans),
+sarif (SARIF 2.1.0 for code-scanning UIs) or junit (JUnit XML).`,
 	}
-	cmd.AddCommand(newACSScanCommand(g))
+	cmd.AddCommand(newACSScanCommand(g), newACSCheckCommand(g), newACSDeploymentCheckCommand(g))
 	return cmd
 }
 
-type acsScanOptions struct {
+// acsOptions are the flags every acs command shares: where Central is,
+// and where the results and the full report go.
+type acsOptions struct {
 	*globalOptions
-	image, severity, secretDir, resultsDir string
-	fixableOnly, allowTag                  bool
-	allow                                  []string
+	secretDir, resultsDir string
+	reportFile, reportFmt string
+	cluster               string
+	categories            []string
+	retries               int
+	retryDelay, timeout   time.Duration
 }
 
-func newACSScanCommand(g *globalOptions) *cobra.Command {
-	o := &acsScanOptions{globalOptions: g}
-	cmd := &cobra.Command{
-		Use:   "scan",
-		Short: "Scan an image by digest and gate on severity, fixability and an allow-list",
-		Long: `scan asks Central to scan an image and fails (exit 2) when a CVE at or above
---severity is found (only fixable ones with --fixable-only) that no unexpired
---allow entry covers, or when the scan is incomplete (notes such as
-PARTIAL_SCAN_DATA): an incomplete scan is never reported clean.
-
--o json prints roxctl's result.summary shape, so existing jq scripts work.`,
-		Args: cobra.NoArgs,
-		RunE: o.run,
-	}
-	f := cmd.Flags()
-	f.StringVarP(&o.image, "image", "i", "", "image pinned by digest, repo@sha256:... (required)")
-	f.StringVar(&o.severity, "severity", "CRITICAL", "fail on CVEs at or above LOW, MODERATE, IMPORTANT or CRITICAL")
-	f.BoolVar(&o.fixableOnly, "fixable-only", false, "only CVEs with a fixed version fail the gate")
-	f.StringArrayVar(&o.allow, "allow", nil, "accepted CVE: CVE-ID,YYYY-MM-DD,reason (repeatable; expires after that day)")
-	f.BoolVar(&o.allowTag, "allow-tag", false, "accept an image without a digest (not recommended)")
+func (o *acsOptions) flags(f *pflag.FlagSet) {
 	f.StringVar(&o.secretDir, "secret-dir", "", "a mounted Secret with files endpoint, token and optional ca.crt")
-	f.StringVar(&o.resultsDir, "results-dir", "", "also write gate, counts and summary result files here (a Tekton step passes /tekton/results)")
-	return cmd
+	f.StringVar(&o.resultsDir, "results-dir", "", "also write every result as a file here, even when the command fails (a Tekton step passes /tekton/results)")
+	f.StringVar(&o.reportFile, "report", "", "also write the full report to this file")
+	f.StringVar(&o.reportFmt, "report-format", "json", "format of --report: json, sarif, junit or text")
+	f.StringVar(&o.cluster, "cluster", "", "have this secured cluster do the work (for registries only it can reach)")
+	f.IntVarP(&o.retries, "retries", "r", acs.DefaultRetries, "retries of a call Central may answer later (429, 5xx, transport errors); 0 for none")
+	f.DurationVarP(&o.retryDelay, "retry-delay", "d", acs.DefaultRetryBaseDelay, "first backoff wait between retries; it doubles, with jitter")
+	f.DurationVarP(&o.timeout, "timeout", "t", acs.DefaultTimeout, "bound on one call to Central")
 }
 
-func (o *acsScanOptions) run(cmd *cobra.Command, _ []string) error {
-	if o.image == "" {
-		return fmt.Errorf("--image is required")
-	}
-	if !strings.Contains(o.image, "@sha256:") && !o.allowTag {
-		return fmt.Errorf("--image %q has no digest; scan repo@sha256:... or pass --allow-tag", o.image)
-	}
-	policy := gate.ScanPolicy{FixableOnly: o.fixableOnly, Now: time.Now()}
-	var err error
-	if policy.Threshold, err = gate.ParseSeverity(o.severity); err != nil {
-		return fmt.Errorf("--severity %v", err)
-	}
-	for _, a := range o.allow {
-		allow, err := gate.ParseAllow(a)
-		if err != nil {
-			return fmt.Errorf("--allow %v", err)
-		}
-		policy.Allow = append(policy.Allow, allow)
-	}
-	cfg, err := o.config()
-	if err != nil {
-		return err
-	}
-	client, err := acs.New(cfg)
-	if err != nil {
-		return err
-	}
-	img, err := client.ScanImage(cmd.Context(), acs.ScanRequest{Image: o.image})
-	if err != nil {
-		return err
-	}
-	report := gate.EvaluateScan(img, policy)
-	if o.resultsDir != "" {
-		if err := writeScanResults(o.resultsDir, report); err != nil {
-			return err
-		}
-	}
-	if err := o.print(cmd.OutOrStdout(), scanOutput{report}); err != nil {
-		return err
-	}
-	if !report.Pass {
-		return &DeniedError{Reason: report.Reason + ": " + report.Message}
+func (o *acsOptions) validateReport() error {
+	if !formatAllowed(o.reportFmt, true) {
+		return fmt.Errorf("--report-format %q: must be json, sarif, junit or text", o.reportFmt)
 	}
 	return nil
 }
 
-func (o *acsScanOptions) config() (acs.Config, error) {
+// client connects to Central, retrying as roxctl does (-r, -d) and saying
+// so on stderr; the token never reaches the output.
+func (o *acsOptions) client(stderr io.Writer) (*acs.Client, error) {
+	cfg, err := o.config()
+	if err != nil {
+		return nil, err
+	}
+	if o.retries <= 0 {
+		cfg.Retries = -1
+	} else {
+		cfg.Retries = o.retries
+	}
+	cfg.RetryBaseDelay, cfg.Timeout = o.retryDelay, o.timeout
+	cfg.OnRetry = func(e acs.RetryEvent) {
+		fmt.Fprintf(stderr, "modelguard: %s: attempt %d failed (%v); retrying in %s\n", e.Op, e.Attempt, e.Err, e.Delay.Round(time.Millisecond))
+	}
+	return acs.New(cfg)
+}
+
+func (o *acsOptions) config() (acs.Config, error) {
 	if o.secretDir == "" {
 		return acs.ConfigFromEnv()
 	}
@@ -122,66 +98,95 @@ func (o *acsScanOptions) config() (acs.Config, error) {
 	return acs.ConfigFromSecretData(data)
 }
 
-func writeScanResults(dir string, r gate.ScanReport) error {
-	files := map[string]string{"gate": map[bool]string{true: "pass", false: "fail"}[r.Pass], "summary": r.Message}
-	for sev, n := range r.Counts {
-		files[strings.ToLower(sev)] = fmt.Sprint(n)
+// gateOutput is a gate's answer in every form the acs commands write.
+type gateOutput interface {
+	textReport
+	Report() report.Report
+	Results() kinds.Results
+}
+
+// finish writes the results, the report file and the output, and turns a
+// failed gate into a DeniedError (exit 2).
+func (o *acsOptions) finish(w io.Writer, out gateOutput) error {
+	if err := o.writeResults(out.Results()); err != nil {
+		return err
 	}
-	for name, v := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(v), 0o644); err != nil {
+	if o.reportFile != "" {
+		if err := writeReportFile(o.reportFile, o.reportFmt, out); err != nil {
+			return err
+		}
+	}
+	if err := o.print(w, out); err != nil {
+		return err
+	}
+	if r := out.Report(); !r.Pass {
+		return &DeniedError{Reason: r.Reason + ": " + r.Summary}
+	}
+	return nil
+}
+
+// failed is finish for a command that could not reach a verdict: every
+// result file is still written (gate "error", the reason in summary), so
+// the Task's results are always there for the next Task to read.
+func (o *acsOptions) failed(empty kinds.Results, err error) error {
+	var denied *DeniedError
+	if o.resultsDir == "" || errors.As(err, &denied) {
+		return err // no results wanted, or finish wrote them
+	}
+	res := kinds.Results{}
+	for _, r := range empty {
+		switch r.Name {
+		case "gate":
+			r.Value = "error"
+		case "summary":
+			r.Value = err.Error()
+		default:
+			r.Value = ""
+		}
+		res = append(res, r)
+	}
+	if werr := o.writeResults(res); werr != nil {
+		return fmt.Errorf("%w (and %v)", err, werr)
+	}
+	return err
+}
+
+func (o *acsOptions) writeResults(res kinds.Results) error {
+	if o.resultsDir == "" {
+		return nil
+	}
+	for _, r := range res {
+		if err := os.WriteFile(filepath.Join(o.resultsDir, r.Name), []byte(r.Value), 0o644); err != nil {
 			return fmt.Errorf("--results-dir: %w", err)
 		}
 	}
 	return nil
 }
 
-// scanOutput prints a scan as a table, or as JSON in roxctl's
-// result.summary / result.vulnerabilities shape.
-type scanOutput struct{ gate.ScanReport }
-
-func (s scanOutput) MarshalJSON() ([]byte, error) {
-	type vuln struct {
-		CVE       string  `json:"cveId"`
-		Severity  string  `json:"cveSeverity"`
-		CVSS      float64 `json:"cveCVSS"`
-		Info      string  `json:"cveInfo"`
-		Component string  `json:"componentName"`
-		Version   string  `json:"componentVersion"`
-		Fixed     string  `json:"componentFixedVersion"`
+func writeReportFile(path, format string, out gateOutput) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("--report: %w", err)
 	}
-	summary := map[string]int{}
-	components := map[string]bool{}
-	for _, sev := range []string{"CRITICAL", "IMPORTANT", "MODERATE", "LOW"} {
-		summary[sev] = s.Counts[sev]
+	werr := render(f, format, out)
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
 	}
-	var vulns []vuln
-	unique := map[string]bool{}
-	for _, f := range s.Findings {
-		vulns = append(vulns, vuln{f.CVE, f.Sev, f.CVSS, f.Link, f.Component, f.Version, f.FixedBy})
-		unique[f.CVE] = true
-		components[f.Component+"@"+f.Version] = true
+	if werr != nil {
+		return fmt.Errorf("--report %s: %w", path, werr)
 	}
-	summary["TOTAL-VULNERABILITIES"] = len(unique)
-	summary["TOTAL-COMPONENTS"] = len(components)
-	return json.Marshal(map[string]any{
-		"result": map[string]any{"summary": summary, "vulnerabilities": vulns},
-		"gate":   map[string]any{"pass": s.Pass, "reason": s.Reason, "message": s.Message, "notes": s.Notes, "blocking": s.Blocking, "allowed": s.Allowed},
-	})
+	return nil
 }
 
-func (s scanOutput) WriteText(w io.Writer) error {
-	fmt.Fprintf(w, "Scan results for image: %s (scanner %s %s)\n", s.Image, s.DataSource, s.ScannerVersion)
-	fmt.Fprintf(w, "(CRITICAL: %d, IMPORTANT: %d, MODERATE: %d, LOW: %d)\n\n", s.Counts["CRITICAL"], s.Counts["IMPORTANT"], s.Counts["MODERATE"], s.Counts["LOW"])
-	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "COMPONENT\tVERSION\tCVE\tSEVERITY\tCVSS\tFIXED_VERSION\t")
-	for _, f := range s.Findings {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.1f\t%s\t\n", f.Component, f.Version, f.CVE, f.Sev, f.CVSS, f.FixedBy)
+// splitList reads comma-separated or repeated flag values.
+func splitList(values []string) []string {
+	var out []string
+	for _, v := range values {
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				out = append(out, s)
+			}
+		}
 	}
-	tw.Flush()
-	verdict := "PASS"
-	if !s.Pass {
-		verdict = "FAIL (" + s.Reason + ")"
-	}
-	_, err := fmt.Fprintf(w, "\ngate: %s: %s\n", verdict, s.Message)
-	return err
+	return out
 }

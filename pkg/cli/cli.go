@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -29,9 +30,17 @@ type DeniedError struct{ Reason string }
 
 func (e *DeniedError) Error() string { return "denied: " + e.Reason }
 
-// Execute runs the CLI and returns the process exit code.
+// Execute runs the CLI with no standard input and returns the process
+// exit code.
 func Execute(args []string, stdout, stderr io.Writer) int {
+	return ExecuteWithInput(args, strings.NewReader(""), stdout, stderr)
+}
+
+// ExecuteWithInput runs the CLI reading stdin (for "-f -") and returns the
+// process exit code.
+func ExecuteWithInput(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := NewRoot(stdout, stderr)
+	root.SetIn(stdin)
 	root.SetArgs(args)
 	return exitCode(root.Execute(), stderr)
 }
@@ -64,25 +73,17 @@ controller, for Task steps and for people at a terminal.
 Exit codes: 0 success, 1 could not run, 2 a policy said no.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		PersistentPreRunE: func(*cobra.Command, []string) error {
-			return opts.validate()
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return opts.validate(cmd)
 		},
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.PersistentFlags().StringVarP(&opts.output, "output", "o", opts.output, "output format: text or json")
+	root.PersistentFlags().StringVarP(&opts.output, "output", "o", opts.output, "output format: text (or table), json; the acs commands also sarif and junit")
 	root.AddCommand(newVersionCommand(opts), newGuardCommand(opts), newBuildCommand(opts), newACSCommand(opts))
 	return root
 }
 
 type globalOptions struct {
 	output string
-}
-
-func (o *globalOptions) validate() error {
-	switch o.output {
-	case "text", "json":
-		return nil
-	}
-	return fmt.Errorf("--output %q: must be text or json", o.output)
 }
