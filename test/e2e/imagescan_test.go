@@ -57,14 +57,21 @@ func acsNamespace(t *testing.T, central *acsemulator.Server, token string, bind 
 		t.Fatal(err)
 	}
 	if bind {
-		rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "modelguard-acs-secret-reader"},
-			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "modelguard-acs-secret-reader"},
-			Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: localcluster.ControllerServiceAccount, Namespace: localcluster.ControllerNamespace}}}
-		if _, err := env.kube.RbacV1().RoleBindings(ns).Create(ctx, rb, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
+		bindController(t, ns, "modelguard-acs-secret-reader")
 	}
 	return ns
+}
+
+// bindController binds one of config/'s opt-in ClusterRoles to the
+// controller in ns, as a namespace owner would.
+func bindController(t *testing.T, ns, role string) {
+	t.Helper()
+	rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: role},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: localcluster.ControllerServiceAccount, Namespace: localcluster.ControllerNamespace}}}
+	if _, err := env.kube.RbacV1().RoleBindings(ns).Create(context.Background(), rb, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func scanRun(t *testing.T, ns, name, image, extra string) *v1beta1.CustomRun {
@@ -190,48 +197,6 @@ spec:
 	}
 	if got := result(waitDone(t, ns, "fail-build"), "breaking-policies"); !strings.Contains(got, "Fixable Severity at least Important") {
 		t.Errorf("breaking-policies = %q", got)
-	}
-}
-
-// DeploymentCheck: the serving manifests are checked before they are
-// applied; a privileged container (scale-to-zero enforcement) fails.
-func TestDeploymentCheckGates(t *testing.T) {
-	needCluster(t)
-	central := startCentral(t)
-	ns := acsNamespace(t, central, centralToken, true)
-	deployment := func(privileged bool) string {
-		return fmt.Sprintf(`apiVersion: apps/v1
-kind: Deployment
-metadata: {name: sentiment-serving}
-spec:
-  selector: {matchLabels: {app: sentiment}}
-  template:
-    metadata: {labels: {app: sentiment}}
-    spec:
-      securityContext: {runAsNonRoot: true, runAsUser: 1001}
-      containers:
-        - name: server
-          image: %s
-          securityContext: {privileged: %v, runAsNonRoot: true, runAsUser: 1001}
-          resources: {limits: {cpu: "1", memory: 1Gi}}
-`, cleanImage, privileged)
-	}
-	for name, tc := range map[string]struct {
-		yaml            string
-		ok              bool
-		reason, message string
-	}{
-		"restricted": {deployment(false), true, "Succeeded", ""},
-		"privileged": {deployment(true), false, "PolicyBlocksDeployment", "Privileged Container"},
-	} {
-		run := &v1beta1.CustomRun{}
-		run.Name = name
-		run.Spec.CustomRef = &v1beta1.TaskRef{APIVersion: "modelguard.dev/v1alpha1", Kind: "DeploymentCheck"}
-		run.Spec.Params = v1beta1.Params{{Name: "manifests", Value: *v1beta1.NewStructuredValues(tc.yaml)}}
-		if _, err := env.tekton.TektonV1beta1().CustomRuns(ns).Create(context.Background(), run, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		wantOutcome(t, name, waitDone(t, ns, name), tc.ok, tc.reason, tc.message)
 	}
 }
 

@@ -27,6 +27,6 @@ func Kinds(ctx context.Context) []kinds.Kind {
 		&namespaceguard.Kind{Engine: engine},
 		&imagescan.Kind{Central: acs, ReuseWindow: 10 * time.Minute},
 		&imagecheck.Kind{Central: acs},
-		&deploymentcheck.Kind{Central: acs},
+		&deploymentcheck.Kind{Central: acs, Kube: kubeclient.Get(ctx)},
 	}
 }
