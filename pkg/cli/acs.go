@@ -39,6 +39,7 @@ type acsOptions struct {
 	*globalOptions
 	secretDir, resultsDir string
 	reportFile, reportFmt string
+	reportDir, reportPath string
 	cluster               string
 	categories            []string
 	retries               int
@@ -48,18 +49,37 @@ type acsOptions struct {
 func (o *acsOptions) flags(f *pflag.FlagSet) {
 	f.StringVar(&o.secretDir, "secret-dir", "", "a mounted Secret with files endpoint, token and optional ca.crt")
 	f.StringVar(&o.resultsDir, "results-dir", "", "also write every result as a file here, even when the command fails (a Tekton step passes /tekton/results)")
-	f.StringVar(&o.reportFile, "report", "", "also write the full report to this file")
-	f.StringVar(&o.reportFmt, "report-format", "json", "format of --report: json, sarif, junit or text")
+	f.StringVar(&o.reportFile, "report", "", "also write the full report to this file (inside --report-dir when given)")
+	f.StringVar(&o.reportDir, "report-dir", "", "write the report into this dir, named by --report or acs-<command>.<format>; given but empty (an unbound optional Task workspace) means no report")
+	f.StringVar(&o.reportFmt, "report-format", "json", "format of the report file: json, sarif, junit or text")
 	f.StringVar(&o.cluster, "cluster", "", "have this secured cluster do the work (for registries only it can reach)")
 	f.IntVarP(&o.retries, "retries", "r", acs.DefaultRetries, "retries of a call Central may answer later (429, 5xx, transport errors); 0 for none")
 	f.DurationVarP(&o.retryDelay, "retry-delay", "d", acs.DefaultRetryBaseDelay, "first backoff wait between retries; it doubles, with jitter")
 	f.DurationVarP(&o.timeout, "timeout", "t", acs.DefaultTimeout, "bound on one call to Central")
 }
 
-func (o *acsOptions) validateReport() error {
-	if !formatAllowed(o.reportFmt, true) {
+// resolveReport checks the report flags and decides the report's path
+// ("" for none) before any work starts.
+func (o *acsOptions) resolveReport(cmd *cobra.Command) error {
+	if !formatAllowed(o.reportFmt, true) || o.reportFmt == "table" {
 		return fmt.Errorf("--report-format %q: must be json, sarif, junit or text", o.reportFmt)
 	}
+	o.reportPath = o.reportFile
+	if !cmd.Flags().Changed("report-dir") {
+		return nil
+	}
+	if o.reportDir == "" {
+		o.reportPath = ""
+		return nil
+	}
+	name := o.reportFile
+	if name == "" {
+		name = "acs-" + cmd.Name() + "." + map[string]string{"json": "json", "sarif": "sarif", "junit": "xml", "text": "txt"}[o.reportFmt]
+	}
+	if filepath.IsAbs(name) || strings.HasPrefix(filepath.Clean(name), "..") {
+		return fmt.Errorf("--report %q: with --report-dir, give a file name inside it", name)
+	}
+	o.reportPath = filepath.Join(o.reportDir, name)
 	return nil
 }
 
@@ -111,8 +131,8 @@ func (o *acsOptions) finish(w io.Writer, out gateOutput) error {
 	if err := o.writeResults(out.Results()); err != nil {
 		return err
 	}
-	if o.reportFile != "" {
-		if err := writeReportFile(o.reportFile, o.reportFmt, out); err != nil {
+	if o.reportPath != "" {
+		if err := writeReportFile(o.reportPath, o.reportFmt, out); err != nil {
 			return err
 		}
 	}

@@ -49,7 +49,7 @@ func (o *acsCheckOptions) check(cmd *cobra.Command) error {
 	if !strings.Contains(o.image, "@sha256:") && !o.allowTag {
 		return fmt.Errorf("--image %q has no digest; check repo@sha256:... or pass --allow-tag", o.image)
 	}
-	if err := o.validateReport(); err != nil {
+	if err := o.resolveReport(cmd); err != nil {
 		return err
 	}
 	client, err := o.client(cmd.ErrOrStderr())
@@ -114,7 +114,7 @@ func (o *acsDeploymentCheckOptions) check(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
-	if err := o.validateReport(); err != nil {
+	if err := o.resolveReport(cmd); err != nil {
 		return err
 	}
 	client, err := o.client(cmd.ErrOrStderr())

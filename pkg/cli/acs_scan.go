@@ -67,7 +67,7 @@ func (o *acsScanOptions) scan(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := o.validateReport(); err != nil {
+	if err := o.resolveReport(cmd); err != nil {
 		return err
 	}
 	client, err := o.client(cmd.ErrOrStderr())

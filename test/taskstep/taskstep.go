@@ -6,6 +6,7 @@ package taskstep
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 
@@ -26,29 +27,62 @@ func Load(path string) (*pipelinev1.Task, error) {
 	return task, nil
 }
 
-var ref = regexp.MustCompile(`\$\((params|workspaces)\.([A-Za-z0-9_-]+)(\.path)?\)`)
+var (
+	ref      = regexp.MustCompile(`\$\((params|workspaces)\.([A-Za-z0-9_-]+)(\.path|\.bound)?\)`)
+	arrayRef = regexp.MustCompile(`^\$\(params\.([A-Za-z0-9_-]+)\[\*\]\)$`)
+)
+
+// Inputs are what a TaskRun gives a Task.
+type Inputs struct {
+	Params map[string]string
+	Arrays map[string][]string // array params
+	// Workspaces maps bound workspaces to their paths; an optional
+	// workspace left out is unbound, as in Tekton.
+	Workspaces map[string]string
+}
+
+// Args is Inputs{Params: params, Workspaces: workspaces}.Args.
+func Args(task *pipelinev1.Task, step int, params, workspaces map[string]string) ([]string, error) {
+	return Inputs{Params: params, Workspaces: workspaces}.Args(task, step)
+}
 
 // Args is what Tekton passes to the step's args: params substituted, with
-// the Task's defaults for params not given, and workspace paths from
-// workspaces (an optional workspace not given has an empty path, as in
-// Tekton).
-func Args(task *pipelinev1.Task, step int, params, workspaces map[string]string) ([]string, error) {
-	values := map[string]string{}
+// the Task's defaults for params not given; an arg that is exactly
+// $(params.x[*]) expands to the array's elements; workspace paths and
+// .bound come from Workspaces (an unbound optional workspace has an empty
+// path, as in Tekton).
+func (in Inputs) Args(task *pipelinev1.Task, step int) ([]string, error) {
+	values, arrays := map[string]string{}, map[string][]string{}
 	for _, p := range task.Spec.Params {
 		if p.Default != nil {
-			values[p.Name] = p.Default.StringVal
+			values[p.Name], arrays[p.Name] = p.Default.StringVal, p.Default.ArrayVal
 		}
 	}
-	for k, v := range params {
+	for k, v := range in.Params {
 		values[k] = v
+	}
+	for k, v := range in.Arrays {
+		arrays[k] = v
 	}
 	var missing []string
 	var out []string
 	for _, a := range task.Spec.Steps[step].Args {
+		if m := arrayRef.FindStringSubmatch(a); m != nil {
+			v, ok := arrays[m[1]]
+			if !ok {
+				missing = append(missing, m[1])
+			}
+			out = append(out, v...)
+			continue
+		}
 		out = append(out, ref.ReplaceAllStringFunc(a, func(r string) string {
 			m := ref.FindStringSubmatch(r)
 			if m[1] == "workspaces" {
-				return workspaces[m[2]]
+				path, bound := in.Workspaces[m[2]]
+				if m[3] == ".bound" {
+					return fmt.Sprint(bound)
+				}
+				return path
 			}
 			v, ok := values[m[2]]
 			if !ok {
@@ -61,4 +95,16 @@ func Args(task *pipelinev1.Task, step int, params, workspaces map[string]string)
 		return nil, fmt.Errorf("params without a value or a default: %s", strings.Join(missing, ", "))
 	}
 	return out, nil
+}
+
+// MissingResults lists the Task's declared results that have no file in
+// dir: a Task must write every result, whatever happened.
+func MissingResults(task *pipelinev1.Task, dir string) []string {
+	var missing []string
+	for _, r := range task.Spec.Results {
+		if _, err := os.Stat(filepath.Join(dir, r.Name)); err != nil {
+			missing = append(missing, r.Name)
+		}
+	}
+	return missing
 }
