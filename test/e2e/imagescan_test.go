@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // centralToken is what the emulator accepts; it is not a secret.
@@ -141,30 +142,40 @@ func TestImageScanGates(t *testing.T) {
 	}
 }
 
-// Cancelling mid-scan ends the CustomRun promptly and frees Central.
+// Cancelling the PipelineRun mid-scan ends the CustomRun promptly and
+// frees Central: the in-flight call is abandoned, not waited out.
 func TestImageScanCancelMidScan(t *testing.T) {
 	needCluster(t)
 	central := startCentral(t)
 	central.SetLatency(time.Minute)
 	ns := acsNamespace(t, central, centralToken, true)
-	createCustomRun(t, ns, `
+	createPipelineRun(t, ns, `
 metadata: {name: slow}
 spec:
-  customRef: {apiVersion: modelguard.dev/v1alpha1, kind: ImageScan}
-  params: [{name: image, value: "`+cleanImage+`"}]`)
+  pipelineSpec:
+    tasks:
+      - name: scan
+        taskRef: {apiVersion: modelguard.dev/v1alpha1, kind: ImageScan}
+        params: [{name: image, value: "`+cleanImage+`"}]`)
+	run := customRunOf(t, ns, "slow", "scan")
 	deadline := time.Now().Add(20 * time.Second)
 	for central.InFlight() == 0 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	patch := []byte(`{"spec":{"status":"RunCancelled"}}`)
+	if central.InFlight() == 0 {
+		t.Fatal("the scan never reached Central")
+	}
+	waitChildListed(t, ns, "slow", run.Name) // see TestPipelineCancelEndsCustomRun
+	patch := []byte(`{"spec":{"status":"Cancelled"}}`)
 	start := time.Now()
-	if _, err := env.tekton.TektonV1beta1().CustomRuns(ns).Patch(context.Background(), "slow", "application/merge-patch+json", patch, metav1.PatchOptions{}); err != nil {
+	if _, err := env.tekton.TektonV1().PipelineRuns(ns).Patch(context.Background(), "slow", types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	run := waitDone(t, ns, "slow")
+	run = waitDone(t, ns, run.Name)
 	if condition(run).Reason != "CustomRunCancelled" || time.Since(start) > 5*time.Second {
 		t.Fatalf("after %s: %s", time.Since(start), statusOf(run))
 	}
+	t.Logf("CustomRun cancelled %s after the PipelineRun", time.Since(start).Round(time.Millisecond))
 	for deadline := time.Now().Add(5 * time.Second); central.InFlight() > 0 && time.Now().Before(deadline); {
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -201,16 +212,19 @@ spec:
 }
 
 // The three ACS gates in one pipeline, as a user wires them: scan, then
-// build-time check, then the manifests; a clean image passes all three.
+// build-time check, then the manifests. A clean image passes all three; an
+// image with a critical fixable CVE stops the pipeline at the scan, with
+// the CVE named, and the later gates never run.
 func TestACSGatesPipeline(t *testing.T) {
 	needCluster(t)
 	central := startCentral(t)
 	ns := acsNamespace(t, central, centralToken, true)
-	createPipelineRun(t, ns, `
-metadata: {name: gates}
+	gates := func(name, image string) {
+		createPipelineRun(t, ns, `
+metadata: {name: `+name+`}
 spec:
   params:
-    - {name: image, value: "`+cleanImage+`"}
+    - {name: image, value: "`+image+`"}
   pipelineSpec:
     params: [{name: image, type: string}]
     tasks:
@@ -237,7 +251,11 @@ spec:
       - {name: scan-gate, value: $(tasks.scan.results.gate)}
       - {name: check-gate, value: $(tasks.check.results.gate)}
       - {name: deploy-gate, value: $(tasks.deploy-check.results.gate)}`)
-	pr := waitPipelineRun(t, ns, "gates", 90*time.Second)
+	}
+	gates("clean", cleanImage)
+	gates("critical", criticalImage)
+
+	pr := waitPipelineRun(t, ns, "clean", 90*time.Second)
 	if c := pr.Status.GetCondition("Succeeded"); !c.IsTrue() {
 		t.Fatalf("PipelineRun: %s/%s %s", c.Status, c.Reason, c.Message)
 	}
@@ -248,5 +266,15 @@ spec:
 	}
 	if len(pr.Status.Results) != 3 {
 		t.Fatalf("pipeline results: %+v", pr.Status.Results)
+	}
+
+	pr = waitPipelineRun(t, ns, "critical", 90*time.Second)
+	if c := pr.Status.GetCondition("Succeeded"); !c.IsFalse() {
+		t.Fatalf("critical PipelineRun: %s/%s %s", c.Status, c.Reason, c.Message)
+	}
+	scan := waitDone(t, ns, customRunOf(t, ns, "critical", "scan").Name)
+	wantOutcome(t, "critical scan", scan, false, "VulnerabilitiesFound", "CVE-2025-32434")
+	if len(pr.Status.ChildReferences) != 1 {
+		t.Errorf("the gates after a failed scan ran: %+v", pr.Status.ChildReferences)
 	}
 }
