@@ -75,6 +75,10 @@ func (e *Emulator) InFlight() int { return int(e.inFlight.Load()) }
 // for asserting that a client caps its concurrency.
 func (e *Emulator) MaxInFlight() int { return int(e.maxIn.Load()) }
 
+// Busy reports the time spent serving scan and detect calls since New,
+// summed over calls: what a benchmark subtracts to get a client's own cost.
+func (e *Emulator) Busy() time.Duration { return time.Duration(e.busy.Load()) }
+
 // ResetCounters clears Calls and MaxInFlight (not queued faults or latency),
 // so one emulator can serve several subtests.
 func (e *Emulator) ResetCounters() {

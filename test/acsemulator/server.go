@@ -92,6 +92,7 @@ type Emulator struct {
 	latency  time.Duration
 	inFlight atomic.Int64
 	maxIn    atomic.Int64
+	busy     atomic.Int64 // nanoseconds spent serving scan and detect calls
 	done     chan struct{}
 	stopOnce sync.Once
 }
@@ -178,6 +179,7 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if known && rt.work {
 		e.enter()
 		defer e.inFlight.Add(-1)
+		defer func(start time.Time) { e.busy.Add(int64(time.Since(start))) }(time.Now())
 	}
 	if f, ok := e.takeFault(path); ok {
 		f.write(w)
