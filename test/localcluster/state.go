@@ -144,10 +144,31 @@ func StopDir(dir string) error {
 	if err != nil {
 		return fmt.Errorf("stop cluster in %s: %w", dir, err)
 	}
-	if left := stopRecords(st.Processes, io.Discard); len(left) > 0 {
+	node := hasNode(dir)
+	if node {
+		// The kubelet first, or it restarts the containers we kill.
+		stopRecords(recordsNamed(st.Processes, "kubelet"), io.Discard)
+		stopNodeTasks(dir, io.Discard)
+	}
+	left := stopRecords(st.Processes, io.Discard)
+	if node {
+		left = append(left, cleanupNode(dir, io.Discard)...)
+	}
+	if len(left) > 0 {
 		return fmt.Errorf("stop cluster in %s: still running: %s", dir, strings.Join(left, ", "))
 	}
 	return nil
+}
+
+// recordsNamed returns the records of the given process name.
+func recordsNamed(recs []procRecord, name string) []procRecord {
+	var out []procRecord
+	for _, r := range recs {
+		if r.Name == name {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // stopRecords stops recorded processes that are not our children, the last
