@@ -193,6 +193,11 @@ func (c *Cluster) prepareDir(dir string) error {
 			}
 		}
 	}
+	// A node that was not stopped (its test was killed) leaves mounts;
+	// never remove files through them.
+	if err := unmountUnder(abs); err != nil {
+		return fmt.Errorf("clean cluster dir: %w", err)
+	}
 	for _, e := range dirEntries {
 		if err := os.RemoveAll(filepath.Join(abs, e)); err != nil {
 			return fmt.Errorf("clean cluster dir: %w", err)
@@ -385,6 +390,12 @@ func (c *Cluster) Stop() {
 	stopRecords(attached, c.log)
 	if node {
 		cleanupNode(c.Dir, c.log)
+		// Never remove files through a mount: a pod's hostPath volume
+		// is a bind mount of the host's files.
+		if m, err := MountsUnder(c.Dir); err != nil || len(m) > 0 {
+			fmt.Fprintf(c.log, "localcluster: kept cluster dir %s: still mounted there: %v %v\n", c.Dir, m, err)
+			return
+		}
 	}
 
 	if c.detach || os.Getenv("MODELGUARD_KEEP_CLUSTER") == "1" {

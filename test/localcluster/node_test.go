@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -69,6 +70,29 @@ func TestNode(t *testing.T) {
 	}
 	waitLogs(ctx, t, c, "default", tr.Status.PodName, "step-greet", "step-says-hi")
 
+	// (c) An image of our own, built with ko onto the busybox base, runs.
+	koStart := time.Now()
+	root := repoRoot()
+	if root == "" {
+		t.Fatal("no checkout of github.com/modelguard/modelguard around the working dir")
+	}
+	ref, err := c.KoBuild(ctx, root, "./test/localcluster/testdata/hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("ko build %s: %s", ref, time.Since(koStart).Round(time.Millisecond))
+	job := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "ko-hello", Namespace: "default"},
+		Spec: corev1.PodSpec{
+			RestartPolicy: corev1.RestartPolicyNever,
+			Containers:    []corev1.Container{{Name: "main", Image: ref}},
+		},
+	}
+	if _, err := admin.CoreV1().Pods("default").Create(ctx, job, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create pod: %v", err)
+	}
+	waitLogs(ctx, t, c, "default", "ko-hello", "main", "hello-from-ko")
+
 	// Stop leaves no process, shim or mount behind.
 	procs := c.Processes()
 	stopStart := time.Now()
@@ -84,6 +108,13 @@ func TestNode(t *testing.T) {
 	}
 	if mounts, err := MountsUnder(c.Dir); err != nil || len(mounts) > 0 {
 		t.Errorf("mounts under %s after Stop: %v (%v)", c.Dir, mounts, err)
+	}
+	if links, _ := filepath.Glob("/var/log/containers/*"); len(links) > 0 {
+		for _, l := range links {
+			if target, _ := os.Readlink(l); strings.HasPrefix(target, c.Dir+"/") {
+				t.Errorf("kubelet log symlink %s -> %s left after Stop", l, target)
+			}
+		}
 	}
 	if _, err := os.Stat(c.Dir); !os.IsNotExist(err) && os.Getenv("MODELGUARD_KEEP_CLUSTER") != "1" {
 		t.Errorf("cluster dir %s not removed (stat: %v)", c.Dir, err)
