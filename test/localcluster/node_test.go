@@ -109,6 +109,12 @@ func TestNode(t *testing.T) {
 	if mounts, err := MountsUnder(c.Dir); err != nil || len(mounts) > 0 {
 		t.Errorf("mounts under %s after Stop: %v (%v)", c.Dir, mounts, err)
 	}
+	if cgroups, _ := filepath.Glob("/sys/fs/cgroup/*/k8s.io/*"); slices.ContainsFunc(cgroups, func(p string) bool {
+		fi, err := os.Stat(p)
+		return err == nil && fi.IsDir()
+	}) {
+		t.Errorf("container cgroups left after Stop: %v", cgroups)
+	}
 	if links, _ := filepath.Glob("/var/log/containers/*"); len(links) > 0 {
 		for _, l := range links {
 			if target, _ := os.Readlink(l); strings.HasPrefix(target, c.Dir+"/") {

@@ -107,6 +107,15 @@ func cleanupNode(dir string, log io.Writer) []string {
 	// (Remove fails on a dir that is not empty).
 	_ = os.Remove("/run/containerd/s")
 	_ = os.Remove("/run/containerd")
+	// runc puts containers under a "k8s.io" cgroup (containerd's
+	// namespace) in every hierarchy and leaves the parent behind; rmdir
+	// only succeeds while it is empty, so another node's is safe.
+	if parents, _ := filepath.Glob("/sys/fs/cgroup/*/k8s.io"); len(parents) > 0 {
+		for _, d := range parents {
+			_ = syscall.Rmdir(d)
+		}
+	}
+	_ = syscall.Rmdir("/sys/fs/cgroup/k8s.io") // cgroup v2 only hosts
 	if err := deleteBridge(); err != nil {
 		problems = append(problems, err.Error())
 	}
