@@ -55,7 +55,7 @@ fuzz: ## run each fuzz target for FUZZTIME
 build: ## build the controller and CLI into bin/
 	$(GO) build -o bin/ ./cmd/...
 
-tools: ## build (once, cached) etcd, kube-apiserver, kubectl and the Tekton controller
+tools: deps ## build (once, cached) the control plane, the node's tools and its images
 	$(GO) run ./test/localcluster/cmd/localcluster tools
 
 deps: ## check the toolchain; install missing Debian packages

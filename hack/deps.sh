@@ -14,14 +14,31 @@ if [ "$(printf '%s\n%s\n' "$need_go" "$have_go" | sort -V | head -1)" != "$need_
   exit 1
 fi
 
-# Debian packages by the command they provide. The control plane is built
-# from Go modules, so the list is short: a C compiler for cgo, and git for
-# `make check` (it lists the tracked Go files).
-declare -A packages=([gcc]=gcc [git]=git)
+# Debian packages by the command (or file) they provide. The control plane
+# is built from Go modules, so the list is short: a C compiler for cgo, git
+# for `make check` (it lists the tracked Go files), and for the test
+# cluster's node (test/localcluster, Config.Node) containerd, runc, the CNI
+# plugins, a static busybox (the base of every image the node runs) and ip
+# (to remove the pods' bridge afterwards).
+declare -A packages=([gcc]=gcc [git]=git
+  [containerd]=containerd [ctr]=containerd [containerd-shim-runc-v2]=containerd
+  [runc]=runc [/usr/lib/cni/bridge]=containernetworking-plugins
+  [ip]=iproute2)
 missing=()
 for cmd in "${!packages[@]}"; do
-  command -v "$cmd" >/dev/null 2>&1 || missing+=("${packages[$cmd]}")
+  if [[ "$cmd" == /* ]]; then
+    [ -e "$cmd" ] || missing+=("${packages[$cmd]}")
+  else
+    PATH="$PATH:/usr/sbin:/sbin" command -v "$cmd" >/dev/null 2>&1 || missing+=("${packages[$cmd]}")
+  fi
 done
+# Debian's plain busybox package has a /bin/busybox too, but dynamically
+# linked: useless in an image without a libc. Ask for the static one.
+if ! dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'install ok installed'; then
+  missing+=(busybox-static)
+fi
+# One package may provide several commands.
+mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u | sed '/^$/d')
 if [ ${#missing[@]} -gt 0 ]; then
   echo "deps: installing ${missing[*]}"
   if [ "$(id -u)" = 0 ]; then

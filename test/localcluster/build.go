@@ -32,8 +32,26 @@ const k8sLdflags = "-s -w" +
 	" -X k8s.io/component-base/version.gitMajor=1" +
 	" -X k8s.io/component-base/version.gitMinor=36"
 
-func (b *builder) buildKubernetes(ctx context.Context, t *Tools) error {
-	fmt.Fprintf(b.log, "localcluster: building kube-apiserver and kubectl %s (first run on this machine, ~4-5 min)\n", KubernetesVersion)
+// kubernetesCommands are the commands the wrapper module imports. All of
+// them, even when only some are built: then go.mod and go.sum stay the same
+// whichever binaries a run happens to miss.
+var kubernetesCommands = []string{
+	"k8s.io/kubernetes/cmd/kube-apiserver",
+	"k8s.io/kubernetes/cmd/kube-controller-manager",
+	"k8s.io/kubernetes/cmd/kube-scheduler",
+	"k8s.io/kubernetes/cmd/kubectl",
+	"k8s.io/kubernetes/cmd/kubelet",
+}
+
+// buildKubernetes builds pkgs (import path → binary path), a subset of
+// kubernetesCommands.
+func (b *builder) buildKubernetes(ctx context.Context, pkgs map[string]string) error {
+	var names []string
+	for p := range pkgs {
+		names = append(names, filepath.Base(p))
+	}
+	sort.Strings(names)
+	fmt.Fprintf(b.log, "localcluster: building %s %s (first run on this machine, ~3-5 min)\n", strings.Join(names, ", "), KubernetesVersion)
 	dir, err := b.wrapperDir("kubernetes-" + KubernetesVersion)
 	if err != nil {
 		return err
@@ -64,22 +82,21 @@ func (b *builder) buildKubernetes(ctx context.Context, t *Tools) error {
 	if err := writeFile(dir, "go.mod", mod.String()); err != nil {
 		return err
 	}
-	if err := writeFile(dir, "tools.go", "//go:build tools\n\npackage tools\n\nimport (\n"+
-		"\t_ \"k8s.io/kubernetes/cmd/kube-apiserver\"\n\t_ \"k8s.io/kubernetes/cmd/kubectl\"\n)\n"); err != nil {
+	var imports strings.Builder
+	for _, c := range kubernetesCommands {
+		fmt.Fprintf(&imports, "\t_ %q\n", c)
+	}
+	if err := writeFile(dir, "tools.go", "//go:build tools\n\npackage tools\n\nimport (\n"+imports.String()+")\n"); err != nil {
 		return err
 	}
 	// -e: kubernetes has test-only imports the proxy cannot resolve; they
-	// do not matter for the two commands we build.
+	// do not matter for the commands we build.
 	if err := b.goCmd(ctx, dir, "tidy", "mod", "tidy", "-e"); err != nil {
 		return err
 	}
-	// One build for both: they share most packages, and one go build
-	// schedules the compile actions of both over all cores.
-	return b.buildInto(ctx, dir, []string{"-ldflags", k8sLdflags},
-		map[string]string{
-			"k8s.io/kubernetes/cmd/kube-apiserver": t.KubeAPIServer,
-			"k8s.io/kubernetes/cmd/kubectl":        t.Kubectl,
-		})
+	// One build for all: they share most packages, and one go build
+	// schedules the compile actions of all over all cores.
+	return b.buildInto(ctx, dir, []string{"-ldflags", k8sLdflags}, pkgs)
 }
 
 func (b *builder) buildEtcd(ctx context.Context, t *Tools) error {
@@ -110,6 +127,12 @@ func (b *builder) buildTekton(ctx context.Context, t *Tools) error {
 func (b *builder) buildRegistry(ctx context.Context, t *Tools) error {
 	return b.buildCommand(ctx, "registry (distribution)", "distribution", "github.com/distribution/distribution/v3", DistributionVersion,
 		"github.com/distribution/distribution/v3/cmd/registry", t.Registry, "~1 min")
+}
+
+// buildKo builds ko from its own module: it has no replace directives, but
+// its dependency graph is its own.
+func (b *builder) buildKo(ctx context.Context, t *Tools) error {
+	return b.buildCommand(ctx, "ko", "ko", "github.com/google/ko", KoVersion, "github.com/google/ko", t.Ko, "~1 min")
 }
 
 // buildCommand builds one command of a module in a wrapper module that

@@ -26,9 +26,15 @@ type Config struct {
 	// TektonImages overrides the image flags of the Tekton controller,
 	// keyed by flag name without dash ("entrypoint-image", "nop-image",
 	// "sidecarlogresults-image", "workingdirinit-image", "shell-image",
-	// "shell-image-win"). Flags not given get a placeholder reference: no
-	// pod runs on this cluster, so the images are never pulled.
+	// "shell-image-win"). Flags not given get a placeholder reference, or
+	// with Node the images in the node's registry: without a node no pod
+	// runs, so the images are never pulled.
 	TektonImages map[string]string
+	// Node adds a node that runs pods: a registry holding busybox, pause
+	// and Tekton's images (built once per machine with ko), containerd,
+	// kubelet, kube-scheduler and kube-controller-manager. It needs root
+	// and the Debian packages hack/deps.sh installs.
+	Node bool
 }
 
 // Cluster is a running local control plane.
@@ -38,6 +44,13 @@ type Cluster struct {
 	CAFile string // CA of the apiserver's serving certificate (PEM)
 	Tools  *Tools
 
+	// With Config.Node: the registry (host:port, plain http on loopback)
+	// the node pulls from, where tests may push their own images, and the
+	// node's images in it, by digest.
+	Registry string
+	Images   *Images
+
+	node    bool
 	users   []User
 	log     io.Writer
 	detach  bool
@@ -53,7 +66,7 @@ type Cluster struct {
 // Names of what Start creates inside Dir; Stop removes exactly these when
 // Dir existed before Start.
 var dirEntries = []string{"etcd", "pki", "apiserver-certs", "tokens.csv",
-	"kubeconfigs", "kubectl-cache", "logs", stateFile, pidsFile}
+	"kubeconfigs", "kubectl-cache", "logs", "node", "registry", stateFile, pidsFile}
 
 const (
 	readyTimeout = 60 * time.Second
@@ -61,11 +74,11 @@ const (
 	stopGrace    = 5 * time.Second
 )
 
-// Start brings up etcd, kube-apiserver and (unless cfg.NoTekton) the Tekton
-// controller, building the tools first if needed. On any error it stops
-// whatever it had started.
+// Start brings up etcd, kube-apiserver, (with cfg.Node) a node and (unless
+// cfg.NoTekton) the Tekton controller, building the tools first if needed.
+// On any error it stops whatever it had started.
 func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
-	c := &Cluster{log: cfg.Log, detach: cfg.Detach}
+	c := &Cluster{log: cfg.Log, detach: cfg.Detach, node: cfg.Node}
 	if c.log == nil {
 		c.log = io.Discard
 	}
@@ -84,7 +97,18 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 			return nil, err
 		}
 	}
-	if c.Tools, err = EnsureTools(ctx, c.log); err != nil {
+	var images *nodeImages
+	if cfg.Node {
+		if err := checkNodeHost(); err != nil {
+			return nil, err
+		}
+		if c.Tools, err = EnsureNodeTools(ctx, c.log); err != nil {
+			return nil, fmt.Errorf("ensure tools: %w", err)
+		}
+		if images, _, err = loadNodeImages(ctx, c.Tools, c.log); err != nil {
+			return nil, fmt.Errorf("node images: %w", err)
+		}
+	} else if c.Tools, err = EnsureTools(ctx, c.log); err != nil {
 		return nil, fmt.Errorf("ensure tools: %w", err)
 	}
 	if c.users, err = resolveUsers(cfg.Users); err != nil {
@@ -122,11 +146,23 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 		return nil, fmt.Errorf("start kube-apiserver: %w", err)
 	}
 	fmt.Fprintf(c.log, "localcluster: apiserver ready at %s (%.1fs)\n", c.Server, time.Since(start).Seconds())
+	if cfg.Node {
+		if err := c.startNode(ctx, images); err != nil {
+			return nil, fmt.Errorf("start node: %w", err)
+		}
+	}
 	if !cfg.NoTekton {
-		if err := c.startTekton(ctx, cfg.TektonImages); err != nil {
+		if err := c.startTekton(ctx, c.tektonImages(cfg.TektonImages)); err != nil {
 			return nil, fmt.Errorf("start tekton: %w", err)
 		}
 		fmt.Fprintf(c.log, "localcluster: tekton controller ready (%.1fs)\n", time.Since(start).Seconds())
+	}
+	if cfg.Node {
+		// Waited for last: the kubelet registers while Tekton starts.
+		if err := c.waitNodeReady(ctx); err != nil {
+			return nil, fmt.Errorf("start node: %w", err)
+		}
+		fmt.Fprintf(c.log, "localcluster: node %s ready (%.1fs)\n", nodeName, time.Since(start).Seconds())
 	}
 	return c, nil
 }
@@ -156,6 +192,11 @@ func (c *Cluster) prepareDir(dir string) error {
 				return fmt.Errorf("a local cluster is still running in %s (%s, pid %d); stop it first (make demo-stop)", abs, r.Name, r.Pid)
 			}
 		}
+	}
+	// A node that was not stopped (its test was killed) leaves mounts;
+	// never remove files through them.
+	if err := unmountUnder(abs); err != nil {
+		return fmt.Errorf("clean cluster dir: %w", err)
 	}
 	for _, e := range dirEntries {
 		if err := os.RemoveAll(filepath.Join(abs, e)); err != nil {
@@ -326,6 +367,19 @@ func (c *Cluster) Stop() {
 	attached := c.attached
 	c.mu.Unlock()
 
+	node := c.node || hasNode(c.Dir)
+	if node {
+		// The kubelet first, or it restarts the containers we kill.
+		for _, p := range procs {
+			if p.name == "kubelet" {
+				if err := p.stopWithin(stopGrace); err != nil {
+					fmt.Fprintf(c.log, "localcluster: %v\n", err)
+				}
+			}
+		}
+		stopRecords(recordsNamed(attached, "kubelet"), c.log)
+		stopNodeTasks(c.Dir, c.log)
+	}
 	// Tekton before the apiserver before etcd: each shuts down cleanly
 	// only while what it talks to is still there.
 	for i := len(procs) - 1; i >= 0; i-- {
@@ -334,6 +388,15 @@ func (c *Cluster) Stop() {
 		}
 	}
 	stopRecords(attached, c.log)
+	if node {
+		cleanupNode(c.Dir, c.log)
+		// Never remove files through a mount: a pod's hostPath volume
+		// is a bind mount of the host's files.
+		if m, err := MountsUnder(c.Dir); err != nil || len(m) > 0 {
+			fmt.Fprintf(c.log, "localcluster: kept cluster dir %s: still mounted there: %v %v\n", c.Dir, m, err)
+			return
+		}
+	}
 
 	if c.detach || os.Getenv("MODELGUARD_KEEP_CLUSTER") == "1" {
 		fmt.Fprintf(c.log, "localcluster: kept cluster dir %s\n", c.Dir)

@@ -27,6 +27,8 @@ type clusterState struct {
 	Tools     *Tools       `json:"tools"`
 	Users     []User       `json:"users"`
 	Processes []procRecord `json:"processes"`
+	Registry  string       `json:"registry,omitempty"` // with a node
+	Images    *Images      `json:"images,omitempty"`
 }
 
 // procRecord identifies a process by pid and argv[0], so that a pid reused
@@ -70,7 +72,7 @@ func (c *Cluster) saveState() error {
 // saveStateLocked writes cluster.json and pids atomically (temp file and
 // rename), so a reader never sees half a file. c.mu must be held.
 func (c *Cluster) saveStateLocked() error {
-	st := clusterState{Server: c.Server, CAFile: c.CAFile, Tools: c.Tools, Users: c.users}
+	st := clusterState{Server: c.Server, CAFile: c.CAFile, Tools: c.Tools, Users: c.users, Registry: c.Registry, Images: c.Images}
 	var pids strings.Builder
 	for _, p := range c.procs {
 		st.Processes = append(st.Processes, procRecord{Name: p.name, Pid: p.Pid(), Argv0: p.cmd.Args[0]})
@@ -133,6 +135,7 @@ func Attach(dir string) (*Cluster, error) {
 	return &Cluster{
 		Dir: abs, Server: st.Server, CAFile: st.CAFile, Tools: st.Tools,
 		users: st.Users, log: io.Discard, detach: true, attached: st.Processes,
+		Registry: st.Registry, Images: st.Images,
 	}, nil
 }
 
@@ -144,10 +147,31 @@ func StopDir(dir string) error {
 	if err != nil {
 		return fmt.Errorf("stop cluster in %s: %w", dir, err)
 	}
-	if left := stopRecords(st.Processes, io.Discard); len(left) > 0 {
+	node := hasNode(dir)
+	if node {
+		// The kubelet first, or it restarts the containers we kill.
+		stopRecords(recordsNamed(st.Processes, "kubelet"), io.Discard)
+		stopNodeTasks(dir, io.Discard)
+	}
+	left := stopRecords(st.Processes, io.Discard)
+	if node {
+		left = append(left, cleanupNode(dir, io.Discard)...)
+	}
+	if len(left) > 0 {
 		return fmt.Errorf("stop cluster in %s: still running: %s", dir, strings.Join(left, ", "))
 	}
 	return nil
+}
+
+// recordsNamed returns the records of the given process name.
+func recordsNamed(recs []procRecord, name string) []procRecord {
+	var out []procRecord
+	for _, r := range recs {
+		if r.Name == name {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // stopRecords stops recorded processes that are not our children, the last

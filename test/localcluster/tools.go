@@ -1,8 +1,11 @@
 // Package localcluster runs a real, local Kubernetes control plane for tests
 // and the demo: etcd, kube-apiserver (RBAC on, named users from a static
 // token file) and the Tekton Pipelines controller run out-of-cluster, all on
-// free loopback ports. There is no Docker, no kubelet and no pod: Tekton's
-// reconcilers run, but nothing executes a pod-based step.
+// free loopback ports. There is no Docker. By default there is no kubelet
+// and no pod: Tekton's reconcilers run, but nothing executes a pod-based
+// step. With Config.Node a real node joins (containerd, kubelet, scheduler,
+// controller-manager, a local registry with Tekton's images built by ko), so
+// TaskRuns run in real pods.
 //
 // The binaries are built from the Go module proxy once per machine and cached
 // by version outside the checkout (see EnsureTools), so only the first run on
@@ -30,6 +33,9 @@ const (
 	// DistributionVersion is the OCI registry (CNCF distribution) used where
 	// a test needs a registry that behaves, and performs, like a real one.
 	DistributionVersion = "v3.0.0"
+	// KoVersion builds Tekton's step images (and the project's) without a
+	// Docker daemon.
+	KoVersion = "v0.18.0"
 )
 
 // Tools holds the absolute paths of the built binaries.
@@ -39,6 +45,12 @@ type Tools struct {
 	Kubectl          string
 	TektonController string
 	Registry         string // CNCF distribution's registry
+
+	// Node tools: built by EnsureNodeTools only (Config.Node).
+	Kubelet               string
+	KubeScheduler         string
+	KubeControllerManager string
+	Ko                    string
 }
 
 // CacheRoot returns the directory the tools are cached in:
@@ -69,18 +81,35 @@ func toolsIn(root string) *Tools {
 		Kubectl:          filepath.Join(bin, "kubectl-"+KubernetesVersion),
 		TektonController: filepath.Join(bin, "tekton-controller-"+TektonVersion),
 		Registry:         filepath.Join(bin, "registry-"+DistributionVersion),
+
+		Kubelet:               filepath.Join(bin, "kubelet-"+KubernetesVersion),
+		KubeScheduler:         filepath.Join(bin, "kube-scheduler-"+KubernetesVersion),
+		KubeControllerManager: filepath.Join(bin, "kube-controller-manager-"+KubernetesVersion),
+		Ko:                    filepath.Join(bin, "ko-"+KoVersion),
 	}
 }
 
-// EnsureTools returns the paths of etcd, kube-apiserver, kubectl and the
-// Tekton controller, building whichever is missing. Build output goes to log
-// (nil discards it). If every binary is cached it returns at once.
+// EnsureTools returns the paths of etcd, kube-apiserver, kubectl, the
+// Tekton controller and the registry, building whichever is missing. Build
+// output goes to log (nil discards it). If every binary is cached it returns
+// at once. The node tools in Tools are set but may not exist yet; see
+// EnsureNodeTools.
 //
 // Two processes (e.g. test binaries of different packages) may call it at
 // the same time: building happens under an exclusive flock on <root>/.lock,
 // and each binary is written under a temporary name and renamed into place,
 // so nobody ever sees a half-written binary.
 func EnsureTools(ctx context.Context, log io.Writer) (*Tools, error) {
+	return ensureTools(ctx, log, false)
+}
+
+// EnsureNodeTools is EnsureTools plus what a node needs: kubelet,
+// kube-scheduler, kube-controller-manager and ko.
+func EnsureNodeTools(ctx context.Context, log io.Writer) (*Tools, error) {
+	return ensureTools(ctx, log, true)
+}
+
+func ensureTools(ctx context.Context, log io.Writer, node bool) (*Tools, error) {
 	if log == nil {
 		log = io.Discard
 	}
@@ -89,7 +118,7 @@ func EnsureTools(ctx context.Context, log io.Writer) (*Tools, error) {
 		return nil, err
 	}
 	t := toolsIn(root)
-	if t.missing() == nil {
+	if t.missing(node) == nil {
 		return t, nil
 	}
 	for _, d := range []string{filepath.Join(root, "bin"), filepath.Join(root, "src")} {
@@ -103,17 +132,23 @@ func EnsureTools(ctx context.Context, log io.Writer) (*Tools, error) {
 	}
 	defer unlock()
 
-	// Another process may have built some binaries while we waited.
+	// Another process may have built some binaries while we waited. The
+	// Kubernetes binaries wanted and missing are built in one go build:
+	// they share most packages, and a cached apiserver is not rebuilt.
 	b := &builder{root: root, log: log}
+	k8s := t.missingKubernetes(node)
 	steps := []struct {
 		name   string
 		needed bool
 		build  func(context.Context, *Tools) error
 	}{
-		{"kubernetes " + KubernetesVersion, !exists(t.KubeAPIServer) || !exists(t.Kubectl), b.buildKubernetes},
+		{"kubernetes " + KubernetesVersion, len(k8s) > 0, func(ctx context.Context, t *Tools) error {
+			return b.buildKubernetes(ctx, k8s)
+		}},
 		{"etcd " + EtcdVersion, !exists(t.Etcd), b.buildEtcd},
 		{"tekton controller " + TektonVersion, !exists(t.TektonController), b.buildTekton},
 		{"registry " + DistributionVersion, !exists(t.Registry), b.buildRegistry},
+		{"ko " + KoVersion, node && !exists(t.Ko), b.buildKo},
 	}
 	for _, s := range steps {
 		if !s.needed {
@@ -125,15 +160,40 @@ func EnsureTools(ctx context.Context, log io.Writer) (*Tools, error) {
 		}
 		fmt.Fprintf(log, "localcluster: built %s in %s\n", s.name, time.Since(start).Round(time.Second))
 	}
-	if err := t.missing(); err != nil {
+	if err := t.missing(node); err != nil {
 		return nil, err
 	}
 	return t, nil
 }
 
-// missing returns an error naming the first binary that does not exist.
-func (t *Tools) missing() error {
-	for _, p := range []string{t.Etcd, t.KubeAPIServer, t.Kubectl, t.TektonController, t.Registry} {
+// missingKubernetes maps the import path of each wanted Kubernetes command
+// whose binary is missing to that binary's path.
+func (t *Tools) missingKubernetes(node bool) map[string]string {
+	want := map[string]string{
+		"k8s.io/kubernetes/cmd/kube-apiserver": t.KubeAPIServer,
+		"k8s.io/kubernetes/cmd/kubectl":        t.Kubectl,
+	}
+	if node {
+		want["k8s.io/kubernetes/cmd/kubelet"] = t.Kubelet
+		want["k8s.io/kubernetes/cmd/kube-scheduler"] = t.KubeScheduler
+		want["k8s.io/kubernetes/cmd/kube-controller-manager"] = t.KubeControllerManager
+	}
+	for pkg, bin := range want {
+		if exists(bin) {
+			delete(want, pkg)
+		}
+	}
+	return want
+}
+
+// missing returns an error naming the first binary that does not exist;
+// node adds the node tools.
+func (t *Tools) missing(node bool) error {
+	paths := []string{t.Etcd, t.KubeAPIServer, t.Kubectl, t.TektonController, t.Registry}
+	if node {
+		paths = append(paths, t.Kubelet, t.KubeScheduler, t.KubeControllerManager, t.Ko)
+	}
+	for _, p := range paths {
 		if !exists(p) {
 			return fmt.Errorf("tool %s is missing", p)
 		}

@@ -1,7 +1,7 @@
 // Command localcluster builds the tools of a local control plane and starts
 // or stops a detached one, for `make demo` and `make demo-stop`.
 //
-//	localcluster tools          build (or find) the binaries and print their paths
+//	localcluster tools          build (or find) the binaries and node images and print their paths
 //	localcluster up --dir D     start etcd, kube-apiserver and Tekton in D, detached
 //	localcluster down --dir D   stop the cluster recorded in D
 package main
@@ -20,7 +20,7 @@ import (
 )
 
 const usage = `usage:
-  localcluster tools          build the binaries (cached per machine) and print their paths
+  localcluster tools          build the binaries and node images (cached per machine) and print their paths
   localcluster up --dir DIR   start a detached cluster with Tekton in DIR
   localcluster down --dir DIR stop the cluster running in DIR
 `
@@ -67,12 +67,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	switch sub {
 	case "tools":
-		t, err := localcluster.EnsureTools(ctx, stderr)
+		// The node's tools and images too, so that tests with a node
+		// (Config.Node) start warm.
+		t, err := localcluster.EnsureNodeTools(ctx, stderr)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "etcd              %s\nkube-apiserver    %s\nkubectl           %s\ntekton-controller %s\nregistry          %s\n",
-			t.Etcd, t.KubeAPIServer, t.Kubectl, t.TektonController, t.Registry)
+		images, err := localcluster.EnsureNodeImages(ctx, stderr)
+		if err != nil {
+			return err
+		}
+		for _, l := range [][2]string{
+			{"etcd", t.Etcd}, {"kube-apiserver", t.KubeAPIServer}, {"kubectl", t.Kubectl},
+			{"tekton-controller", t.TektonController}, {"registry", t.Registry},
+			{"kubelet", t.Kubelet}, {"kube-scheduler", t.KubeScheduler},
+			{"kube-controller-manager", t.KubeControllerManager}, {"ko", t.Ko},
+			{"node images", images},
+		} {
+			fmt.Fprintf(stdout, "%-24s%s\n", l[0], l[1])
+		}
 		return nil
 	case "up":
 		c, err := localcluster.Start(ctx, localcluster.Config{Dir: dir, Log: stderr, Detach: true})

@@ -1,0 +1,98 @@
+package localcluster
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path"
+	"runtime"
+	"strings"
+)
+
+// KoOptions describe one ko build.
+type KoOptions struct {
+	Ko          string   // the ko binary (Tools.Ko)
+	Dir         string   // the Go module to build in (ko runs go there)
+	ImportPaths []string // main packages, e.g. "./cmd/modelguard"
+	// Repo is KO_DOCKER_REPO, e.g. "127.0.0.1:5000/modelguard": each image
+	// is pushed as Repo/<last element of its import path>.
+	Repo string
+	// Base is the base image, by digest, in a loopback registry: ko's
+	// default base is on a public registry, unreachable here.
+	Base string
+	Env  []string  // appended to os.Environ() (e.g. GOFLAGS)
+	Log  io.Writer // ko's output; nil discards it
+}
+
+// KoBuild builds and pushes the images of opts.ImportPaths with ko. It
+// returns the pushed references by digest, in the order of ImportPaths.
+// No SBOM is made; the platform is linux on this machine's architecture.
+func KoBuild(ctx context.Context, opts KoOptions) ([]string, error) {
+	if opts.Ko == "" || opts.Repo == "" || opts.Base == "" || len(opts.ImportPaths) == 0 {
+		return nil, fmt.Errorf("ko build: Ko, Repo, Base and ImportPaths are required")
+	}
+	log := opts.Log
+	if log == nil {
+		log = io.Discard
+	}
+	args := []string{"build", "--base-import-paths", "--insecure-registry", "--sbom=none",
+		"--platform=linux/" + runtime.GOARCH}
+	args = append(args, opts.ImportPaths...)
+	cmd := exec.CommandContext(ctx, opts.Ko, args...)
+	cmd.Dir = opts.Dir
+	cmd.Env = append(os.Environ(), opts.Env...)
+	// Set last: they must win over the caller's environment.
+	cmd.Env = append(cmd.Env, "KO_DOCKER_REPO="+opts.Repo, "KO_DEFAULTBASEIMAGE="+opts.Base)
+	var stdout bytes.Buffer
+	w := newPrefixWriter(log, "  ko| ")
+	defer w.Flush()
+	cmd.Stdout = io.MultiWriter(&stdout, w)
+	cmd.Stderr = w
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("ko build %s (in %s): %w", strings.Join(opts.ImportPaths, " "), opts.Dir, err)
+	}
+	return koRefs(stdout.String(), opts.Repo, opts.ImportPaths)
+}
+
+// koRefs matches the references ko printed (one per line, in no particular
+// order) to the import paths by image name.
+func koRefs(stdout, repo string, importPaths []string) ([]string, error) {
+	byRepo := map[string]string{}
+	for _, l := range strings.Split(stdout, "\n") {
+		l = strings.TrimSpace(l)
+		if r, _, ok := strings.Cut(l, "@sha256:"); ok {
+			byRepo[r] = l
+		}
+	}
+	refs := make([]string, len(importPaths))
+	for i, p := range importPaths {
+		want := repo + "/" + path.Base(p)
+		ref, ok := byRepo[want]
+		if !ok {
+			return nil, fmt.Errorf("ko printed no reference for %s (want %s@sha256:...); output:\n%s", p, want, stdout)
+		}
+		refs[i] = ref
+	}
+	return refs, nil
+}
+
+// KoBuild builds the main package importPath of the Go module in dir with ko
+// on the cluster's busybox base and pushes it into the cluster's registry as
+// <Registry>/<last element of importPath>. It returns the reference by
+// digest. The cluster must have a node (Config.Node).
+func (c *Cluster) KoBuild(ctx context.Context, dir, importPath string) (string, error) {
+	if c.Images == nil || c.Registry == "" {
+		return "", fmt.Errorf("ko build %s: the cluster has no node registry (Config.Node)", importPath)
+	}
+	refs, err := KoBuild(ctx, KoOptions{
+		Ko: c.Tools.Ko, Dir: dir, ImportPaths: []string{importPath},
+		Repo: c.Registry + "/modelguard", Base: c.Images.Busybox, Log: c.log,
+	})
+	if err != nil {
+		return "", err
+	}
+	return refs[0], nil
+}

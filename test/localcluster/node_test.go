@@ -1,0 +1,245 @@
+package localcluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	tekton "github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"knative.dev/pkg/apis"
+)
+
+// TestNode runs real pods: a plain Pod and a one-step Tekton TaskRun whose
+// result is read back, on images from the node's own registry. A node that
+// cannot start fails the test: it never skips (except in -short mode, the
+// unit-test loop).
+func TestNode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a control plane and a node (containerd, kubelet)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+
+	start := time.Now()
+	c := ForTest(t, Config{Node: true})
+	t.Logf("cluster with node up in %s; registry %s", time.Since(start).Round(time.Millisecond), c.Registry)
+	for _, ref := range []string{c.Images.Busybox, c.Images.Pause, c.Images.Entrypoint, c.Images.Nop,
+		c.Images.WorkingDirInit, c.Images.SidecarLogResults} {
+		if !strings.HasPrefix(ref, c.Registry+"/") || !strings.Contains(ref, "@sha256:") {
+			t.Errorf("image %q is not by digest in %s", ref, c.Registry)
+		}
+	}
+	admin := clientFor(t, c, UserAdmin)
+
+	// (a) A plain pod reaches Running and its log is served via the kubelet.
+	podStart := time.Now()
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "hello", Namespace: "default"},
+		Spec: corev1.PodSpec{
+			Containers: []corev1.Container{{
+				Name: "main", Image: c.Images.Busybox,
+				Command: []string{"sh", "-c", "echo hello-from-the-node; exec sleep 3600"},
+			}},
+			TerminationGracePeriodSeconds: new(int64),
+		},
+	}
+	if _, err := admin.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create pod: %v", err)
+	}
+	waitPodRunning(ctx, t, c, "default", "hello")
+	t.Logf("pod create → Running: %s", time.Since(podStart).Round(time.Millisecond))
+	waitLogs(ctx, t, c, "default", "hello", "main", "hello-from-the-node")
+
+	// (b) A one-step TaskRun succeeds and returns its result.
+	trStart := time.Now()
+	tr := runTaskRun(ctx, t, c, "default", "greet")
+	t.Logf("taskrun create → Succeeded: %s", time.Since(trStart).Round(time.Millisecond))
+	if got := taskRunResult(tr, "greeting"); got != "hello from a real pod" {
+		t.Errorf("result greeting = %q, want %q (results %+v)", got, "hello from a real pod", tr.Status.Results)
+	}
+	waitLogs(ctx, t, c, "default", tr.Status.PodName, "step-greet", "step-says-hi")
+
+	// (c) An image of our own, built with ko onto the busybox base, runs.
+	koStart := time.Now()
+	root := repoRoot()
+	if root == "" {
+		t.Fatal("no checkout of github.com/modelguard/modelguard around the working dir")
+	}
+	ref, err := c.KoBuild(ctx, root, "./test/localcluster/testdata/hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("ko build %s: %s", ref, time.Since(koStart).Round(time.Millisecond))
+	job := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "ko-hello", Namespace: "default"},
+		Spec: corev1.PodSpec{
+			RestartPolicy: corev1.RestartPolicyNever,
+			Containers:    []corev1.Container{{Name: "main", Image: ref}},
+		},
+	}
+	if _, err := admin.CoreV1().Pods("default").Create(ctx, job, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create pod: %v", err)
+	}
+	waitLogs(ctx, t, c, "default", "ko-hello", "main", "hello-from-ko")
+
+	// Stop leaves no process, shim or mount behind.
+	procs := c.Processes()
+	stopStart := time.Now()
+	c.Stop()
+	t.Logf("stopped in %s", time.Since(stopStart).Round(time.Millisecond))
+	for _, p := range procs {
+		if err := syscall.Kill(p.Pid(), 0); !errors.Is(err, syscall.ESRCH) {
+			t.Errorf("%s (pid %d) still exists after Stop", p.Name(), p.Pid())
+		}
+	}
+	if pids := shimPids(nodePathsIn(c.Dir).containerdSock); len(pids) > 0 {
+		t.Errorf("containerd shims still running after Stop: %v", pids)
+	}
+	if mounts, err := MountsUnder(c.Dir); err != nil || len(mounts) > 0 {
+		t.Errorf("mounts under %s after Stop: %v (%v)", c.Dir, mounts, err)
+	}
+	if cgroups, _ := filepath.Glob("/sys/fs/cgroup/*/k8s.io/*"); slices.ContainsFunc(cgroups, func(p string) bool {
+		fi, err := os.Stat(p)
+		return err == nil && fi.IsDir()
+	}) {
+		t.Errorf("container cgroups left after Stop: %v", cgroups)
+	}
+	if links, _ := filepath.Glob("/var/log/containers/*"); len(links) > 0 {
+		for _, l := range links {
+			if target, _ := os.Readlink(l); strings.HasPrefix(target, c.Dir+"/") {
+				t.Errorf("kubelet log symlink %s -> %s left after Stop", l, target)
+			}
+		}
+	}
+	if _, err := os.Stat(c.Dir); !os.IsNotExist(err) && os.Getenv("MODELGUARD_KEEP_CLUSTER") != "1" {
+		t.Errorf("cluster dir %s not removed (stat: %v)", c.Dir, err)
+	}
+}
+
+// TestBenchTaskRun measures a one-step pod-based TaskRun from create to
+// Succeeded on a warm node (images pulled by the first run). It prints
+// figures and asserts no timings.
+func TestBenchTaskRun(t *testing.T) {
+	if os.Getenv("MODELGUARD_BENCH") != "1" {
+		t.Skip("set MODELGUARD_BENCH=1 (make bench)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	start := time.Now()
+	c := ForTest(t, Config{Node: true})
+	fmt.Printf("bench: cluster with node up in %.1fs\n", time.Since(start).Seconds())
+
+	first := time.Now()
+	runTaskRun(ctx, t, c, "default", "warmup")
+	fmt.Printf("bench: first one-step TaskRun (pulls images) create→Succeeded %.2fs\n", time.Since(first).Seconds())
+	const n = 7
+	var took []time.Duration
+	for i := range n {
+		s := time.Now()
+		runTaskRun(ctx, t, c, "default", fmt.Sprintf("bench-%d", i))
+		took = append(took, time.Since(s))
+	}
+	sort.Slice(took, func(i, j int) bool { return took[i] < took[j] })
+	fmt.Printf("bench: one-step pod TaskRun create→Succeeded n=%d min %.2fs p50 %.2fs max %.2fs\n",
+		n, took[0].Seconds(), took[n/2].Seconds(), took[n-1].Seconds())
+}
+
+// runTaskRun creates a one-step TaskRun (busybox by digest, a script that
+// writes a result and a log line) and waits for it to succeed.
+func runTaskRun(ctx context.Context, t *testing.T, c *Cluster, ns, name string) *pipelinev1.TaskRun {
+	t.Helper()
+	tc, err := tekton.NewForConfig(c.RESTConfig(UserAdmin))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &pipelinev1.TaskRun{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: pipelinev1.TaskRunSpec{TaskSpec: &pipelinev1.TaskSpec{
+			Results: []pipelinev1.TaskResult{{Name: "greeting", Type: pipelinev1.ResultsTypeString}},
+			Steps: []pipelinev1.Step{{
+				Name:   "greet",
+				Image:  c.Images.Busybox,
+				Script: "#!/bin/sh\nset -e\necho step-says-hi\nprintf 'hello from a real pod' > $(results.greeting.path)\n",
+			}},
+		}},
+	}
+	if _, err := tc.TektonV1().TaskRuns(ns).Create(ctx, tr, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create taskrun %s: %v", name, err)
+	}
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		got, err := tc.TektonV1().TaskRuns(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatalf("get taskrun %s: %v", name, err)
+		}
+		if cond := got.Status.GetCondition(apis.ConditionSucceeded); cond != nil && !cond.IsUnknown() {
+			if !cond.IsTrue() {
+				out, _ := c.Kubectl(ctx, UserAdmin, "-n", ns, "describe", "pod", got.Status.PodName)
+				t.Fatalf("taskrun %s failed: %s: %s\n%s", name, cond.Reason, cond.Message, out)
+			}
+			return got
+		}
+		if time.Now().After(deadline) {
+			out, _ := c.Kubectl(ctx, UserAdmin, "-n", ns, "describe", "pod", got.Status.PodName)
+			t.Fatalf("taskrun %s not done after 3m: %+v\n%s", name, got.Status.Conditions, out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func taskRunResult(tr *pipelinev1.TaskRun, name string) string {
+	for _, r := range tr.Status.Results {
+		if r.Name == name {
+			return r.Value.StringVal
+		}
+	}
+	return ""
+}
+
+func waitPodRunning(ctx context.Context, t *testing.T, c *Cluster, ns, name string) {
+	t.Helper()
+	admin := clientFor(t, c, UserAdmin)
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		p, err := admin.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatalf("get pod %s: %v", name, err)
+		}
+		if p.Status.Phase == corev1.PodRunning {
+			return
+		}
+		if p.Status.Phase == corev1.PodFailed || time.Now().After(deadline) {
+			out, _ := c.Kubectl(ctx, UserAdmin, "-n", ns, "describe", "pod", name)
+			t.Fatalf("pod %s is %s, not Running:\n%s", name, p.Status.Phase, out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitLogs polls `kubectl logs` (apiserver → kubelet → containerd) until
+// the container's log holds want.
+func waitLogs(ctx context.Context, t *testing.T, c *Cluster, ns, pod, container, want string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, err := c.Kubectl(ctx, UserAdmin, "-n", ns, "logs", pod, "-c", container)
+		if err == nil && slices.Contains(strings.Split(string(out), "\n"), want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("kubectl logs %s -c %s: want a line %q, got %q (err %v)", pod, container, want, out, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
