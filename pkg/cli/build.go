@@ -44,7 +44,12 @@ without a daemon and without root:
 Registry credentials come from the docker config ($DOCKER_CONFIG or
 ~/.docker/config.json), as Tekton's credential initialisation writes it.`,
 		Args: cobra.NoArgs,
-		RunE: o.run,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.run(cmd, args); err != nil {
+				return fillResults(o.resultsDir, buildResults, err)
+			}
+			return nil
+		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.ModelDir, "model", "", "model directory (required)")
@@ -73,6 +78,10 @@ func defaultDigestCache() string {
 	}
 	return filepath.Join(dir, "modelguard", "layer-digests")
 }
+
+// buildResults are the Task results the build writes (the Chains type
+// hints and the storage URI); after a failure they are written empty.
+var buildResults = []string{"IMAGE_URL", "IMAGE_DIGEST", "STORAGE_URI"}
 
 func (o *buildOptions) run(cmd *cobra.Command, _ []string) error {
 	var err error

@@ -66,7 +66,14 @@ func (o *guardOptions) subcommand(mode guard.Mode) *cobra.Command {
 		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return o.run(cmd, mode)
+			if err := o.run(cmd, mode); err != nil {
+				var denied *DeniedError
+				if errors.As(err, &denied) {
+					return err // the results are written
+				}
+				return fillResults(o.resultsDir, guardResults, err)
+			}
+			return nil
 		},
 	}
 	f := cmd.Flags()
@@ -130,6 +137,9 @@ func (o *guardOptions) spec() (*guard.Spec, error) {
 	}
 	return s, errors.Join(errs...)
 }
+
+// guardResults are the namespace-guard Task's results.
+var guardResults = []string{"created", "changed", "unchanged", "deleted", "summary", "access-matrix"}
 
 func (o *guardOptions) run(cmd *cobra.Command, mode guard.Mode) error {
 	spec, err := o.spec()

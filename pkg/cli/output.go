@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 
 	"github.com/modelguard/modelguard/pkg/report"
 	"github.com/spf13/cobra"
@@ -71,4 +73,28 @@ func render(w io.Writer, format string, r any) error {
 	}
 	_, err := fmt.Fprintln(w, r)
 	return err
+}
+
+// fillResults makes sure every result a Task declares has a file in dir
+// after a command that could not finish: the missing ones are written
+// empty, and "summary" (if the Task has one) says why. Tekton shows
+// results of failed TaskRuns, and a later finally task may read them.
+func fillResults(dir string, names []string, cause error) error {
+	if dir == "" {
+		return cause
+	}
+	for _, n := range names {
+		p := filepath.Join(dir, n)
+		if _, err := os.Stat(p); err == nil {
+			continue
+		}
+		v := ""
+		if n == "summary" {
+			v = cause.Error()
+		}
+		if err := os.WriteFile(p, []byte(v), 0o644); err != nil {
+			return fmt.Errorf("%w (and --results-dir: %v)", cause, err)
+		}
+	}
+	return cause
 }

@@ -230,6 +230,14 @@ func (c *Cluster) startEtcd(ctx context.Context, clientURL string, peerPort int)
 }
 
 func (c *Cluster) startAPIServer(ctx context.Context, etcdURL string, port int, pk *pki, tokenFile string) error {
+	// Without a node no controller-manager creates ServiceAccounts, so the
+	// ServiceAccount admission plugin would reject every pod. With a node
+	// it must run: it is what mounts a pod's ServiceAccount token, without
+	// which no step can use in-cluster config.
+	admission := "--disable-admission-plugins=ServiceAccount"
+	if c.node {
+		admission = "--enable-admission-plugins=ServiceAccount"
+	}
 	p, err := c.StartProcess("kube-apiserver", []string{c.Tools.KubeAPIServer,
 		"--etcd-servers=" + etcdURL,
 		"--bind-address=127.0.0.1",
@@ -245,9 +253,7 @@ func (c *Cluster) startAPIServer(ctx context.Context, etcdURL string, port int, 
 		"--token-auth-file=" + tokenFile,
 		"--authorization-mode=RBAC",
 		"--service-cluster-ip-range=10.0.0.0/24",
-		// No controller-manager creates ServiceAccounts, so the
-		// ServiceAccount admission plugin would reject every pod.
-		"--disable-admission-plugins=ServiceAccount",
+		admission,
 		// The "kubernetes" Service's Endpoints may not hold a loopback
 		// address; without this the apiserver logs errors forever.
 		"--endpoint-reconciler-type=none",

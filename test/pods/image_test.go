@@ -1,0 +1,97 @@
+package pods
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/modelguard/modelguard/test/localcluster"
+)
+
+// nonRoot is the uid the modelguard image runs as. The Tasks' steps say
+// runAsNonRoot without a uid, so the image must name a numeric non-root
+// user, as distroless "nonroot" images do.
+const nonRoot = "65532:65532"
+
+// buildModelguardImage builds cmd/modelguard with ko onto the node's
+// busybox base, made non-root, and returns it by digest.
+func buildModelguardImage(ctx context.Context, c *localcluster.Cluster) (string, error) {
+	base, err := nonRootBase(c)
+	if err != nil {
+		return "", err
+	}
+	start := time.Now()
+	refs, err := localcluster.KoBuild(ctx, localcluster.KoOptions{
+		Ko: c.Tools.Ko, Dir: repoRoot(), ImportPaths: []string{"./cmd/modelguard"},
+		Repo: c.Registry + "/modelguard", Base: base,
+	})
+	if err != nil {
+		return "", err
+	}
+	fmt.Printf("pods: modelguard image %s built with ko in %s\n", refs[0], time.Since(start).Round(time.Millisecond))
+	return refs[0], nil
+}
+
+// nonRootBase pushes the busybox base with User set to nonRoot.
+func nonRootBase(c *localcluster.Cluster) (string, error) {
+	ref, err := name.ParseReference(c.Images.Busybox, name.Insecure)
+	if err != nil {
+		return "", err
+	}
+	img, err := remote.Image(ref)
+	if err != nil {
+		return "", fmt.Errorf("pull %s: %w", ref, err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return "", err
+	}
+	cfg := cf.Config
+	cfg.User = nonRoot
+	if img, err = mutate.Config(img, cfg); err != nil {
+		return "", err
+	}
+	tag, err := name.NewTag(c.Registry+"/modelguard/base-nonroot:latest", name.Insecure)
+	if err != nil {
+		return "", err
+	}
+	if err := remote.Write(tag, img); err != nil {
+		return "", fmt.Errorf("push %s: %w", tag, err)
+	}
+	d, err := img.Digest()
+	if err != nil {
+		return "", err
+	}
+	return tag.Context().Digest(d.String()).String(), nil
+}
+
+// waitReady waits for the controller's readiness probe.
+func waitReady(ctx context.Context, p *localcluster.Process, port int) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if p.Exited() {
+			return fmt.Errorf("%s exited at start:\n%s", p.Name(), tail(p.LogPath(), 30))
+		}
+		if resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readiness", port)); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not ready within 60s:\n%s", p.Name(), tail(p.LogPath(), 30))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func splitLines(s string) []string { return strings.Split(strings.TrimRight(s, "\n"), "\n") }

@@ -1,0 +1,155 @@
+// Package pods runs every catalog Task for real: in pods on a local node
+// (kubelet + containerd), through the real Tekton controller, with the
+// modelguard image built by ko into the node's registry. A Task whose YAML
+// parses but whose step fails on a node fails here, not on a user's
+// cluster.
+//
+// Only loopback addresses exist here, and the node has no kube-proxy, so
+// TaskRun pods that call the API server, the registry or the ACS Central
+// emulator run on the host network, with the in-cluster API address
+// pointed at the apiserver's loopback port (see podTemplate). Nothing else
+// about the Tasks changes.
+package pods
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/modelguard/modelguard/test/localcluster"
+	tekton "github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
+	"k8s.io/client-go/kubernetes"
+)
+
+var env *environment
+
+type environment struct {
+	cluster *localcluster.Cluster
+	kube    kubernetes.Interface
+	tekton  tekton.Interface
+	// modelguard is the CLI image (the step image of every Task), by digest.
+	modelguard string
+	// apiPort is the apiserver's loopback port, for in-cluster config.
+	apiPort string
+}
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		fmt.Println("pods: skipped in -short mode (starts a control plane and a node)")
+		os.Exit(m.Run())
+	}
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Minute)
+	defer cancel()
+	start := time.Now()
+	c, err := localcluster.Start(ctx, localcluster.Config{Log: os.Stderr, Node: true})
+	if err != nil {
+		// The node must start: a machine where it cannot fails loudly.
+		fmt.Fprintln(os.Stderr, "pods: start local cluster with a node:", err)
+		return 1
+	}
+	defer c.Stop()
+	u, err := url.Parse(c.Server)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pods:", err)
+		return 1
+	}
+	env = &environment{
+		cluster: c,
+		kube:    kubernetes.NewForConfigOrDie(c.RESTConfig(localcluster.UserAdmin)),
+		tekton:  tekton.NewForConfigOrDie(c.RESTConfig(localcluster.UserAdmin)),
+		apiPort: u.Port(),
+	}
+	if env.modelguard, err = buildModelguardImage(ctx, c); err != nil {
+		fmt.Fprintln(os.Stderr, "pods:", err)
+		return 1
+	}
+	if err := env.installController(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "pods:", err)
+		return 1
+	}
+	fmt.Fprintf(os.Stderr, "pods: cluster, node, modelguard image and controller ready in %s\n", time.Since(start).Round(time.Millisecond))
+	code := m.Run()
+	if code != 0 {
+		for _, p := range c.Processes() {
+			fmt.Fprintf(os.Stderr, "--- last lines of %s ---\n%s\n", p.Name(), tail(p.LogPath(), 20))
+		}
+	}
+	return code
+}
+
+// installController applies config/ and runs the controller binary out of
+// cluster as its ServiceAccount: the pipelines here use the custom tasks
+// too. (Its own image and Deployment are the demo's business; the Tasks
+// are what must run in pods.)
+func (e *environment) installController(ctx context.Context) error {
+	root := repoRoot()
+	for _, args := range [][]string{
+		{"apply", "-k", filepath.Join(root, "config")},
+		{"apply", "-f", filepath.Join(root, "test", "e2e", "testdata", "kserve-crds.yaml")},
+	} {
+		if out, err := e.cluster.Kubectl(ctx, localcluster.UserAdmin, args...); err != nil {
+			return fmt.Errorf("kubectl %v: %w\n%s", args, err, out)
+		}
+	}
+	bin := filepath.Join(e.cluster.Dir, "modelguard-controller")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/controller")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build ./cmd/controller: %w\n%s", err, out)
+	}
+	ports := make([]int, 3)
+	for i := range ports {
+		p, err := localcluster.FreePort()
+		if err != nil {
+			return err
+		}
+		ports[i] = p
+	}
+	p, err := e.cluster.StartProcess("modelguard-controller",
+		[]string{bin, "-kubeconfig", e.cluster.Kubeconfig(localcluster.UserController)},
+		[]string{
+			"SYSTEM_NAMESPACE=" + localcluster.ControllerNamespace,
+			"POD_NAME=modelguard-controller",
+			"METRICS_PROMETHEUS_PORT=" + strconv.Itoa(ports[0]),
+			"PROBES_PORT=" + strconv.Itoa(ports[1]),
+			"PROFILING_PORT=" + strconv.Itoa(ports[2]),
+		})
+	if err != nil {
+		return err
+	}
+	return waitReady(ctx, p, ports[1])
+}
+
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := splitLines(string(b))
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	out := ""
+	for _, l := range lines {
+		out += l + "\n"
+	}
+	return out
+}
