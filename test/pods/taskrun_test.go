@@ -185,4 +185,3 @@ func configMapWorkspace(name, cm string) pipelinev1.WorkspaceBinding {
 func emptyDirWorkspace(name string) pipelinev1.WorkspaceBinding {
 	return pipelinev1.WorkspaceBinding{Name: name, EmptyDir: &corev1.EmptyDirVolumeSource{}}
 }
-
