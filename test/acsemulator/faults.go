@@ -75,6 +75,12 @@ func (e *Emulator) InFlight() int { return int(e.inFlight.Load()) }
 // for asserting that a client caps its concurrency.
 func (e *Emulator) MaxInFlight() int { return int(e.maxIn.Load()) }
 
+// ScanUnknownAs makes images pinned by a digest the data file does not
+// list scan like img (its digest and names are replaced by the
+// request's), as Central would scan any image it can pull. Tests use it
+// for images they build themselves; nil restores the default, NotFound.
+func (e *Emulator) ScanUnknownAs(img *Image) { e.unknown.Store(img) }
+
 // Busy reports the time spent serving scan and detect calls since New,
 // summed over calls: what a benchmark subtracts to get a client's own cost.
 func (e *Emulator) Busy() time.Duration { return time.Duration(e.busy.Load()) }

@@ -81,10 +81,23 @@ func (e *Emulator) getImage(w http.ResponseWriter, r *http.Request) {
 // lookup finds an image by digest if the reference has one (Central keys
 // images by digest), else by its normalised name and tag.
 func (e *Emulator) lookup(ref imageRef) *Image {
+	var img *Image
 	if ref.Digest != "" {
-		return e.byDigest[ref.Digest]
+		img = e.byDigest[ref.Digest]
+	} else {
+		img = e.byName[ref.key()]
 	}
-	return e.byName[ref.key()]
+	if img != nil || ref.Digest == "" {
+		return img
+	}
+	// An image built during a test is not in the data file; if told so,
+	// answer as Central would after pulling and scanning it.
+	if like := e.unknown.Load(); like != nil {
+		found := *like
+		found.Digest, found.Names = ref.Digest, []string{ref.fullName()}
+		return &found
+	}
+	return nil
 }
 
 func badNameMessage(name string, err error) string {

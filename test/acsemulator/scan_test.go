@@ -182,3 +182,29 @@ func TestParseImageName(t *testing.T) {
 		}
 	}
 }
+
+// An image the data file does not list is NotFound, unless the test says
+// how such images scan; then it scans under its own digest and name.
+func TestScanUnknownAs(t *testing.T) {
+	s := startExample(t)
+	const built = "127.0.0.1:5000/models/tiny@sha256:00000000000000000000000000000000000000000000000000000000000000aa"
+	if r := scan(t, s, built, false); r.status != 404 {
+		t.Fatalf("unknown image = %d, want 404", r.status)
+	}
+	s.ScanUnknownAs(&Image{User: "65532", Components: []Component{{Name: "busybox", Version: "1.37.0"}}})
+	r := scan(t, s, built, false)
+	if r.status != 200 {
+		t.Fatalf("unknown image with ScanUnknownAs = %d %s", r.status, r.raw)
+	}
+	img := r.json(t)
+	if got := dig(t, img, "id"); got != "sha256:00000000000000000000000000000000000000000000000000000000000000aa" {
+		t.Errorf("id = %v", got)
+	}
+	if got := dig(t, img, "scan", "components", 0, "name"); got != "busybox" {
+		t.Errorf("component = %v", got)
+	}
+	s.ScanUnknownAs(nil)
+	if r := scan(t, s, built, false); r.status != 404 {
+		t.Errorf("after ScanUnknownAs(nil) = %d, want 404", r.status)
+	}
+}

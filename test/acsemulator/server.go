@@ -93,6 +93,7 @@ type Emulator struct {
 	inFlight atomic.Int64
 	maxIn    atomic.Int64
 	busy     atomic.Int64 // nanoseconds spent serving scan and detect calls
+	unknown  atomic.Pointer[Image]
 	done     chan struct{}
 	stopOnce sync.Once
 }
