@@ -84,6 +84,9 @@ func (c *Cluster) startNode(ctx context.Context, ni *nodeImages) error {
 	if err := writeNodeConfigs(p, host, c.Images.Pause, ports[0], ports[1]); err != nil {
 		return err
 	}
+	if err := createBridge(); err != nil {
+		return err
+	}
 	if err := c.startContainerd(ctx, p); err != nil {
 		return fmt.Errorf("start containerd: %w", err)
 	}

@@ -274,8 +274,8 @@ func removeLogSymlinks(dir string) {
 	}
 }
 
-// deleteBridge deletes the pods' bridge, which the bridge plugin created and
-// never removes. Without iproute2 it stays (it holds no address).
+// deleteBridge deletes the pods' bridge (see createBridge), which the
+// bridge plugin never removes.
 func deleteBridge() error {
 	if _, err := os.Stat(filepath.Join("/sys/class/net", cniBridge)); err != nil {
 		return nil

@@ -98,6 +98,9 @@ func (e *environment) installController(ctx context.Context) error {
 	root := repoRoot()
 	for _, args := range [][]string{
 		{"apply", "-k", filepath.Join(root, "config")},
+		// config/'s Deployment names its image ko://...: with a node it
+		// would be scheduled. The controller runs out of cluster here.
+		{"-n", localcluster.ControllerNamespace, "scale", "deployment", "modelguard-controller", "--replicas=0"},
 		{"apply", "-f", filepath.Join(root, "test", "e2e", "testdata", "kserve-crds.yaml")},
 	} {
 		if out, err := e.cluster.Kubectl(ctx, localcluster.UserAdmin, args...); err != nil {

@@ -15,6 +15,7 @@ var taskTests = map[string]func(t *testing.T){
 	"acs-deployment-check": testACSDeploymentCheck,
 	"namespace-guard":      testNamespaceGuard,
 	"model-image-build":    testModelImageBuild,
+	"model-deploy":         testModelDeploy,
 }
 
 func TestTasks(t *testing.T) {

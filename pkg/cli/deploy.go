@@ -1,0 +1,156 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/modelguard/modelguard/pkg/deploy"
+	"github.com/modelguard/modelguard/pkg/verify"
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+type deployOptions struct {
+	*globalOptions
+	deploy.Spec
+	kubeconfig, publicKey, resultsDir string
+	publicKeyDir                      string
+	timeout, verifyTimeout            time.Duration
+}
+
+// deployResults are the model-deploy Task's results.
+var deployResults = []string{"DEPLOYMENT", "SERVICE_URL", "SERVED_DIGEST", "VERIFIED", "summary"}
+
+func newDeployCommand(g *globalOptions) *cobra.Command {
+	o := &deployOptions{globalOptions: g}
+	cmd := &cobra.Command{
+		Use:   "deploy",
+		Short: "Deploy a modelcar behind the demo model server and check that it answers",
+		Long: `deploy applies a Deployment and a Service (server-side apply, field manager
+modelguard) that copy /models out of --model-image and serve it with
+modelguard serve from --server-image, waits until every replica's readiness
+probe passes, and asks one replica for the digest of the files it serves.
+
+With --public-key it first verifies, offline, that the model image carries a
+cosign signature and an in-toto attestation made with that key (as Tekton
+Chains makes them), waiting up to --verify-timeout for them to appear, and
+refuses (exit 2) an image without them.
+
+It is a smoke test of the image: real runtimes (vLLM, Triton) are deployed
+through KServe.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.run(cmd); err != nil {
+				var denied *DeniedError
+				if errors.As(err, &denied) {
+					err = fmt.Errorf("%s", denied.Reason)
+					_ = fillResults(o.resultsDir, deployResults, err)
+					return denied
+				}
+				return fillResults(o.resultsDir, deployResults, err)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster)")
+	f.StringVarP(&o.Namespace, "namespace", "n", "", "namespace to deploy into (required)")
+	f.StringVar(&o.Name, "name", "", "name of the Deployment, Service and model (required)")
+	f.StringVar(&o.ModelImage, "model-image", "", "the modelcar, repo@sha256:... (required)")
+	f.StringVar(&o.ServerImage, "server-image", "", "the modelguard image, repo@sha256:... (required)")
+	f.Int32Var(&o.Port, "port", 8080, "port the server listens on")
+	f.Int32Var(&o.Replicas, "replicas", 1, "replicas")
+	f.StringVar(&o.publicKey, "public-key", "", "cosign public key (PEM file): verify the model image's signature and attestation first")
+	f.StringVar(&o.publicKeyDir, "public-key-dir", "", "a mounted Secret holding cosign.pub (as cosign generate-key-pair k8s:// makes it); given but empty (an unbound optional Task workspace) means no check")
+	f.DurationVar(&o.verifyTimeout, "verify-timeout", 2*time.Minute, "how long to wait for the signature and attestation to appear (Chains signs after the build)")
+	f.DurationVar(&o.timeout, "timeout", 3*time.Minute, "how long to wait for the replicas to be ready")
+	f.StringVar(&o.resultsDir, "results-dir", "", "also write each result to a file here (a Tekton step passes /tekton/results)")
+	return cmd
+}
+
+func (o *deployOptions) run(cmd *cobra.Command) error {
+	o.Spec = o.Spec.WithDefaults()
+	if err := o.Spec.Validate(); err != nil {
+		return fmt.Errorf("--%v", err)
+	}
+	if o.publicKeyDir != "" {
+		if o.publicKey != "" {
+			return fmt.Errorf("--public-key and --public-key-dir: give one")
+		}
+		o.publicKey = filepath.Join(o.publicKeyDir, "cosign.pub")
+	}
+	verified := "not checked (no public key given)"
+	if o.publicKey != "" {
+		var err error
+		if verified, err = o.verify(cmd.Context(), cmd.ErrOrStderr()); err != nil {
+			return err
+		}
+	}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = o.kubeconfig
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	if err != nil {
+		return fmt.Errorf("kubeconfig: %w", err)
+	}
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	res, err := (&deploy.Engine{Kube: kube}).Run(cmd.Context(), o.Spec, o.timeout)
+	if err != nil {
+		return err
+	}
+	summary := fmt.Sprintf("%s: %d/%d ready, serving %s (%d files, %s)", res.Deployment, res.Ready, o.Replicas, res.Served.Name, res.Served.Files, res.Served.Digest)
+	if o.resultsDir != "" {
+		for name, v := range map[string]string{"DEPLOYMENT": res.Deployment, "SERVICE_URL": res.ServiceURL,
+			"SERVED_DIGEST": res.Served.Digest, "VERIFIED": verified, "summary": summary} {
+			if err := os.WriteFile(filepath.Join(o.resultsDir, name), []byte(v), 0o644); err != nil {
+				return fmt.Errorf("--results-dir: %w", err)
+			}
+		}
+	}
+	_, err = fmt.Fprintf(cmd.OutOrStdout(), "verified: %s\n%s\nin-cluster URL: %s\n", verified, summary, res.ServiceURL)
+	return err
+}
+
+// verify waits for a signature and an attestation that verify with the
+// key. Chains signs the build's image a moment after the build TaskRun
+// ends, so "not signed yet" is retried until the timeout; a signature by
+// another key is refused at once.
+func (o *deployOptions) verify(ctx context.Context, log io.Writer) (string, error) {
+	key, err := os.ReadFile(o.publicKey)
+	if err != nil {
+		return "", fmt.Errorf("--public-key: %w", err)
+	}
+	opts := verify.Options{PublicKey: key}
+	deadline := time.Now().Add(o.verifyTimeout)
+	for {
+		n, err := verify.Signatures(ctx, o.ModelImage, opts)
+		var atts []verify.Attestation
+		if err == nil {
+			atts, err = verify.Attestations(ctx, o.ModelImage, opts)
+		}
+		switch {
+		case err == nil:
+			return fmt.Sprintf("%d signature(s) and %d attestation(s) (%s) verified with %s", n, len(atts), atts[0].PredicateType, filepath.Base(o.publicKey)), nil
+		case errors.Is(err, verify.ErrWrongKey):
+			return "", &DeniedError{Reason: "NotVerified: " + err.Error()}
+		case !errors.Is(err, verify.ErrNotSigned) && !errors.Is(err, verify.ErrNotAttested):
+			return "", err
+		case time.Now().After(deadline):
+			return "", &DeniedError{Reason: fmt.Sprintf("NotVerified: after %s: %v", o.verifyTimeout, err)}
+		}
+		fmt.Fprintf(log, "modelguard: %v; waiting for it\n", err)
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
