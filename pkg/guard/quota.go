@@ -26,7 +26,9 @@ func resourceQuota(s *Spec) *corev1.ResourceQuota {
 
 // limitRange gives containers CPU and memory defaults (so the quota's
 // limits.* keys do not reject pods that set none) and caps GPUs per
-// container without a GPU default.
+// container. The GPU default is an explicit zero: the API server fills a
+// missing default with the max, which would hand every container in the
+// namespace a GPU and leave pods unschedulable on nodes without one.
 func limitRange(s *Spec) *corev1.LimitRange {
 	l := s.limits()
 	item := corev1.LimitRangeItem{
@@ -34,10 +36,12 @@ func limitRange(s *Spec) *corev1.LimitRange {
 		Default: corev1.ResourceList{
 			corev1.ResourceCPU:    resource.MustParse(l["default-cpu"]),
 			corev1.ResourceMemory: resource.MustParse(l["default-memory"]),
+			gpuResource:           resource.MustParse("0"),
 		},
 		DefaultRequest: corev1.ResourceList{
 			corev1.ResourceCPU:    resource.MustParse(l["default-request-cpu"]),
 			corev1.ResourceMemory: resource.MustParse(l["default-request-memory"]),
+			gpuResource:           resource.MustParse("0"),
 		},
 		Max: corev1.ResourceList{gpuResource: resource.MustParse(l["max-gpu"])},
 	}

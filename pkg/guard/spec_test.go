@@ -82,7 +82,7 @@ func TestValidate(t *testing.T) {
 }
 
 // The GPU quota is requests-only: Kubernetes rejects limits.nvidia.com/gpu.
-func TestQuotaHasNoGPULimit(t *testing.T) {
+func TestQuotaAndLimitsGiveNoGPUByDefault(t *testing.T) {
 	s := Spec{Namespace: "ns", Quota: map[string]string{"gpu": "3"}}
 	if err := s.Validate(); err != nil {
 		t.Fatal(err)
@@ -94,9 +94,16 @@ func TestQuotaHasNoGPULimit(t *testing.T) {
 	if _, ok := q.Spec.Hard["limits.nvidia.com/gpu"]; ok {
 		t.Fatal("quota sets limits.nvidia.com/gpu, which Kubernetes rejects")
 	}
+	// The API server sets a LimitRange's missing default to its max, so
+	// "no GPU default" must be written as an explicit zero, or every
+	// container would be given a GPU (found by a real pod that stayed
+	// Pending on a node without GPUs).
 	l := limitRange(&s).Spec.Limits[0]
-	if _, ok := l.Default["nvidia.com/gpu"]; ok {
-		t.Fatal("LimitRange defaults GPUs; every pod would get one")
+	if d, r := l.Default["nvidia.com/gpu"], l.DefaultRequest["nvidia.com/gpu"]; d.String() != "0" || r.String() != "0" {
+		t.Fatalf("LimitRange GPU default %q, default request %q; want explicit 0 (else the API server defaults it to max)", d.String(), r.String())
+	}
+	if m := l.Max["nvidia.com/gpu"]; m.IsZero() {
+		t.Fatal("LimitRange has no GPU cap")
 	}
 }
 

@@ -1,0 +1,165 @@
+package pods
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/modelguard/modelguard/pkg/modelserver"
+	"github.com/modelguard/modelguard/test/acsemulator"
+	"github.com/modelguard/modelguard/test/localcluster"
+	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"knative.dev/pkg/apis"
+)
+
+// release sets up what pipelines/model-release needs in a pipeline
+// namespace, as its README lists, and returns the serving namespace.
+func release(t *testing.T, pipelines, serving string, central *acsemulator.Server) {
+	t.Helper()
+	ctx := context.Background()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: serving, Labels: map[string]string{"modelguard.dev/guarded-from": pipelines}}}
+	if _, err := env.kube.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = env.kube.CoreV1().Namespaces().Delete(context.Background(), serving, metav1.DeleteOptions{})
+	})
+	acsSecretNamed(t, pipelines, "modelguard-acs", central, centralToken)
+	rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "modelguard-acs-secret-reader"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "modelguard-acs-secret-reader"},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: localcluster.ControllerServiceAccount, Namespace: localcluster.ControllerNamespace}}}
+	if _, err := env.kube.RbacV1().RoleBindings(pipelines).Create(ctx, rb, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, task := range []string{"model-image-build", "model-deploy"} {
+		applyTask(t, pipelines, task)
+	}
+	sampleRBAC(t, "model-deploy", map[string]string{"model-pipelines": pipelines, "model-serving": serving})
+	file := filepath.Join(repoRoot(), "pipelines", "model-release", "0.1", "model-release.yaml")
+	if out, err := env.cluster.Kubectl(ctx, localcluster.UserAdmin, "apply", "-n", pipelines, "-f", file); err != nil {
+		t.Fatalf("apply %s: %v\n%s", file, err, out)
+	}
+}
+
+// TestModelRelease runs pipelines/model-release end to end on the node:
+// the tiny model from testdata is built in a pod, scanned and checked
+// against the ACS emulator (a test double), the serving namespace is
+// guarded, and the model is deployed there and answers with the digest of
+// the very files in testdata.
+func TestModelRelease(t *testing.T) {
+	central := startCentral(t)
+	// Central would pull and scan the image the pipeline builds: a
+	// busybox base and three model files, nothing vulnerable.
+	central.ScanUnknownAs(&acsemulator.Image{User: "65532", Components: []acsemulator.Component{{Name: "busybox", Version: "1.37.0"}}})
+	pipelines, serving := namespace(t, "release-pipelines"), "release-serving"
+	release(t, pipelines, serving, central)
+	claim := modelVolume(t, pipelines, "models", map[string]string{"tiny": tinyModel()})
+
+	str := func(v string) pipelinev1.ParamValue { return *pipelinev1.NewStructuredValues(v) }
+	arr := func(v ...string) pipelinev1.ParamValue {
+		return pipelinev1.ParamValue{Type: pipelinev1.ParamTypeArray, ArrayVal: v}
+	}
+	pr := &pipelinev1.PipelineRun{
+		ObjectMeta: metav1.ObjectMeta{Name: "release", Namespace: pipelines},
+		Spec: pipelinev1.PipelineRunSpec{
+			PipelineRef: &pipelinev1.PipelineRef{Name: "model-release"},
+			Params: pipelinev1.Params{
+				{Name: "image", Value: str(env.cluster.Registry + "/models/tiny-release:1")},
+				{Name: "base-image", Value: str(env.cluster.Images.Busybox)},
+				{Name: "model-path", Value: str("tiny")},
+				{Name: "source-date-epoch", Value: str("1735689600")},
+				{Name: "severity", Value: str("IMPORTANT")},
+				{Name: "serving-namespace", Value: str(serving)},
+				{Name: "model-name", Value: str("tiny")},
+				{Name: "operator-groups", Value: arr(localcluster.GroupOperators)},
+				{Name: "data-scientist-groups", Value: arr(localcluster.GroupDataScientists)},
+				{Name: "modelguard-image", Value: str(env.modelguard)},
+			},
+			TaskRunTemplate: pipelinev1.PipelineTaskRunTemplate{PodTemplate: hostPods()},
+			TaskRunSpecs:    []pipelinev1.PipelineTaskRunSpec{{PipelineTaskName: "deploy", ServiceAccountName: "model-deploy"}},
+			Workspaces: []pipelinev1.WorkspaceBinding{
+				{Name: "model", PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: claim}},
+			},
+			Timeouts: &pipelinev1.TimeoutFields{Pipeline: &metav1.Duration{Duration: 10 * time.Minute}},
+		},
+	}
+	start := time.Now()
+	if _, err := env.tekton.TektonV1().PipelineRuns(pipelines).Create(context.Background(), pr, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pr = waitPipelineRun(t, pipelines, "release", 10*time.Minute)
+	t.Logf("PipelineRun create -> done: %s", time.Since(start).Round(time.Millisecond))
+	if c := pr.Status.GetCondition(apis.ConditionSucceeded); !c.IsTrue() {
+		t.Fatalf("PipelineRun: %s/%s %s\n%s", c.Status, c.Reason, c.Message, childLogs(t, pr))
+	}
+	want, err := modelserver.Load("tiny", tinyModel())
+	if err != nil {
+		t.Fatal(err)
+	}
+	results := map[string]string{}
+	for _, r := range pr.Status.Results {
+		results[r.Name] = r.Value.StringVal
+	}
+	if results["served-digest"] != want.Digest {
+		t.Errorf("served-digest = %q, want %q: the deployment does not serve the files of testdata/tiny-model", results["served-digest"], want.Digest)
+	}
+	if results["IMAGE_DIGEST"] == "" || results["access-matrix"] == "" || results["scan-summary"] == "" {
+		t.Errorf("pipeline results: %v", results)
+	}
+	// The guard really ran before the deploy: the serving namespace
+	// enforces the restricted Pod Security profile the pods passed.
+	ns, err := env.kube.CoreV1().Namespaces().Get(context.Background(), serving, metav1.GetOptions{})
+	if err != nil || ns.Labels["pod-security.kubernetes.io/enforce"] != "restricted" {
+		t.Errorf("serving namespace labels: %v (%v)", ns.Labels, err)
+	}
+}
+
+func waitPipelineRun(t *testing.T, ns, name string, timeout time.Duration) *pipelinev1.PipelineRun {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		pr, err := env.tekton.TektonV1().PipelineRuns(ns).Get(context.Background(), name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := pr.Status.GetCondition(apis.ConditionSucceeded); c != nil && !c.IsUnknown() {
+			return pr
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("PipelineRun %s/%s not done after %s: %+v\n%s", ns, name, timeout, pr.Status.Conditions, childLogs(t, pr))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// childLogs collects what the PipelineRun's children say, for a failure.
+func childLogs(t *testing.T, pr *pipelinev1.PipelineRun) string {
+	out := ""
+	for _, c := range pr.Status.ChildReferences {
+		switch c.Kind {
+		case "TaskRun":
+			tr, err := env.tekton.TektonV1().TaskRuns(pr.Namespace).Get(context.Background(), c.Name, metav1.GetOptions{})
+			if err != nil {
+				continue
+			}
+			cond := tr.Status.GetCondition(apis.ConditionSucceeded)
+			out += "--- TaskRun " + c.PipelineTaskName + ": " + string(cond.Status) + " " + cond.Reason + " " + cond.Message + "\n"
+			if tr.Status.PodName != "" {
+				b, _ := env.cluster.Kubectl(context.Background(), localcluster.UserAdmin, "-n", pr.Namespace, "logs", tr.Status.PodName, "--all-containers")
+				out += string(b)
+			}
+		case "CustomRun":
+			cr, err := env.tekton.TektonV1beta1().CustomRuns(pr.Namespace).Get(context.Background(), c.Name, metav1.GetOptions{})
+			if err != nil {
+				continue
+			}
+			cond := cr.Status.GetCondition(apis.ConditionSucceeded)
+			out += "--- CustomRun " + c.PipelineTaskName + ": " + string(cond.Status) + " " + cond.Reason + " " + cond.Message + "\n"
+		}
+	}
+	return out
+}
