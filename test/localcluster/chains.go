@@ -217,8 +217,10 @@ func adaptChainsDeployment(d *appsv1.Deployment, image, busybox string, apiPort,
 	spec.InitContainers = append(spec.InitContainers, corev1.Container{
 		Name:  "wait-for-cluster-network",
 		Image: busybox,
+		// No wget -T: Debian's busybox-static wget segfaults with it.
+		// The forwarder accepts or refuses at once, so nothing hangs.
 		Command: []string{"sh", "-c", fmt.Sprintf(
-			"until wget -q -T 2 -O /dev/null http://127.0.0.1:%d/v2/; do sleep 0.2; done", regPort)},
+			"until wget -q -O - http://127.0.0.1:%d/v2/ >/dev/null; do sleep 0.2; done", regPort)},
 	})
 }
 

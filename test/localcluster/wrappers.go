@@ -77,7 +77,9 @@ func (b *builder) replacingWrapper(ctx context.Context, name, module, version st
 // versionReplaces returns the replace directives of a go.mod that point at
 // another module version ("old => new v1.2.3"), not at a local directory.
 func versionReplaces(gomod []byte) ([]string, error) {
-	f, err := modfile.ParseLax("go.mod", gomod, nil)
+	// Parse, not ParseLax: the lax parser is for dependencies' go.mod
+	// files and drops their replace directives, the very thing wanted.
+	f, err := modfile.Parse("go.mod", gomod, nil)
 	if err != nil {
 		return nil, err
 	}
