@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -154,5 +155,55 @@ func TestChains(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("no %s attestation with subject %s among %d verified", slsaV1, digest, len(atts))
+	}
+}
+
+// TestChainsManifests checks, without a cluster, that Chains' release and
+// the project's chains-config still have the shape InstallChains relies on,
+// and what it changes in them.
+func TestChainsManifests(t *testing.T) {
+	dir, err := moduleDir(t.Context(), "github.com/tektoncd/chains", ChainsVersion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, dep, err := chainsRelease(filepath.Join(dir, "config"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]bool{}
+	for _, o := range objs {
+		kinds[o.(map[string]any)["kind"].(string)] = true
+	}
+	for _, k := range []string{"Namespace", "Secret", "ConfigMap", "ServiceAccount", "ClusterRole"} {
+		if !kinds[k] {
+			t.Errorf("chains release has no %s", k)
+		}
+	}
+	ctr := dep.Spec.Template.Spec.Containers[0]
+	if ctr.Image != "ko://"+chainsControllerCmd {
+		t.Errorf("release image = %q, want ko://%s", ctr.Image, chainsControllerCmd)
+	}
+	adaptChainsDeployment(dep, "reg/chains@sha256:x", "reg/busybox@sha256:y", 6443, 5000)
+	spec := dep.Spec.Template.Spec
+	env := map[string]string{}
+	for _, e := range spec.Containers[0].Env {
+		env[e.Name] = e.Value
+	}
+	if spec.Containers[0].Image != "reg/chains@sha256:x" || env["KUBERNETES_SERVICE_HOST"] != "127.0.0.1" ||
+		env["KUBERNETES_SERVICE_PORT"] != "6443" || len(spec.InitContainers) != 1 || spec.HostNetwork {
+		t.Errorf("adapted Deployment: image %q env %v init %d hostNetwork %v", spec.Containers[0].Image, env, len(spec.InitContainers), spec.HostNetwork)
+	}
+
+	root := repoRoot()
+	if root == "" {
+		t.Fatal("no checkout around the working dir")
+	}
+	cm, err := chainsConfig(filepath.Join(root, "config", "chains", "chains-config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cm.Data["storage.oci.repository.insecure"] != "true" || cm.Data["artifacts.taskrun.format"] != "slsa/v2alpha4" ||
+		cm.Data["transparency.enabled"] != "false" {
+		t.Errorf("chains-config for the local cluster: %v", cm.Data)
 	}
 }

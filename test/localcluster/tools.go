@@ -5,7 +5,8 @@
 // and no pod: Tekton's reconcilers run, but nothing executes a pod-based
 // step. With Config.Node a real node joins (containerd, kubelet, scheduler,
 // controller-manager, a local registry with Tekton's images built by ko), so
-// TaskRuns run in real pods.
+// TaskRuns run in real pods. On such a cluster, InstallChains runs Tekton
+// Chains as a pod, from its release manifests.
 //
 // The binaries are built from the Go module proxy once per machine and cached
 // by version outside the checkout (see EnsureTools), so only the first run on
