@@ -61,12 +61,13 @@ type Cluster struct {
 	procs    []*Process
 	attached []procRecord // processes of a cluster opened with Attach
 	stopped  bool
+	onStop   []func() // run first by Stop (e.g. pod port forwarders)
 }
 
 // Names of what Start creates inside Dir; Stop removes exactly these when
 // Dir existed before Start.
 var dirEntries = []string{"etcd", "pki", "apiserver-certs", "tokens.csv",
-	"kubeconfigs", "kubectl-cache", "logs", "node", "registry", stateFile, pidsFile}
+	"kubeconfigs", "kubectl-cache", "logs", "node", "registry", "chains", stateFile, pidsFile}
 
 const (
 	readyTimeout = 60 * time.Second
@@ -371,7 +372,11 @@ func (c *Cluster) Stop() {
 	c.stopped = true
 	procs := append([]*Process(nil), c.procs...)
 	attached := c.attached
+	hooks := c.onStop
 	c.mu.Unlock()
+	for i := len(hooks) - 1; i >= 0; i-- {
+		hooks[i]()
+	}
 
 	node := c.node || hasNode(c.Dir)
 	if node {

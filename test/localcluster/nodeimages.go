@@ -81,7 +81,7 @@ func loadNodeImages(ctx context.Context, t *Tools, log io.Writer) (*nodeImages, 
 	}
 	dir := filepath.Join(root, "images", fmt.Sprintf("tekton-%s-ko-%s-base-%s", TektonVersion, KoVersion, d.Hex[:12]))
 	ni := &nodeImages{busybox: busybox, pause: pause}
-	if ni.tekton, err = readImageLayout(dir); err == nil {
+	if ni.tekton, err = readImageLayout(dir, tektonImageCmds); err == nil {
 		return ni, dir, nil
 	}
 	unlock, err := lockFile(ctx, filepath.Join(root, ".lock"), log)
@@ -90,7 +90,7 @@ func loadNodeImages(ctx context.Context, t *Tools, log io.Writer) (*nodeImages, 
 	}
 	defer unlock()
 	// Another process may have built them while we waited.
-	if ni.tekton, err = readImageLayout(dir); err == nil {
+	if ni.tekton, err = readImageLayout(dir, tektonImageCmds); err == nil {
 		return ni, dir, nil
 	}
 	start := time.Now()
@@ -98,7 +98,7 @@ func loadNodeImages(ctx context.Context, t *Tools, log io.Writer) (*nodeImages, 
 		return nil, "", fmt.Errorf("build tekton images: %w", err)
 	}
 	fmt.Fprintf(log, "localcluster: built tekton images in %s\n", time.Since(start).Round(time.Second))
-	if ni.tekton, err = readImageLayout(dir); err != nil {
+	if ni.tekton, err = readImageLayout(dir, tektonImageCmds); err != nil {
 		return nil, "", err
 	}
 	return ni, dir, nil
@@ -209,9 +209,9 @@ func writeImageLayout(dir string, images map[string]v1.Image) error {
 	return nil
 }
 
-// readImageLayout reads the Tekton images of a layout written by
-// writeImageLayout; an error if any is missing.
-func readImageLayout(dir string) (map[string]v1.Image, error) {
+// readImageLayout reads the images of a layout written by writeImageLayout,
+// by name; an error if any of want is missing.
+func readImageLayout(dir string, want []string) (map[string]v1.Image, error) {
 	idx, err := layout.ImageIndexFromPath(dir)
 	if err != nil {
 		return nil, fmt.Errorf("read image cache: %w", err)
@@ -228,7 +228,7 @@ func readImageLayout(dir string) (map[string]v1.Image, error) {
 		}
 		images[d.Annotations[imageRefName]] = img
 	}
-	for _, n := range tektonImageCmds {
+	for _, n := range want {
 		if images[n] == nil {
 			return nil, fmt.Errorf("image cache %s has no %s image", dir, n)
 		}

@@ -157,42 +157,51 @@ func (c *Cluster) waitTektonLease(ctx context.Context, p *Process) error {
 }
 
 // tektonConfigDir returns the config/ dir of github.com/tektoncd/pipeline
-// at TektonVersion, so the CRDs match the controller binary. The project's
+// at TektonVersion, so the CRDs match the controller binary.
+func tektonConfigDir(ctx context.Context) (string, error) {
+	dir, err := moduleDir(ctx, "github.com/tektoncd/pipeline", TektonVersion)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "config"), nil
+}
+
+// moduleDir returns the module cache dir of module@version. The project's
 // own module graph is asked first (no download); another version there, or
 // no checkout around the working dir, falls back to the module proxy.
-func tektonConfigDir(ctx context.Context) (string, error) {
+func moduleDir(ctx context.Context, module, version string) (string, error) {
 	if root := repoRoot(); root != "" {
-		cmd := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Version}} {{.Dir}}", "github.com/tektoncd/pipeline")
+		cmd := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Version}} {{.Dir}}", module)
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "GOWORK=off")
 		if out, err := cmd.Output(); err == nil {
-			version, dir, _ := strings.Cut(strings.TrimSpace(string(out)), " ")
-			if version == TektonVersion && dir != "" {
-				return filepath.Join(dir, "config"), nil
+			v, dir, _ := strings.Cut(strings.TrimSpace(string(out)), " ")
+			if v == version && dir != "" {
+				return dir, nil
 			}
 		}
 	}
 	tmp, err := os.MkdirTemp("", "localcluster-download-")
 	if err != nil {
-		return "", fmt.Errorf("find tekton config: %w", err)
+		return "", fmt.Errorf("find %s: %w", module, err)
 	}
 	defer os.RemoveAll(tmp)
 	// Outside any module, go mod download only fills the module cache.
-	cmd := goCommand(ctx, tmp, "mod", "download", "-json", "github.com/tektoncd/pipeline@"+TektonVersion)
+	cmd := goCommand(ctx, tmp, "mod", "download", "-json", module+"@"+version)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return "", fmt.Errorf("download tekton pipeline %s: %w: %s", TektonVersion, err, strings.TrimSpace(stderr.String()))
+		return "", fmt.Errorf("download %s@%s: %w: %s", module, version, err, strings.TrimSpace(stderr.String()))
 	}
 	var info struct{ Dir, Error string }
 	if err := json.Unmarshal(out, &info); err != nil {
 		return "", fmt.Errorf("parse go mod download output: %w", err)
 	}
 	if info.Error != "" || info.Dir == "" {
-		return "", fmt.Errorf("download tekton pipeline %s: %s", TektonVersion, info.Error)
+		return "", fmt.Errorf("download %s@%s: %s", module, version, info.Error)
 	}
-	return filepath.Join(info.Dir, "config"), nil
+	return info.Dir, nil
 }
 
 // repoRoot walks up from the working dir to the go.mod of

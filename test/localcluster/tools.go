@@ -5,7 +5,8 @@
 // and no pod: Tekton's reconcilers run, but nothing executes a pod-based
 // step. With Config.Node a real node joins (containerd, kubelet, scheduler,
 // controller-manager, a local registry with Tekton's images built by ko), so
-// TaskRuns run in real pods.
+// TaskRuns run in real pods. On such a cluster, InstallChains runs Tekton
+// Chains as a pod, from its release manifests.
 //
 // The binaries are built from the Go module proxy once per machine and cached
 // by version outside the checkout (see EnsureTools), so only the first run on
@@ -36,6 +37,12 @@ const (
 	// KoVersion builds Tekton's step images (and the project's) without a
 	// Docker daemon.
 	KoVersion = "v0.18.0"
+	// ChainsVersion is Tekton Chains, whose controller image InstallChains
+	// builds with ko (EnsureChainsImage).
+	ChainsVersion = "v0.26.2"
+	// TknVersion is Tekton's CLI (EnsureTkn). v0.42.0 does not build from
+	// the module proxy (it needs modules the proxy refuses).
+	TknVersion = "v0.46.0"
 )
 
 // Tools holds the absolute paths of the built binaries.
@@ -51,6 +58,9 @@ type Tools struct {
 	KubeScheduler         string
 	KubeControllerManager string
 	Ko                    string
+
+	// Tkn is Tekton's CLI: built by EnsureTkn only.
+	Tkn string
 }
 
 // CacheRoot returns the directory the tools are cached in:
@@ -86,6 +96,8 @@ func toolsIn(root string) *Tools {
 		KubeScheduler:         filepath.Join(bin, "kube-scheduler-"+KubernetesVersion),
 		KubeControllerManager: filepath.Join(bin, "kube-controller-manager-"+KubernetesVersion),
 		Ko:                    filepath.Join(bin, "ko-"+KoVersion),
+
+		Tkn: filepath.Join(bin, "tkn-"+TknVersion),
 	}
 }
 
@@ -100,16 +112,22 @@ func toolsIn(root string) *Tools {
 // and each binary is written under a temporary name and renamed into place,
 // so nobody ever sees a half-written binary.
 func EnsureTools(ctx context.Context, log io.Writer) (*Tools, error) {
-	return ensureTools(ctx, log, false)
+	return ensureTools(ctx, log, false, false)
 }
 
 // EnsureNodeTools is EnsureTools plus what a node needs: kubelet,
 // kube-scheduler, kube-controller-manager and ko.
 func EnsureNodeTools(ctx context.Context, log io.Writer) (*Tools, error) {
-	return ensureTools(ctx, log, true)
+	return ensureTools(ctx, log, true, false)
 }
 
-func ensureTools(ctx context.Context, log io.Writer, node bool) (*Tools, error) {
+// EnsureTkn is EnsureTools plus tkn (Tools.Tkn). Only tests that run tkn
+// pay its build (~2 min on a new machine).
+func EnsureTkn(ctx context.Context, log io.Writer) (*Tools, error) {
+	return ensureTools(ctx, log, false, true)
+}
+
+func ensureTools(ctx context.Context, log io.Writer, node, tkn bool) (*Tools, error) {
 	if log == nil {
 		log = io.Discard
 	}
@@ -118,7 +136,7 @@ func ensureTools(ctx context.Context, log io.Writer, node bool) (*Tools, error) 
 		return nil, err
 	}
 	t := toolsIn(root)
-	if t.missing(node) == nil {
+	if t.missing(node, tkn) == nil {
 		return t, nil
 	}
 	for _, d := range []string{filepath.Join(root, "bin"), filepath.Join(root, "src")} {
@@ -149,6 +167,7 @@ func ensureTools(ctx context.Context, log io.Writer, node bool) (*Tools, error) 
 		{"tekton controller " + TektonVersion, !exists(t.TektonController), b.buildTekton},
 		{"registry " + DistributionVersion, !exists(t.Registry), b.buildRegistry},
 		{"ko " + KoVersion, node && !exists(t.Ko), b.buildKo},
+		{"tkn " + TknVersion, tkn && !exists(t.Tkn), b.buildTkn},
 	}
 	for _, s := range steps {
 		if !s.needed {
@@ -160,7 +179,7 @@ func ensureTools(ctx context.Context, log io.Writer, node bool) (*Tools, error) 
 		}
 		fmt.Fprintf(log, "localcluster: built %s in %s\n", s.name, time.Since(start).Round(time.Second))
 	}
-	if err := t.missing(node); err != nil {
+	if err := t.missing(node, tkn); err != nil {
 		return nil, err
 	}
 	return t, nil
@@ -187,11 +206,14 @@ func (t *Tools) missingKubernetes(node bool) map[string]string {
 }
 
 // missing returns an error naming the first binary that does not exist;
-// node adds the node tools.
-func (t *Tools) missing(node bool) error {
+// node adds the node tools, tkn adds tkn.
+func (t *Tools) missing(node, tkn bool) error {
 	paths := []string{t.Etcd, t.KubeAPIServer, t.Kubectl, t.TektonController, t.Registry}
 	if node {
 		paths = append(paths, t.Kubelet, t.KubeScheduler, t.KubeControllerManager, t.Ko)
+	}
+	if tkn {
+		paths = append(paths, t.Tkn)
 	}
 	for _, p := range paths {
 		if !exists(p) {

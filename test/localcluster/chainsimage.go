@@ -1,0 +1,121 @@
+package localcluster
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+)
+
+// chainsControllerCmd is the controller's main package, the one Chains'
+// release Deployment names as image ko://github.com/tektoncd/chains/cmd/controller.
+const chainsControllerCmd = "github.com/tektoncd/chains/cmd/controller"
+
+// chainsImageName names the controller image in its cache layout.
+const chainsImageName = "chains-controller"
+
+// EnsureChainsImage builds (once per machine, cached by version under the
+// cache root) the Chains controller image and returns where it is cached.
+// InstallChains calls it; `make tools` does too, so tests start warm.
+func EnsureChainsImage(ctx context.Context, log io.Writer) (string, error) {
+	t, err := EnsureNodeTools(ctx, log)
+	if err != nil {
+		return "", err
+	}
+	_, dir, err := loadChainsImage(ctx, t, log)
+	return dir, err
+}
+
+// loadChainsImage returns the Chains controller image from its cache,
+// building it first if needed. Like Tekton's images it is built on the
+// busybox base, whose digest is part of the cache key.
+func loadChainsImage(ctx context.Context, t *Tools, log io.Writer) (v1.Image, string, error) {
+	if log == nil {
+		log = io.Discard
+	}
+	base, err := busyboxImage()
+	if err != nil {
+		return nil, "", err
+	}
+	d, err := base.Digest()
+	if err != nil {
+		return nil, "", fmt.Errorf("busybox digest: %w", err)
+	}
+	root, err := CacheRoot()
+	if err != nil {
+		return nil, "", err
+	}
+	dir := filepath.Join(root, "images", fmt.Sprintf("chains-%s-ko-%s-base-%s", ChainsVersion, KoVersion, d.Hex[:12]))
+	want := []string{chainsImageName}
+	if imgs, err := readImageLayout(dir, want); err == nil {
+		return imgs[chainsImageName], dir, nil
+	}
+	unlock, err := lockFile(ctx, filepath.Join(root, ".lock"), log)
+	if err != nil {
+		return nil, "", err
+	}
+	defer unlock()
+	// Another process may have built it while we waited.
+	if imgs, err := readImageLayout(dir, want); err == nil {
+		return imgs[chainsImageName], dir, nil
+	}
+	start := time.Now()
+	if err := buildChainsImage(ctx, t, base, dir, log); err != nil {
+		return nil, "", fmt.Errorf("build chains image: %w", err)
+	}
+	fmt.Fprintf(log, "localcluster: built chains %s image in %s\n", ChainsVersion, time.Since(start).Round(time.Second))
+	imgs, err := readImageLayout(dir, want)
+	if err != nil {
+		return nil, "", err
+	}
+	return imgs[chainsImageName], dir, nil
+}
+
+// buildChainsImage builds the controller with ko in a wrapper module that
+// repeats Chains' replace directives. Chains gets a module of its own: its
+// controller does not compile beside the pipeline version the project uses
+// (it needs a knative.dev/pkg that still has the metrics package). ko
+// pushes to a throwaway in-process registry that also serves the base; the
+// image is then copied into an OCI layout at dir.
+func buildChainsImage(ctx context.Context, t *Tools, base v1.Image, dir string, log io.Writer) error {
+	fmt.Fprintf(log, "localcluster: building the chains %s controller image with ko (first run on this machine, ~4 min)\n", ChainsVersion)
+	root, err := CacheRoot()
+	if err != nil {
+		return err
+	}
+	b := &builder{root: root, log: log}
+	src, err := b.replacingWrapper(ctx, "chains", "github.com/tektoncd/chains", ChainsVersion, chainsControllerCmd)
+	if err != nil {
+		return err
+	}
+	host, stop, err := serveMemoryRegistry()
+	if err != nil {
+		return err
+	}
+	defer stop()
+	baseRef, err := pushImage(ctx, host+"/busybox:base", base)
+	if err != nil {
+		return err
+	}
+	refs, err := KoBuild(ctx, KoOptions{
+		Ko: t.Ko, Dir: src, ImportPaths: []string{chainsControllerCmd}, Repo: host + "/tekton-chains", Base: baseRef, Log: log,
+		Env: []string{"GOFLAGS=-mod=mod -buildvcs=false", "GOWORK=off"},
+	})
+	if err != nil {
+		return err
+	}
+	ref, err := name.ParseReference(refs[0])
+	if err != nil {
+		return fmt.Errorf("parse %s: %w", refs[0], err)
+	}
+	img, err := remote.Image(ref, remote.WithContext(ctx))
+	if err != nil {
+		return fmt.Errorf("pull %s: %w", refs[0], err)
+	}
+	return writeImageLayout(dir, map[string]v1.Image{chainsImageName: img})
+}
