@@ -55,8 +55,7 @@ type Chains struct {
 //
 // The Deployment gets what a real cluster would give its pod: a route to
 // the apiserver and the registry (see podForwarder; it runs in this
-// process, so Chains loses them when it exits) and the service account
-// token volume (the apiserver's ServiceAccount admission plugin is off).
+// process, so Chains loses them when it exits).
 // It needs a node (Config.Node).
 func (c *Cluster) InstallChains(ctx context.Context) (*Chains, error) {
 	if c.Images == nil || c.Registry == "" {
@@ -187,12 +186,11 @@ func chainsRelease(dir string) ([]any, *appsv1.Deployment, error) {
 	return objs, dep, nil
 }
 
-// adaptChainsDeployment changes what a cluster without kube-proxy and
-// without the ServiceAccount admission plugin needs, nothing else:
+// adaptChainsDeployment changes what a cluster without kube-proxy needs,
+// nothing else:
 //   - the controller image, by digest, instead of ko://;
 //   - the apiserver's address for in-cluster config (no Service VIP works
 //     here; the pod's 127.0.0.1:<port> is forwarded to the apiserver);
-//   - the token volume the admission plugin would have added;
 //   - an init container that waits until the forwarding is in place, so
 //     the controller does not start (and crash) before it.
 func adaptChainsDeployment(d *appsv1.Deployment, image, busybox string, apiPort, regPort int) {
@@ -202,18 +200,6 @@ func adaptChainsDeployment(d *appsv1.Deployment, image, busybox string, apiPort,
 	ctr.Env = append(ctr.Env,
 		corev1.EnvVar{Name: "KUBERNETES_SERVICE_HOST", Value: "127.0.0.1"},
 		corev1.EnvVar{Name: "KUBERNETES_SERVICE_PORT", Value: strconv.Itoa(apiPort)})
-	ctr.VolumeMounts = append(ctr.VolumeMounts, corev1.VolumeMount{
-		Name: "kube-api-access", MountPath: "/var/run/secrets/kubernetes.io/serviceaccount", ReadOnly: true})
-	expiry := int64(3607)
-	spec.Volumes = append(spec.Volumes, corev1.Volume{Name: "kube-api-access", VolumeSource: corev1.VolumeSource{
-		Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
-			{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "token", ExpirationSeconds: &expiry}},
-			{ConfigMap: &corev1.ConfigMapProjection{
-				LocalObjectReference: corev1.LocalObjectReference{Name: "kube-root-ca.crt"},
-				Items:                []corev1.KeyToPath{{Key: "ca.crt", Path: "ca.crt"}}}},
-			{DownwardAPI: &corev1.DownwardAPIProjection{Items: []corev1.DownwardAPIVolumeFile{{
-				Path: "namespace", FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.namespace"}}}}},
-		}}}})
 	spec.InitContainers = append(spec.InitContainers, corev1.Container{
 		Name:  "wait-for-cluster-network",
 		Image: busybox,
