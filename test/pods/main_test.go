@@ -39,6 +39,9 @@ type environment struct {
 	modelguard string
 	// apiPort is the apiserver's loopback port, for in-cluster config.
 	apiPort string
+	// chains is Tekton Chains, installed as a user would; it signs every
+	// TaskRun's images here.
+	chains *localcluster.Chains
 }
 
 func TestMain(m *testing.M) {
@@ -80,7 +83,11 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "pods:", err)
 		return 1
 	}
-	fmt.Fprintf(os.Stderr, "pods: cluster, node, modelguard image and controller ready in %s\n", time.Since(start).Round(time.Millisecond))
+	if env.chains, err = c.InstallChains(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "pods: install Tekton Chains:", err)
+		return 1
+	}
+	fmt.Fprintf(os.Stderr, "pods: cluster, node, modelguard image, controller and Chains ready in %s\n", time.Since(start).Round(time.Millisecond))
 	code := m.Run()
 	if code != 0 {
 		for _, p := range c.Processes() {

@@ -3,10 +3,15 @@ package pods
 import (
 	"context"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/modelguard/modelguard/pkg/modelserver"
+	"github.com/modelguard/modelguard/pkg/verify"
 	"github.com/modelguard/modelguard/test/acsemulator"
 	"github.com/modelguard/modelguard/test/localcluster"
 	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
@@ -58,6 +63,11 @@ func TestModelRelease(t *testing.T) {
 	pipelines, serving := namespace(t, "release-pipelines"), "release-serving"
 	release(t, pipelines, serving, central)
 	claim := modelVolume(t, pipelines, "models", map[string]string{"tiny": tinyModel()})
+	// Chains' public key, as the deploy step's cosign-pub workspace.
+	pub := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "chains-public-key"}, Data: map[string][]byte{"cosign.pub": env.chains.PublicKey}}
+	if _, err := env.kube.CoreV1().Secrets(pipelines).Create(context.Background(), pub, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 
 	str := func(v string) pipelinev1.ParamValue { return *pipelinev1.NewStructuredValues(v) }
 	arr := func(v ...string) pipelinev1.ParamValue {
@@ -83,6 +93,7 @@ func TestModelRelease(t *testing.T) {
 			TaskRunSpecs:    []pipelinev1.PipelineTaskRunSpec{{PipelineTaskName: "deploy", ServiceAccountName: "model-deploy"}},
 			Workspaces: []pipelinev1.WorkspaceBinding{
 				{Name: "model", PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: claim}},
+				secretWorkspace("cosign-pub", "chains-public-key"),
 			},
 			Timeouts: &pipelinev1.TimeoutFields{Pipeline: &metav1.Duration{Duration: 10 * time.Minute}},
 		},
@@ -110,11 +121,62 @@ func TestModelRelease(t *testing.T) {
 	if results["IMAGE_DIGEST"] == "" || results["access-matrix"] == "" || results["scan-summary"] == "" {
 		t.Errorf("pipeline results: %v", results)
 	}
+	if !strings.Contains(results["verified"], "verified with cosign.pub") {
+		t.Errorf("the deploy step did not verify Chains' signature: verified = %q", results["verified"])
+	}
+	checkSigned(t, pr, results["IMAGE_URL"], results["IMAGE_DIGEST"])
+
 	// The guard really ran before the deploy: the serving namespace
 	// enforces the restricted Pod Security profile the pods passed.
 	ns, err := env.kube.CoreV1().Namespaces().Get(context.Background(), serving, metav1.GetOptions{})
 	if err != nil || ns.Labels["pod-security.kubernetes.io/enforce"] != "restricted" {
 		t.Errorf("serving namespace labels: %v (%v)", ns.Labels, err)
+	}
+}
+
+// checkSigned: Chains signed the build TaskRun, pushed .sig and .att next
+// to the image, and both verify with Chains' key through cosign's own
+// verification code; the attestation is SLSA v1 provenance of this image.
+func checkSigned(t *testing.T, pr *pipelinev1.PipelineRun, url, digest string) {
+	t.Helper()
+	var build string
+	for _, c := range pr.Status.ChildReferences {
+		if c.PipelineTaskName == "build" {
+			build = c.Name
+		}
+	}
+	tr, err := env.tekton.TektonV1().TaskRuns(pr.Namespace).Get(context.Background(), build, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tr.Annotations["chains.tekton.dev/signed"]; got != "true" {
+		t.Errorf("build TaskRun chains.tekton.dev/signed = %q, want true", got)
+	}
+	repo := url[:strings.LastIndex(url, ":")]
+	for _, suffix := range []string{".sig", ".att"} {
+		tag, err := name.NewTag(repo+":"+strings.Replace(digest, ":", "-", 1)+suffix, name.Insecure)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := remote.Head(tag); err != nil {
+			t.Errorf("%s is not in the registry: %v", tag, err)
+		}
+	}
+	ref := repo + "@" + digest
+	opts := verify.Options{PublicKey: env.chains.PublicKey}
+	if n, err := verify.Signatures(context.Background(), ref, opts); err != nil || n < 1 {
+		t.Errorf("signature of %s: %d, %v", ref, n, err)
+	}
+	atts, err := verify.Attestations(context.Background(), ref, opts)
+	if err != nil {
+		t.Fatalf("attestations of %s: %v", ref, err)
+	}
+	found := false
+	for _, a := range atts {
+		found = found || a.PredicateType == "https://slsa.dev/provenance/v1" && slices.Contains(a.Subjects, digest)
+	}
+	if !found {
+		t.Errorf("no SLSA v1 provenance about %s among %+v", digest, atts)
 	}
 }
 
