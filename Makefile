@@ -42,7 +42,7 @@ check: ## gofmt and go vet
 # Benchmarks print figures and assert no timings. Each package starts its
 # own services, one after the other.
 bench: deps tools ## the figures the issues ask for, measured on this machine
-	MODELGUARD_BENCH=1 $(GO) test -count=1 -p 1 -v -timeout 30m -run '^TestBench' ./test/e2e/ ./test/buildtest/ \
+	MODELGUARD_BENCH=1 $(GO) test -count=1 -p 1 -v -timeout 45m -run '^TestBench' ./test/e2e/ ./test/buildtest/ ./test/pods/ ./test/localcluster/ \
 	  | grep -E '^(bench:|--- FAIL|ok|FAIL|panic)'
 
 FUZZTIME ?= 20s

@@ -57,6 +57,7 @@ func testACSImageScan(t *testing.T) {
 	if result(tr, "gate") != "fail" || !strings.Contains(result(tr, "top-cves"), "CVE-2024-5535") || strings.Contains(result(tr, "top-cves"), "CVE-2025-32434") {
 		t.Errorf("critical results: %+v", tr.Status.Results)
 	}
+	testACSImageScanWithTkn(t, ns, secret)
 }
 
 func testACSImageCheck(t *testing.T) {

@@ -34,12 +34,7 @@ func release(t *testing.T, pipelines, serving string, central *acsemulator.Serve
 		_ = env.kube.CoreV1().Namespaces().Delete(context.Background(), serving, metav1.DeleteOptions{})
 	})
 	acsSecretNamed(t, pipelines, "modelguard-acs", central, centralToken)
-	rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "modelguard-acs-secret-reader"},
-		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "modelguard-acs-secret-reader"},
-		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: localcluster.ControllerServiceAccount, Namespace: localcluster.ControllerNamespace}}}
-	if _, err := env.kube.RbacV1().RoleBindings(pipelines).Create(ctx, rb, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	bindACSReader(t, pipelines)
 	for _, task := range []string{"model-image-build", "model-deploy"} {
 		applyTask(t, pipelines, task)
 	}
@@ -177,6 +172,18 @@ func checkSigned(t *testing.T, pr *pipelinev1.PipelineRun, url, digest string) {
 	}
 	if !found {
 		t.Errorf("no SLSA v1 provenance about %s among %+v", digest, atts)
+	}
+}
+
+// bindACSReader lets the controller read the modelguard-acs Secret in ns,
+// as a namespace owner does (config/220-acs-secret-reader.yaml).
+func bindACSReader(t *testing.T, ns string) {
+	t.Helper()
+	rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "modelguard-acs-secret-reader"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "modelguard-acs-secret-reader"},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: localcluster.ControllerServiceAccount, Namespace: localcluster.ControllerNamespace}}}
+	if _, err := env.kube.RbacV1().RoleBindings(ns).Create(context.Background(), rb, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
 	}
 }
 
