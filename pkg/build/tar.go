@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"sort"
+	"sync"
 	"time"
 )
 
@@ -66,6 +67,8 @@ func writeTar(w io.Writer, files []File, mtime time.Time, sums []string) error {
 	return tw.Close()
 }
 
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
 func writeEntry(tw *tar.Writer, name string, f *File, mtime time.Time, sum hash.Hash) error {
 	hdr := &tar.Header{Name: name + "/", Typeflag: tar.TypeDir, Mode: 0o555, ModTime: mtime}
 	if f != nil {
@@ -91,7 +94,11 @@ func writeEntry(tw *tar.Writer, name string, f *File, mtime time.Time, sum hash.
 	if sum != nil {
 		dst = io.MultiWriter(tw, sum)
 	}
-	n, err := io.Copy(dst, io.LimitReader(fh, f.Size))
+	// 256 KiB at a time, not io.Copy's 32 KiB: a weight shard is hundreds of
+	// MiB, and each chunk crosses a pipe and a socket when it is streamed.
+	buf := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(buf)
+	n, err := io.CopyBuffer(struct{ io.Writer }{dst}, io.LimitReader(fh, f.Size), *buf)
 	if err != nil {
 		return fmt.Errorf("%s: %w", f.Rel, err)
 	}
