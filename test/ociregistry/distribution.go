@@ -81,6 +81,9 @@ http:
 		return nil, err
 	}
 	cmd := exec.Command(binary, "serve", filepath.Join(dir, "config.yml"))
+	// Distribution v3 exports traces to localhost:4318 by default; nothing
+	// listens there, and the spans cost CPU a benchmark should not pay.
+	cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=none")
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
