@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/modelguard/modelguard/pkg/cli"
+	"github.com/modelguard/modelguard/test/acsemulator"
 )
 
 const (
@@ -29,26 +30,7 @@ spec:
 `
 )
 
-func deployment(privileged bool) string {
-	p := "false"
-	if privileged {
-		p = "true"
-	}
-	return `apiVersion: apps/v1
-kind: Deployment
-metadata: {name: sentiment-serving}
-spec:
-  selector: {matchLabels: {app: sentiment}}
-  template:
-    metadata: {labels: {app: sentiment}}
-    spec:
-      containers:
-        - name: server
-          image: ` + clean + `
-          securityContext: {privileged: ` + p + `, runAsNonRoot: true, runAsUser: 1001}
-          resources: {limits: {cpu: "1", memory: 1Gi}}
-`
-}
+func deployment(privileged bool) string { return acsemulator.ServingDeployment(clean, privileged) }
 
 func TestACSCheck(t *testing.T) {
 	acs := startCentral(t)

@@ -2,9 +2,9 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"testing"
 
+	"github.com/modelguard/modelguard/test/acsemulator"
 	"github.com/tektoncd/pipeline/pkg/apis/pipeline/v1beta1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -16,23 +16,7 @@ func TestDeploymentCheckGates(t *testing.T) {
 	needCluster(t)
 	central := startCentral(t)
 	ns := acsNamespace(t, central, centralToken, true)
-	deployment := func(privileged bool) string {
-		return fmt.Sprintf(`apiVersion: apps/v1
-kind: Deployment
-metadata: {name: sentiment-serving}
-spec:
-  selector: {matchLabels: {app: sentiment}}
-  template:
-    metadata: {labels: {app: sentiment}}
-    spec:
-      securityContext: {runAsNonRoot: true, runAsUser: 1001}
-      containers:
-        - name: server
-          image: %s
-          securityContext: {privileged: %v, runAsNonRoot: true, runAsUser: 1001}
-          resources: {limits: {cpu: "1", memory: 1Gi}}
-`, cleanImage, privileged)
-	}
+	deployment := func(privileged bool) string { return acsemulator.ServingDeployment(cleanImage, privileged) }
 	// From a ConfigMap, once the namespace lets the controller read them.
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "serving"},
 		Data: map[string]string{"deployment.yaml": deployment(true), "README.md": "not checked"}}

@@ -51,25 +51,14 @@ func loadChainsImage(ctx context.Context, t *Tools, log io.Writer) (v1.Image, st
 		return nil, "", err
 	}
 	dir := filepath.Join(root, "images", fmt.Sprintf("chains-%s-ko-%s-base-%s", ChainsVersion, KoVersion, d.Hex[:12]))
-	want := []string{chainsImageName}
-	if imgs, err := readImageLayout(dir, want); err == nil {
-		return imgs[chainsImageName], dir, nil
-	}
-	unlock, err := lockFile(ctx, filepath.Join(root, ".lock"), log)
-	if err != nil {
-		return nil, "", err
-	}
-	defer unlock()
-	// Another process may have built it while we waited.
-	if imgs, err := readImageLayout(dir, want); err == nil {
-		return imgs[chainsImageName], dir, nil
-	}
-	start := time.Now()
-	if err := buildChainsImage(ctx, t, base, dir, log); err != nil {
-		return nil, "", fmt.Errorf("build chains image: %w", err)
-	}
-	fmt.Fprintf(log, "localcluster: built chains %s image in %s\n", ChainsVersion, time.Since(start).Round(time.Second))
-	imgs, err := readImageLayout(dir, want)
+	imgs, err := cachedLayout(ctx, log, dir, []string{chainsImageName}, func() error {
+		start := time.Now()
+		if err := buildChainsImage(ctx, t, base, dir, log); err != nil {
+			return fmt.Errorf("build chains image: %w", err)
+		}
+		fmt.Fprintf(log, "localcluster: built chains %s image in %s\n", ChainsVersion, time.Since(start).Round(time.Second))
+		return nil
+	})
 	if err != nil {
 		return nil, "", err
 	}

@@ -3,11 +3,14 @@ package localcluster
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"debug/elf"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
@@ -184,4 +187,30 @@ func busyboxLayer(bin []byte, applets []string) ([]byte, error) {
 		return nil, fmt.Errorf("busybox layer: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// cachedLayout returns the named images of the OCI layout at dir, running
+// build to make the layout first when it is missing. The build runs under
+// the tool cache's lock, and the layout is read again once the lock is
+// held: another process may have built it meanwhile.
+func cachedLayout(ctx context.Context, log io.Writer, dir string, names []string, build func() error) (map[string]v1.Image, error) {
+	if imgs, err := readImageLayout(dir, names); err == nil {
+		return imgs, nil
+	}
+	root, err := CacheRoot()
+	if err != nil {
+		return nil, err
+	}
+	unlock, err := lockFile(ctx, filepath.Join(root, ".lock"), log)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if imgs, err := readImageLayout(dir, names); err == nil {
+		return imgs, nil
+	}
+	if err := build(); err != nil {
+		return nil, err
+	}
+	return readImageLayout(dir, names)
 }

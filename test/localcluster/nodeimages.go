@@ -81,24 +81,15 @@ func loadNodeImages(ctx context.Context, t *Tools, log io.Writer) (*nodeImages, 
 	}
 	dir := filepath.Join(root, "images", fmt.Sprintf("tekton-%s-ko-%s-base-%s", TektonVersion, KoVersion, d.Hex[:12]))
 	ni := &nodeImages{busybox: busybox, pause: pause}
-	if ni.tekton, err = readImageLayout(dir, tektonImageCmds); err == nil {
-		return ni, dir, nil
-	}
-	unlock, err := lockFile(ctx, filepath.Join(root, ".lock"), log)
+	ni.tekton, err = cachedLayout(ctx, log, dir, tektonImageCmds, func() error {
+		start := time.Now()
+		if err := buildTektonImages(ctx, t, busybox, dir, log); err != nil {
+			return fmt.Errorf("build tekton images: %w", err)
+		}
+		fmt.Fprintf(log, "localcluster: built tekton images in %s\n", time.Since(start).Round(time.Second))
+		return nil
+	})
 	if err != nil {
-		return nil, "", err
-	}
-	defer unlock()
-	// Another process may have built them while we waited.
-	if ni.tekton, err = readImageLayout(dir, tektonImageCmds); err == nil {
-		return ni, dir, nil
-	}
-	start := time.Now()
-	if err := buildTektonImages(ctx, t, busybox, dir, log); err != nil {
-		return nil, "", fmt.Errorf("build tekton images: %w", err)
-	}
-	fmt.Fprintf(log, "localcluster: built tekton images in %s\n", time.Since(start).Round(time.Second))
-	if ni.tekton, err = readImageLayout(dir, tektonImageCmds); err != nil {
 		return nil, "", err
 	}
 	return ni, dir, nil

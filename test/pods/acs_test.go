@@ -120,24 +120,7 @@ func testACSDeploymentCheck(t *testing.T) {
 }
 
 func servingDeployment(privileged bool) string {
-	p := "false"
-	if privileged {
-		p = "true"
-	}
-	return `apiVersion: apps/v1
-kind: Deployment
-metadata: {name: sentiment-serving}
-spec:
-  selector: {matchLabels: {app: sentiment}}
-  template:
-    metadata: {labels: {app: sentiment}}
-    spec:
-      containers:
-        - name: server
-          image: ` + cleanImage + `
-          securityContext: {privileged: ` + p + `, runAsNonRoot: true, runAsUser: 1001}
-          resources: {limits: {cpu: "1", memory: 1Gi}}
-`
+	return acsemulator.ServingDeployment(cleanImage, privileged)
 }
 
 const servingService = `apiVersion: v1
