@@ -9,81 +9,32 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/modelguard/modelguard/test/localcluster"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // controllerProcess is one running replica of the modelguard controller.
-type controllerProcess struct {
-	*localcluster.Process
-	metricsPort int
-}
+type controllerProcess struct{ *localcluster.Controller }
 
-// startController runs this test binary as the controller, with the
-// ServiceAccount identity's kubeconfig, and waits until it holds or
-// contends for its lease and serves metrics.
+// startController runs this test binary as the controller (the same
+// customrun.Main as cmd/controller, plus the test-only Echo kind), as its
+// ServiceAccount, and waits until it serves metrics and is ready.
 func startController(ctx context.Context, c *localcluster.Cluster, name string) (*controllerProcess, error) {
-	ports := make([]int, 3)
-	for i := range ports {
-		p, err := localcluster.FreePort()
-		if err != nil {
-			return nil, err
-		}
-		ports[i] = p
-	}
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("find test binary: %w", err)
 	}
-	p, err := c.StartProcess(name,
-		[]string{exe, "-kubeconfig", c.Kubeconfig(localcluster.UserController)},
-		[]string{
-			roleEnv + "=controller",
-			"SYSTEM_NAMESPACE=" + localcluster.ControllerNamespace,
-			"POD_NAME=" + name,
-			"METRICS_PROMETHEUS_PORT=" + strconv.Itoa(ports[0]),
-			"PROBES_PORT=" + strconv.Itoa(ports[1]),
-			"PROFILING_PORT=" + strconv.Itoa(ports[2]),
-		})
+	ctl, err := c.StartController(ctx, name, []string{exe}, roleEnv+"=controller")
 	if err != nil {
-		return nil, fmt.Errorf("start %s: %w", name, err)
+		return nil, err
 	}
-	cp := &controllerProcess{Process: p, metricsPort: ports[0]}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if p.Exited() {
-			return nil, fmt.Errorf("%s exited at start:\n%s", name, tail(p.LogPath(), 30))
-		}
-		if _, err := cp.metrics(); err == nil && ready(ports[1]) {
-			return cp, nil
-		}
-		if time.Now().After(deadline) {
-			_ = p.Kill()
-			return nil, fmt.Errorf("%s not ready within 60s:\n%s", name, tail(p.LogPath(), 30))
-		}
-		select {
-		case <-ctx.Done():
-			_ = p.Kill()
-			return nil, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
-func ready(port int) bool {
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readiness", port))
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
+	return &controllerProcess{ctl}, nil
 }
 
 // metrics scrapes the controller's Prometheus endpoint.
 func (cp *controllerProcess) metrics() (string, error) {
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", cp.metricsPort))
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", cp.MetricsPort))
 	if err != nil {
 		return "", err
 	}

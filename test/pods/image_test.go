@@ -3,7 +3,6 @@ package pods
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"strings"
 	"time"
 
@@ -68,30 +67,6 @@ func nonRootBase(c *localcluster.Cluster) (string, error) {
 		return "", err
 	}
 	return tag.Context().Digest(d.String()).String(), nil
-}
-
-// waitReady waits for the controller's readiness probe.
-func waitReady(ctx context.Context, p *localcluster.Process, port int) error {
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if p.Exited() {
-			return fmt.Errorf("%s exited at start:\n%s", p.Name(), tail(p.LogPath(), 30))
-		}
-		if resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readiness", port)); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready within 60s:\n%s", p.Name(), tail(p.LogPath(), 30))
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }
 
 func splitLines(s string) []string { return strings.Split(strings.TrimRight(s, "\n"), "\n") }

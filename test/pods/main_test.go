@@ -20,7 +20,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"testing"
 	"time"
 
@@ -120,27 +119,8 @@ func (e *environment) installController(ctx context.Context) error {
 	if out, err := build.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build ./cmd/controller: %w\n%s", err, out)
 	}
-	ports := make([]int, 3)
-	for i := range ports {
-		p, err := localcluster.FreePort()
-		if err != nil {
-			return err
-		}
-		ports[i] = p
-	}
-	p, err := e.cluster.StartProcess("modelguard-controller",
-		[]string{bin, "-kubeconfig", e.cluster.Kubeconfig(localcluster.UserController)},
-		[]string{
-			"SYSTEM_NAMESPACE=" + localcluster.ControllerNamespace,
-			"POD_NAME=modelguard-controller",
-			"METRICS_PROMETHEUS_PORT=" + strconv.Itoa(ports[0]),
-			"PROBES_PORT=" + strconv.Itoa(ports[1]),
-			"PROFILING_PORT=" + strconv.Itoa(ports[2]),
-		})
-	if err != nil {
-		return err
-	}
-	return waitReady(ctx, p, ports[1])
+	_, err := e.cluster.StartController(ctx, "modelguard-controller", []string{bin})
+	return err
 }
 
 func repoRoot() string {
