@@ -145,42 +145,31 @@ func (o *acsOptions) finish(w io.Writer, out gateOutput) error {
 	return nil
 }
 
-// failed is finish for a command that could not reach a verdict: every
-// result file is still written (gate "error", the reason in summary), so
-// the Task's results are always there for the next Task to read.
-func (o *acsOptions) failed(empty kinds.Results, err error) error {
-	var denied *DeniedError
-	if o.resultsDir == "" || errors.As(err, &denied) {
-		return err // no results wanted, or finish wrote them
-	}
-	res := kinds.Results{}
-	for _, r := range empty {
-		switch r.Name {
-		case "gate":
-			r.Value = "error"
-		case "summary":
-			r.Value = err.Error()
-		default:
-			r.Value = ""
+// runE runs a gate command; when it could not reach a verdict, every
+// result is still written (gate "error", the reason in summary), so the
+// Task's results are always there for the next Task to read. empty names
+// the results.
+func (o *acsOptions) runE(empty kinds.Results, run func(*cobra.Command, []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		err := run(cmd, args)
+		var denied *DeniedError
+		if err == nil || errors.As(err, &denied) {
+			return err // finish wrote the results
 		}
-		res = append(res, r)
+		names := make([]string, len(empty))
+		for i, r := range empty {
+			names[i] = r.Name
+		}
+		return fillResults(o.resultsDir, names, err)
 	}
-	if werr := o.writeResults(res); werr != nil {
-		return fmt.Errorf("%w (and %v)", err, werr)
-	}
-	return err
 }
 
 func (o *acsOptions) writeResults(res kinds.Results) error {
-	if o.resultsDir == "" {
-		return nil
-	}
+	m := make(map[string]string, len(res))
 	for _, r := range res {
-		if err := os.WriteFile(filepath.Join(o.resultsDir, r.Name), []byte(r.Value), 0o644); err != nil {
-			return fmt.Errorf("--results-dir: %w", err)
-		}
+		m[r.Name] = r.Value
 	}
-	return nil
+	return writeResults(o.resultsDir, m)
 }
 
 func writeReportFile(path, format string, out gateOutput) error {

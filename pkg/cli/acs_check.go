@@ -27,12 +27,7 @@ It scans the image first: Central's build-time check passes an image it has
 no scan data for, so a check alone could wave an unscanned image through.`,
 		Annotations: map[string]string{formalOutput: "yes"},
 		Args:        cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.check(cmd); err != nil {
-				return o.failed(central.DetectResults(gate.DetectReport{}), err)
-			}
-			return nil
-		},
+		RunE:        o.runE(central.DetectResults(gate.DetectReport{}), o.check),
 	}
 	f := cmd.Flags()
 	f.StringVarP(&o.image, "image", "i", "", "image pinned by digest, repo@sha256:... (required)")
@@ -42,7 +37,7 @@ no scan data for, so a check alone could wave an unscanned image through.`,
 	return cmd
 }
 
-func (o *acsCheckOptions) check(cmd *cobra.Command) error {
+func (o *acsCheckOptions) check(cmd *cobra.Command, _ []string) error {
 	if o.image == "" {
 		return fmt.Errorf("--image is required")
 	}
@@ -94,12 +89,7 @@ policy would scale the workload to zero or refuse its creation
 standard input, and may be repeated.`,
 		Annotations: map[string]string{formalOutput: "yes"},
 		Args:        cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.check(cmd); err != nil {
-				return o.failed(central.DetectResults(gate.DetectReport{}), err)
-			}
-			return nil
-		},
+		RunE:        o.runE(central.DetectResults(gate.DetectReport{}), o.check),
 	}
 	f := cmd.Flags()
 	f.StringArrayVarP(&o.files, "file", "f", nil, "manifest file, directory, or - for stdin (required, repeatable)")
@@ -109,7 +99,7 @@ standard input, and may be repeated.`,
 	return cmd
 }
 
-func (o *acsDeploymentCheckOptions) check(cmd *cobra.Command) error {
+func (o *acsDeploymentCheckOptions) check(cmd *cobra.Command, _ []string) error {
 	m, err := readManifests(o.files, cmd.InOrStdin())
 	if err != nil {
 		return err

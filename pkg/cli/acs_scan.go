@@ -38,9 +38,7 @@ can be passed as $(params.allow[*]).
 
 -o json prints roxctl's result.summary shape, so existing jq scripts work.`,
 		Annotations: map[string]string{formalOutput: "yes"},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return o.run(cmd, args)
-		},
+		RunE:        o.runE(imagescan.Results(gate.ScanReport{}), o.scan),
 	}
 	f := cmd.Flags()
 	f.StringVarP(&o.image, "image", "i", "", "image pinned by digest, repo@sha256:... (required)")
@@ -50,13 +48,6 @@ can be passed as $(params.allow[*]).
 	f.BoolVar(&o.allowTag, "allow-tag", false, "accept an image without a digest (not recommended)")
 	o.flags(f)
 	return cmd
-}
-
-func (o *acsScanOptions) run(cmd *cobra.Command, args []string) error {
-	if err := o.scan(cmd, args); err != nil {
-		return o.failed(imagescan.Results(gate.ScanReport{}), err)
-	}
-	return nil
 }
 
 func (o *acsScanOptions) scan(cmd *cobra.Command, args []string) error {

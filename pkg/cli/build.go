@@ -109,12 +109,8 @@ func (o *buildOptions) run(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
-	if o.resultsDir != "" {
-		for name, value := range map[string]string{"IMAGE_URL": res.ImageURL, "IMAGE_DIGEST": res.ImageDigest, "STORAGE_URI": res.StorageURI} {
-			if err := os.WriteFile(filepath.Join(o.resultsDir, name), []byte(value), 0o644); err != nil {
-				return fmt.Errorf("--results-dir: %w", err)
-			}
-		}
+	if err := writeResults(o.resultsDir, map[string]string{"IMAGE_URL": res.ImageURL, "IMAGE_DIGEST": res.ImageDigest, "STORAGE_URI": res.StorageURI}); err != nil {
+		return err
 	}
 	return o.print(cmd.OutOrStdout(), buildReport{res})
 }

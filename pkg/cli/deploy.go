@@ -107,13 +107,9 @@ func (o *deployOptions) run(cmd *cobra.Command) error {
 		return err
 	}
 	summary := fmt.Sprintf("%s: %d/%d ready, serving %s (%d files, %s)", res.Deployment, res.Ready, o.Replicas, res.Served.Name, res.Served.Files, res.Served.Digest)
-	if o.resultsDir != "" {
-		for name, v := range map[string]string{"DEPLOYMENT": res.Deployment, "SERVICE_URL": res.ServiceURL,
-			"SERVED_DIGEST": res.Served.Digest, "VERIFIED": verified, "summary": summary} {
-			if err := os.WriteFile(filepath.Join(o.resultsDir, name), []byte(v), 0o644); err != nil {
-				return fmt.Errorf("--results-dir: %w", err)
-			}
-		}
+	if err := writeResults(o.resultsDir, map[string]string{"DEPLOYMENT": res.Deployment, "SERVICE_URL": res.ServiceURL,
+		"SERVED_DIGEST": res.Served.Digest, "VERIFIED": verified, "summary": summary}); err != nil {
+		return err
 	}
 	_, err = fmt.Fprintf(cmd.OutOrStdout(), "verified: %s\n%s\nin-cluster URL: %s\n", verified, summary, res.ServiceURL)
 	return err

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
@@ -157,10 +155,8 @@ func (o *guardOptions) run(cmd *cobra.Command, mode guard.Mode) error {
 	if err := o.print(cmd.OutOrStdout(), guardReport{report}); err != nil {
 		return err
 	}
-	if o.resultsDir != "" {
-		if err := writeResults(o.resultsDir, report); err != nil {
-			return err
-		}
+	if err := writeResults(o.resultsDir, resultValues(report)); err != nil {
+		return err
 	}
 	if reason, msg := report.Problem(); reason != "" {
 		return &DeniedError{Reason: reason + ": " + msg}
@@ -187,18 +183,14 @@ func (o *guardOptions) engine() (*guard.Engine, error) {
 	return &guard.Engine{Kube: kube, Dynamic: dyn}, nil
 }
 
-// writeResults writes one file per Tekton result, all of them every time.
-func writeResults(dir string, r *guard.Report) error {
+// resultValues are the Tekton results of a guard run, all of them every
+// time.
+func resultValues(r *guard.Report) map[string]string {
 	files := map[string]string{"summary": r.Summary(), "access-matrix": r.MatrixSummary()}
 	for _, a := range []string{guard.Created, guard.Changed, guard.Unchanged, guard.Deleted} {
 		files[a] = strings.Join(r.Refs(a), ",")
 	}
-	for name, value := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(value), 0o644); err != nil {
-			return fmt.Errorf("--results-dir: %w", err)
-		}
-	}
-	return nil
+	return files
 }
 
 // guardReport prints a Report: JSON as is, text as a change list, diffs,

@@ -75,26 +75,31 @@ func render(w io.Writer, format string, r any) error {
 	return err
 }
 
-// fillResults makes sure every result a Task declares has a file in dir
-// after a command that could not finish: the missing ones are written
-// empty, and "summary" (if the Task has one) says why. Tekton shows
-// results of failed TaskRuns, and a later finally task may read them.
-func fillResults(dir string, names []string, cause error) error {
+// writeResults writes one file per Tekton result into dir ("" writes
+// nothing): the Task's results directory, /tekton/results in a step.
+func writeResults(dir string, res map[string]string) error {
 	if dir == "" {
-		return cause
+		return nil
 	}
+	for name, value := range res {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(value), 0o644); err != nil {
+			return fmt.Errorf("--results-dir: %w", err)
+		}
+	}
+	return nil
+}
+
+// fillResults writes every result a Task declares after a command that
+// could not finish: "gate" (if declared) is "error", "summary" says why,
+// the rest are empty. Tekton shows results of failed TaskRuns, and a
+// later finally task may read them. It returns cause.
+func fillResults(dir string, names []string, cause error) error {
+	res := map[string]string{}
 	for _, n := range names {
-		p := filepath.Join(dir, n)
-		if _, err := os.Stat(p); err == nil {
-			continue
-		}
-		v := ""
-		if n == "summary" {
-			v = cause.Error()
-		}
-		if err := os.WriteFile(p, []byte(v), 0o644); err != nil {
-			return fmt.Errorf("%w (and --results-dir: %v)", cause, err)
-		}
+		res[n] = map[string]string{"gate": "error", "summary": cause.Error()}[n]
+	}
+	if err := writeResults(dir, res); err != nil {
+		return fmt.Errorf("%w (and %v)", cause, err)
 	}
 	return cause
 }
