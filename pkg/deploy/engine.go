@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
 )
 
 // FieldManager owns the fields Apply sets.
@@ -65,7 +66,7 @@ func (e *Engine) apply(ctx context.Context, obj any) error {
 	if err != nil {
 		return err
 	}
-	opts := metav1.PatchOptions{FieldManager: FieldManager, Force: ptrTrue()}
+	opts := metav1.PatchOptions{FieldManager: FieldManager, Force: ptr.To(true)}
 	switch o := obj.(type) {
 	case *appsv1.Deployment:
 		_, err = e.Kube.AppsV1().Deployments(o.Namespace).Patch(ctx, o.Name, types.ApplyPatchType, body, opts)
@@ -80,8 +81,6 @@ func (e *Engine) apply(ctx context.Context, obj any) error {
 	}
 	return nil
 }
-
-func ptrTrue() *bool { t := true; return &t }
 
 // wait polls the Deployment until the current generation has every
 // replica ready, or says why not when time runs out.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"path/filepath"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -42,15 +41,10 @@ func loadChainsImage(ctx context.Context, t *Tools, log io.Writer) (v1.Image, st
 	if err != nil {
 		return nil, "", err
 	}
-	d, err := base.Digest()
-	if err != nil {
-		return nil, "", fmt.Errorf("busybox digest: %w", err)
-	}
-	root, err := CacheRoot()
+	dir, err := koCacheDir("chains-"+ChainsVersion, base)
 	if err != nil {
 		return nil, "", err
 	}
-	dir := filepath.Join(root, "images", fmt.Sprintf("chains-%s-ko-%s-base-%s", ChainsVersion, KoVersion, d.Hex[:12]))
 	imgs, err := cachedLayout(ctx, log, dir, []string{chainsImageName}, func() error {
 		start := time.Now()
 		if err := buildChainsImage(ctx, t, base, dir, log); err != nil {

@@ -189,6 +189,20 @@ func busyboxLayer(bin []byte, applets []string) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// koCacheDir is where images built with ko onto base are cached: keyed by
+// what they are (name and version), ko's version and the base's digest.
+func koCacheDir(what string, base v1.Image) (string, error) {
+	d, err := base.Digest()
+	if err != nil {
+		return "", fmt.Errorf("base digest: %w", err)
+	}
+	root, err := CacheRoot()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(root, "images", fmt.Sprintf("%s-ko-%s-base-%s", what, KoVersion, d.Hex[:12])), nil
+}
+
 // cachedLayout returns the named images of the OCI layout at dir, running
 // build to make the layout first when it is missing. The build runs under
 // the tool cache's lock, and the layout is read again once the lock is

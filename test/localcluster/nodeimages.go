@@ -71,15 +71,10 @@ func loadNodeImages(ctx context.Context, t *Tools, log io.Writer) (*nodeImages, 
 	if err != nil {
 		return nil, "", err
 	}
-	d, err := busybox.Digest()
-	if err != nil {
-		return nil, "", fmt.Errorf("busybox digest: %w", err)
-	}
-	root, err := CacheRoot()
+	dir, err := koCacheDir("tekton-"+TektonVersion, busybox)
 	if err != nil {
 		return nil, "", err
 	}
-	dir := filepath.Join(root, "images", fmt.Sprintf("tekton-%s-ko-%s-base-%s", TektonVersion, KoVersion, d.Hex[:12]))
 	ni := &nodeImages{busybox: busybox, pause: pause}
 	ni.tekton, err = cachedLayout(ctx, log, dir, tektonImageCmds, func() error {
 		start := time.Now()
