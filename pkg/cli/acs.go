@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/modelguard/modelguard/pkg/acs"
-	"github.com/modelguard/modelguard/pkg/kinds"
 	"github.com/modelguard/modelguard/pkg/report"
+	"github.com/modelguard/modelguard/pkg/results"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -122,7 +122,7 @@ func (o *acsOptions) config() (acs.Config, error) {
 type gateOutput interface {
 	textReport
 	Report() report.Report
-	Results() kinds.Results
+	Results() results.Results
 }
 
 // finish writes the results, the report file and the output, and turns a
@@ -149,7 +149,7 @@ func (o *acsOptions) finish(w io.Writer, out gateOutput) error {
 // result is still written (gate "error", the reason in summary), so the
 // Task's results are always there for the next Task to read. empty names
 // the results.
-func (o *acsOptions) runE(empty kinds.Results, run func(*cobra.Command, []string) error) func(*cobra.Command, []string) error {
+func (o *acsOptions) runE(empty results.Results, run func(*cobra.Command, []string) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
 		err := run(cmd, args)
 		var denied *DeniedError
@@ -164,7 +164,7 @@ func (o *acsOptions) runE(empty kinds.Results, run func(*cobra.Command, []string
 	}
 }
 
-func (o *acsOptions) writeResults(res kinds.Results) error {
+func (o *acsOptions) writeResults(res results.Results) error {
 	m := make(map[string]string, len(res))
 	for _, r := range res {
 		m[r.Name] = r.Value

@@ -5,8 +5,8 @@ import (
 	"strings"
 
 	"github.com/modelguard/modelguard/pkg/acs"
+	"github.com/modelguard/modelguard/pkg/central"
 	"github.com/modelguard/modelguard/pkg/gate"
-	"github.com/modelguard/modelguard/pkg/kinds/central"
 	"github.com/spf13/cobra"
 )
 

@@ -7,10 +7,10 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/modelguard/modelguard/pkg/central"
 	"github.com/modelguard/modelguard/pkg/gate"
-	"github.com/modelguard/modelguard/pkg/kinds"
-	"github.com/modelguard/modelguard/pkg/kinds/central"
 	"github.com/modelguard/modelguard/pkg/report"
+	"github.com/modelguard/modelguard/pkg/results"
 )
 
 // detectOutput is a build- or deploy-time policy check's answer.
@@ -21,7 +21,7 @@ type detectOutput struct {
 	locate func(object string) string
 }
 
-func (d detectOutput) Results() kinds.Results { return central.DetectResults(d.DetectReport) }
+func (d detectOutput) Results() results.Results { return central.DetectResults(d.DetectReport) }
 
 func (d detectOutput) location(p gate.ViolatedPolicy) string {
 	if d.locate != nil && p.Object != "" {

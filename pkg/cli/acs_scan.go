@@ -10,9 +10,9 @@ import (
 
 	"github.com/modelguard/modelguard/pkg/acs"
 	"github.com/modelguard/modelguard/pkg/gate"
-	"github.com/modelguard/modelguard/pkg/kinds"
 	"github.com/modelguard/modelguard/pkg/kinds/imagescan"
 	"github.com/modelguard/modelguard/pkg/report"
+	"github.com/modelguard/modelguard/pkg/results"
 	"github.com/spf13/cobra"
 )
 
@@ -108,7 +108,7 @@ func (o *acsScanOptions) policy(extraAllow []string) (gate.ScanPolicy, error) {
 // result.summary / result.vulnerabilities shape.
 type scanOutput struct{ gate.ScanReport }
 
-func (s scanOutput) Results() kinds.Results { return imagescan.Results(s.ScanReport) }
+func (s scanOutput) Results() results.Results { return imagescan.Results(s.ScanReport) }
 
 func (s scanOutput) MarshalJSON() ([]byte, error) {
 	type vuln struct {

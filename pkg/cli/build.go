@@ -4,20 +4,16 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
-	"time"
 
-	"github.com/modelguard/modelguard/pkg/build"
+	"github.com/modelguard/modelguard/pkg/modelcar"
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 type buildOptions struct {
 	*globalOptions
-	build.Options
+	modelcar.Options
 	runtime    string
 	threshold  string
 	epoch      string
@@ -88,7 +84,7 @@ func (o *buildOptions) run(cmd *cobra.Command, _ []string) error {
 	if o.ModelDir == "" {
 		return fmt.Errorf("--model is required")
 	}
-	if o.Runtime, err = build.ParseRuntime(o.runtime); err != nil {
+	if o.Runtime, err = modelcar.ParseRuntime(o.runtime); err != nil {
 		return fmt.Errorf("--runtime: %w", err)
 	}
 	q, err := resource.ParseQuantity(o.threshold)
@@ -96,7 +92,7 @@ func (o *buildOptions) run(cmd *cobra.Command, _ []string) error {
 		return fmt.Errorf("--layer-threshold %q: want a size like 16Mi", o.threshold)
 	}
 	o.LayerThreshold = q.Value()
-	if o.Created, err = o.created(); err != nil {
+	if o.Created, err = modelcar.SourceDate(o.ModelDir, "--source-date-epoch", o.epoch); err != nil {
 		return err
 	}
 	if o.bomDir != "" {
@@ -105,7 +101,7 @@ func (o *buildOptions) run(cmd *cobra.Command, _ []string) error {
 		}
 		o.BOMPath = filepath.Join(o.bomDir, "mlbom.cdx.json")
 	}
-	res, err := build.Build(cmd.Context(), o.Options)
+	res, err := modelcar.Build(cmd.Context(), o.Options)
 	if err != nil {
 		return err
 	}
@@ -115,28 +111,7 @@ func (o *buildOptions) run(cmd *cobra.Command, _ []string) error {
 	return o.print(cmd.OutOrStdout(), buildReport{res})
 }
 
-// created picks the image's timestamp: the flag, SOURCE_DATE_EPOCH, the
-// model's last git commit, or the Unix epoch — never the clock, which
-// would make every build different.
-func (o *buildOptions) created() (time.Time, error) {
-	for _, src := range []struct{ what, value string }{{"--source-date-epoch", o.epoch}, {"SOURCE_DATE_EPOCH", os.Getenv("SOURCE_DATE_EPOCH")}} {
-		if src.value == "" {
-			continue
-		}
-		secs, err := strconv.ParseInt(src.value, 10, 64)
-		if err != nil || secs < 0 {
-			return time.Time{}, fmt.Errorf("%s %q: want Unix seconds", src.what, src.value)
-		}
-		return time.Unix(secs, 0).UTC(), nil
-	}
-	out, err := exec.Command("git", "-C", o.ModelDir, "log", "-1", "--format=%ct").Output()
-	if secs, perr := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64); err == nil && perr == nil {
-		return time.Unix(secs, 0).UTC(), nil
-	}
-	return time.Unix(0, 0).UTC(), nil
-}
-
-type buildReport struct{ *build.Result }
+type buildReport struct{ *modelcar.Result }
 
 func (b buildReport) WriteText(w io.Writer) error {
 	for _, l := range b.Layers {

@@ -9,8 +9,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/modelguard/modelguard/pkg/attest"
 	"github.com/modelguard/modelguard/pkg/deploy"
-	"github.com/modelguard/modelguard/pkg/verify"
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -116,37 +116,21 @@ func (o *deployOptions) run(cmd *cobra.Command) error {
 }
 
 // verify waits for a signature and an attestation that verify with the
-// key. Chains signs the build's image a moment after the build TaskRun
-// ends, so "not signed yet" is retried until the timeout; a signature by
-// another key is refused at once.
+// key (attest.Await); one that does not verify, or none within the
+// timeout, is a "no" (exit 2).
 func (o *deployOptions) verify(ctx context.Context, log io.Writer) (string, error) {
 	key, err := os.ReadFile(o.publicKey)
 	if err != nil {
 		return "", fmt.Errorf("--public-key: %w", err)
 	}
-	opts := verify.Options{PublicKey: key}
-	deadline := time.Now().Add(o.verifyTimeout)
-	for {
-		n, err := verify.Signatures(ctx, o.ModelImage, opts)
-		var atts []verify.Attestation
-		if err == nil {
-			atts, err = verify.Attestations(ctx, o.ModelImage, opts)
-		}
-		switch {
-		case err == nil:
-			return fmt.Sprintf("%d signature(s) and %d attestation(s) (%s) verified with %s", n, len(atts), atts[0].PredicateType, filepath.Base(o.publicKey)), nil
-		case errors.Is(err, verify.ErrWrongKey):
-			return "", &DeniedError{Reason: "NotVerified: " + err.Error()}
-		case !errors.Is(err, verify.ErrNotSigned) && !errors.Is(err, verify.ErrNotAttested):
-			return "", err
-		case time.Now().After(deadline):
-			return "", &DeniedError{Reason: fmt.Sprintf("NotVerified: after %s: %v", o.verifyTimeout, err)}
-		}
+	v, err := attest.Await(ctx, o.ModelImage, attest.VerifyOptions{PublicKey: key}, o.verifyTimeout, 0, func(err error) {
 		fmt.Fprintf(log, "modelguard: %v; waiting for it\n", err)
-		select {
-		case <-ctx.Done():
-			return "", ctx.Err()
-		case <-time.After(2 * time.Second):
-		}
+	})
+	switch {
+	case errors.Is(err, attest.ErrWrongKey), errors.Is(err, attest.ErrNotSigned), errors.Is(err, attest.ErrNotAttested):
+		return "", &DeniedError{Reason: "NotVerified: " + err.Error()}
+	case err != nil:
+		return "", err
 	}
+	return fmt.Sprintf("%d signature(s) and %d attestation(s) (%s) verified with %s", v.Signatures, len(v.Attestations), v.Attestations[0].PredicateType, filepath.Base(o.publicKey)), nil
 }

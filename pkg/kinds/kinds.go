@@ -10,6 +10,8 @@ package kinds
 import (
 	"context"
 	"fmt"
+
+	"github.com/modelguard/modelguard/pkg/results"
 )
 
 // APIVersion is the apiVersion every modelguard custom task is referenced by:
@@ -23,11 +25,6 @@ const APIVersion = "modelguard.dev/v1alpha1"
 const (
 	// DefaultMaxParamBytes bounds one param value (all of its elements).
 	DefaultMaxParamBytes = 64 << 10
-	// MaxResultBytes bounds one result value; it matches Tekton's default
-	// per-result limit for TaskRuns so a gate's results fit either door.
-	MaxResultBytes = 4096
-	// MaxResultsBytes bounds all results of one run together.
-	MaxResultsBytes = 16 << 10
 )
 
 // Kind is one custom-task kind.
@@ -63,27 +60,7 @@ type Request struct {
 // A nil error means success. Return *Failure when the work ran and the
 // answer is "no" (a policy said no, a check found a problem); any other
 // error means the work could not be done.
-type Job func(ctx context.Context) (Results, error)
-
-// Result is one named CustomRun result; values are strings, as CustomRun
-// results are.
-type Result struct {
-	Name  string
-	Value string
-}
-
-// Results keeps the order the kind chose, which is the order users read.
-type Results []Result
-
-// Get returns the value of the named result and whether it was set.
-func (rs Results) Get(name string) (string, bool) {
-	for _, r := range rs {
-		if r.Name == name {
-			return r.Value, true
-		}
-	}
-	return "", false
-}
+type Job func(ctx context.Context) (results.Results, error)
 
 // Failure is a Job outcome where the work was done and the answer is no:
 // the run fails with Reason, and Results are still published so a pipeline
@@ -91,12 +68,12 @@ func (rs Results) Get(name string) (string, bool) {
 type Failure struct {
 	Reason  string
 	Message string
-	Results Results
+	Results results.Results
 }
 
 func (f *Failure) Error() string { return fmt.Sprintf("%s: %s", f.Reason, f.Message) }
 
 // Deny builds a *Failure.
-func Deny(reason string, results Results, format string, args ...any) *Failure {
-	return &Failure{Reason: reason, Message: fmt.Sprintf(format, args...), Results: results}
+func Deny(reason string, rs results.Results, format string, args ...any) *Failure {
+	return &Failure{Reason: reason, Message: fmt.Sprintf(format, args...), Results: rs}
 }

@@ -190,28 +190,3 @@ func names(decl []Param) string {
 	sort.Strings(ns)
 	return strings.Join(ns, ", ")
 }
-
-// CheckResults enforces the result limits; a kind that breaks them has a
-// bug, and the run says which result was too large rather than being
-// rejected by the API server with a less helpful error.
-func CheckResults(rs Results) error {
-	total := 0
-	seen := make(map[string]bool, len(rs))
-	for _, r := range rs {
-		if r.Name == "" {
-			return errors.New("a result has no name")
-		}
-		if seen[r.Name] {
-			return fmt.Errorf("result %q is set twice", r.Name)
-		}
-		seen[r.Name] = true
-		if len(r.Value) > MaxResultBytes {
-			return fmt.Errorf("result %q is %d bytes; the limit is %d", r.Name, len(r.Value), MaxResultBytes)
-		}
-		total += len(r.Value)
-	}
-	if total > MaxResultsBytes {
-		return fmt.Errorf("results total %d bytes; the limit is %d", total, MaxResultsBytes)
-	}
-	return nil
-}

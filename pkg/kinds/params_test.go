@@ -72,23 +72,6 @@ func TestValuesAreCopies(t *testing.T) {
 	}
 }
 
-func TestCheckResults(t *testing.T) {
-	ok := Results{{Name: "a", Value: "1"}, {Name: "b", Value: strings.Repeat("x", MaxResultBytes)}}
-	if err := CheckResults(ok); err != nil {
-		t.Fatalf("results within limits refused: %v", err)
-	}
-	for name, rs := range map[string]Results{
-		"too big":   {{Name: "a", Value: strings.Repeat("x", MaxResultBytes+1)}},
-		"twice":     {{Name: "a"}, {Name: "a"}},
-		"no name":   {{Value: "x"}},
-		"too large": {{Name: "a", Value: strings.Repeat("x", 4000)}, {Name: "b", Value: strings.Repeat("x", 4000)}, {Name: "c", Value: strings.Repeat("x", 4000)}, {Name: "d", Value: strings.Repeat("x", 4000)}, {Name: "e", Value: strings.Repeat("x", 1000)}},
-	} {
-		if err := CheckResults(rs); err == nil {
-			t.Errorf("%s: accepted", name)
-		}
-	}
-}
-
 // FuzzCheck feeds arbitrary param lists (as Tekton would decode them from
 // a CustomRun) to Check: it must never panic, must either accept or
 // explain with *ParamError naming a param, and must not quote big values.

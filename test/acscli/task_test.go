@@ -9,11 +9,11 @@ import (
 	"strings"
 	"testing"
 
+	kindcentral "github.com/modelguard/modelguard/pkg/central"
 	"github.com/modelguard/modelguard/pkg/cli"
 	"github.com/modelguard/modelguard/pkg/gate"
-	"github.com/modelguard/modelguard/pkg/kinds"
-	kindcentral "github.com/modelguard/modelguard/pkg/kinds/central"
 	"github.com/modelguard/modelguard/pkg/kinds/imagescan"
+	"github.com/modelguard/modelguard/pkg/results"
 	"github.com/modelguard/modelguard/test/taskstep"
 )
 
@@ -121,7 +121,7 @@ func TestTaskACSDeploymentCheck(t *testing.T) {
 // mirrors, so swapping one for the other keeps $(tasks.x.results.y) valid.
 func TestTaskResultsMatchKinds(t *testing.T) {
 	_, file, _, _ := runtime.Caller(0)
-	for task, res := range map[string]kinds.Results{
+	for task, res := range map[string]results.Results{
 		"acs-image-scan":       imagescan.Results(gate.ScanReport{}),
 		"acs-image-check":      kindcentral.DetectResults(gate.DetectReport{}),
 		"acs-deployment-check": kindcentral.DetectResults(gate.DetectReport{}),

@@ -1,6 +1,6 @@
 // Package buildtest builds and pushes modelcar images into a real OCI
 // registry on loopback and pulls them back, through both doors: the
-// pkg/build engine and the modelguard CLI as a process.
+// pkg/modelcar engine and the modelguard CLI as a process.
 package buildtest
 
 import (
@@ -21,7 +21,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/modelguard/modelguard/pkg/build"
+	"github.com/modelguard/modelguard/pkg/modelcar"
 	"github.com/modelguard/modelguard/test/ociregistry"
 )
 
@@ -71,8 +71,8 @@ var granite = map[string]string{
 	"model-00002-of-00002.safetensors": strings.Repeat("\x02", 300_000),
 }
 
-func options(reg *ociregistry.Registry, base, dir, target string) build.Options {
-	return build.Options{ModelDir: dir, Base: base, Target: reg.Host + "/" + target, Runtime: build.VLLM,
+func options(reg *ociregistry.Registry, base, dir, target string) modelcar.Options {
+	return modelcar.Options{ModelDir: dir, Base: base, Target: reg.Host + "/" + target, Runtime: modelcar.VLLM,
 		LayerThreshold: 100_000, Created: created, Source: "https://git.example.com/granite", Revision: "0123abc", Licenses: "Apache-2.0"}
 }
 
@@ -85,7 +85,7 @@ func TestBuildPushPullBack(t *testing.T) {
 	writeModel(t, dir, granite)
 	o := options(reg, base, dir, "models/granite:1.0")
 	o.BOMPath = filepath.Join(t.TempDir(), "mlbom.json")
-	res, err := build.Build(context.Background(), o)
+	res, err := modelcar.Build(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,14 +165,14 @@ func TestRebuildUploadsOnlyTheChangedShard(t *testing.T) {
 			writeModel(t, dir, granite)
 			o := options(reg, base, dir, "models/granite:1")
 			o.CacheDir = cacheDir
-			first, err := build.Build(context.Background(), o)
+			first, err := modelcar.Build(context.Background(), o)
 			if err != nil {
 				t.Fatal(err)
 			}
 			writeModel(t, dir, map[string]string{"model-00002-of-00002.safetensors": strings.Repeat("\x03", 300_000)})
 			reg.Reset()
 			o.Target = reg.Host + "/models/granite:2"
-			second, err := build.Build(context.Background(), o)
+			second, err := modelcar.Build(context.Background(), o)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -202,7 +202,7 @@ func TestRegistryFailingMidUploadLeavesNoTag(t *testing.T) {
 	dir := t.TempDir()
 	writeModel(t, dir, granite)
 	reg.FailNextBlobUploads(1000)
-	_, err := build.Build(context.Background(), options(reg, base, dir, "models/granite:broken"))
+	_, err := modelcar.Build(context.Background(), options(reg, base, dir, "models/granite:broken"))
 	if err == nil || !strings.Contains(err.Error(), "push layer sha256:") || !strings.Contains(err.Error(), "blobs/uploads") {
 		t.Fatalf("err = %v", err)
 	}
@@ -230,19 +230,19 @@ func TestBadInputPushesNothing(t *testing.T) {
 	}
 	reg.Reset()
 	for name, tc := range map[string]struct {
-		mutate func(*build.Options)
+		mutate func(*modelcar.Options)
 		want   string
 	}{
-		"missing dir": {func(o *build.Options) { o.ModelDir = filepath.Join(good, "nope") }, "model directory"},
-		"empty model": {func(o *build.Options) { o.ModelDir = t.TempDir() }, "holds no files"},
-		"tag base":    {func(o *build.Options) { o.Base = reg.Host + "/base/ubi-micro:9" }, "pin it by digest"},
-		"layout":      {func(o *build.Options) { o.ModelDir = noConfig }, "vllm: config.json is missing"},
-		"disk full":   {func(o *build.Options) { o.BOMPath = "/dev/full" }, "write ML-BOM: write /dev/full: no space left on device"},
-		"bad target":  {func(o *build.Options) { o.Target = "UPPER/Case::" }, "target"},
+		"missing dir": {func(o *modelcar.Options) { o.ModelDir = filepath.Join(good, "nope") }, "model directory"},
+		"empty model": {func(o *modelcar.Options) { o.ModelDir = t.TempDir() }, "holds no files"},
+		"tag base":    {func(o *modelcar.Options) { o.Base = reg.Host + "/base/ubi-micro:9" }, "pin it by digest"},
+		"layout":      {func(o *modelcar.Options) { o.ModelDir = noConfig }, "vllm: config.json is missing"},
+		"disk full":   {func(o *modelcar.Options) { o.BOMPath = "/dev/full" }, "write ML-BOM: write /dev/full: no space left on device"},
+		"bad target":  {func(o *modelcar.Options) { o.Target = "UPPER/Case::" }, "target"},
 	} {
 		o := options(reg, base, good, "models/granite:bad")
 		tc.mutate(&o)
-		if _, err := build.Build(context.Background(), o); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := modelcar.Build(context.Background(), o); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err = %v; want %q", name, err, tc.want)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/modelguard/modelguard/pkg/kinds"
+	"github.com/modelguard/modelguard/pkg/results"
 	"github.com/tektoncd/pipeline/pkg/apis/pipeline/v1beta1"
 )
 
@@ -40,16 +41,16 @@ func (echoKind) Plan(req kinds.Request) (kinds.Job, error) {
 	if err != nil || failN < 0 {
 		return nil, kinds.Invalid("fail-attempts", "must be a whole number, got %q", req.Params.String("fail-attempts", ""))
 	}
-	return func(ctx context.Context) (kinds.Results, error) {
+	return func(ctx context.Context) (results.Results, error) {
 		select {
 		case <-time.After(sleep):
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
-		attempt := kinds.Result{Name: "attempt", Value: strconv.Itoa(req.Attempt)}
+		attempt := results.Result{Name: "attempt", Value: strconv.Itoa(req.Attempt)}
 		if req.Attempt < failN {
-			return nil, kinds.Deny("EchoRefused", kinds.Results{attempt}, "attempt %d refused on purpose", req.Attempt)
+			return nil, kinds.Deny("EchoRefused", results.Results{attempt}, "attempt %d refused on purpose", req.Attempt)
 		}
-		return kinds.Results{{Name: "message", Value: msg}, attempt}, nil
+		return results.Results{{Name: "message", Value: msg}, attempt}, nil
 	}, nil
 }

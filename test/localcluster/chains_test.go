@@ -13,7 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/modelguard/modelguard/pkg/verify"
+	"github.com/modelguard/modelguard/pkg/attest"
 	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	tekton "github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -29,7 +29,7 @@ const slsaV1 = "https://slsa.dev/provenance/v1"
 // TaskRun in a real pod that names an image through Chains' type hints
 // (IMAGE_URL, IMAGE_DIGEST), and checks that Chains signed it: the
 // TaskRun's chains.tekton.dev/signed annotation, the .sig and .att tags in
-// the registry, and both verified with cosign's code (pkg/verify) and the
+// the registry, and both verified with cosign's code (pkg/attest) and the
 // public key from the Secret. If Chains cannot start the test fails; it
 // never skips (except in -short mode, the unit-test loop).
 func TestChains(t *testing.T) {
@@ -137,12 +137,12 @@ func TestChains(t *testing.T) {
 		}
 	}
 
-	opts := verify.Options{PublicKey: pub, Insecure: true}
-	n, err := verify.Signatures(ctx, ref, opts)
+	opts := attest.VerifyOptions{PublicKey: pub, Insecure: true}
+	n, err := attest.Signatures(ctx, ref, opts)
 	if err != nil || n < 1 {
 		t.Errorf("verify signatures of %s: %d, %v", ref, n, err)
 	}
-	atts, err := verify.Attestations(ctx, ref, opts)
+	atts, err := attest.Attestations(ctx, ref, opts)
 	if err != nil {
 		t.Fatalf("verify attestations of %s: %v", ref, err)
 	}

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/modelguard/modelguard/pkg/build"
+	"github.com/modelguard/modelguard/pkg/modelcar"
 	"github.com/modelguard/modelguard/pkg/modelserver"
 	"github.com/modelguard/modelguard/test/localcluster"
 	"github.com/sigstore/cosign/v2/pkg/cosign"
@@ -24,8 +24,8 @@ func tinyModel() string { return filepath.Join(repoRoot(), "test", "pods", "test
 // builder library and returns repo@digest.
 func buildTiny(t *testing.T, repo string) string {
 	t.Helper()
-	res, err := build.Build(context.Background(), build.Options{ModelDir: tinyModel(), Base: env.cluster.Images.Busybox,
-		Target: env.cluster.Registry + "/" + repo + ":1", Runtime: build.VLLM, Created: time.Unix(1735689600, 0)})
+	res, err := modelcar.Build(context.Background(), modelcar.Options{ModelDir: tinyModel(), Base: env.cluster.Images.Busybox,
+		Target: env.cluster.Registry + "/" + repo + ":1", Runtime: modelcar.VLLM, Created: time.Unix(1735689600, 0)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,8 +10,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/modelguard/modelguard/pkg/attest"
 	"github.com/modelguard/modelguard/pkg/modelserver"
-	"github.com/modelguard/modelguard/pkg/verify"
 	"github.com/modelguard/modelguard/test/acsemulator"
 	"github.com/modelguard/modelguard/test/localcluster"
 	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
@@ -158,11 +158,11 @@ func checkSigned(t *testing.T, pr *pipelinev1.PipelineRun, url, digest string) {
 		}
 	}
 	ref := repo + "@" + digest
-	opts := verify.Options{PublicKey: env.chains.PublicKey}
-	if n, err := verify.Signatures(context.Background(), ref, opts); err != nil || n < 1 {
+	opts := attest.VerifyOptions{PublicKey: env.chains.PublicKey}
+	if n, err := attest.Signatures(context.Background(), ref, opts); err != nil || n < 1 {
 		t.Errorf("signature of %s: %d, %v", ref, n, err)
 	}
-	atts, err := verify.Attestations(context.Background(), ref, opts)
+	atts, err := attest.Attestations(context.Background(), ref, opts)
 	if err != nil {
 		t.Fatalf("attestations of %s: %v", ref, err)
 	}

@@ -8,9 +8,9 @@ import (
 	"context"
 	"time"
 
+	"github.com/modelguard/modelguard/pkg/central"
 	"github.com/modelguard/modelguard/pkg/guard"
 	"github.com/modelguard/modelguard/pkg/kinds"
-	"github.com/modelguard/modelguard/pkg/kinds/central"
 	"github.com/modelguard/modelguard/pkg/kinds/deploymentcheck"
 	"github.com/modelguard/modelguard/pkg/kinds/imagecheck"
 	"github.com/modelguard/modelguard/pkg/kinds/imagescan"

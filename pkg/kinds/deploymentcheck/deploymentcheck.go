@@ -8,9 +8,10 @@ import (
 	"strings"
 
 	"github.com/modelguard/modelguard/pkg/acs"
+	"github.com/modelguard/modelguard/pkg/central"
 	"github.com/modelguard/modelguard/pkg/gate"
 	"github.com/modelguard/modelguard/pkg/kinds"
-	"github.com/modelguard/modelguard/pkg/kinds/central"
+	"github.com/modelguard/modelguard/pkg/results"
 	"github.com/tektoncd/pipeline/pkg/apis/pipeline/v1beta1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/kubernetes"
@@ -77,7 +78,7 @@ func (k *Kind) Plan(req kinds.Request) (kinds.Job, error) {
 	dreq := acs.DeployRequest{Namespace: req.Params.String("namespace", ""),
 		PolicyCategories: req.Params.Array("categories"), Cluster: req.Params.String("cluster", "")}
 	secret := req.Params.String("acs-secret", central.DefaultSecret)
-	return func(ctx context.Context) (kinds.Results, error) {
+	return func(ctx context.Context) (results.Results, error) {
 		yaml, err := k.manifests(ctx, req.Namespace, src)
 		if err != nil {
 			return nil, err

@@ -6,9 +6,10 @@ import (
 	"context"
 
 	"github.com/modelguard/modelguard/pkg/acs"
+	"github.com/modelguard/modelguard/pkg/central"
 	"github.com/modelguard/modelguard/pkg/gate"
 	"github.com/modelguard/modelguard/pkg/kinds"
-	"github.com/modelguard/modelguard/pkg/kinds/central"
+	"github.com/modelguard/modelguard/pkg/results"
 	"github.com/tektoncd/pipeline/pkg/apis/pipeline/v1beta1"
 )
 
@@ -40,12 +41,12 @@ func (k *Kind) Plan(req kinds.Request) (kinds.Job, error) {
 	}
 	s := spec{image: image, secret: req.Params.String("acs-secret", central.DefaultSecret),
 		cluster: req.Params.String("cluster", ""), categories: req.Params.Array("categories")}
-	return func(ctx context.Context) (kinds.Results, error) { return k.run(ctx, req.Namespace, s) }, nil
+	return func(ctx context.Context) (results.Results, error) { return k.run(ctx, req.Namespace, s) }, nil
 }
 
 // run scans first: Central's build-time detection passes an image it has
 // no scan data for, so a check alone would wave through an unscanned image.
-func (k *Kind) run(ctx context.Context, ns string, s spec) (kinds.Results, error) {
+func (k *Kind) run(ctx context.Context, ns string, s spec) (results.Results, error) {
 	client, err := k.Central.For(ctx, ns, s.secret)
 	if err != nil {
 		return nil, err

@@ -13,9 +13,10 @@ import (
 	"time"
 
 	"github.com/modelguard/modelguard/pkg/acs"
+	"github.com/modelguard/modelguard/pkg/central"
 	"github.com/modelguard/modelguard/pkg/gate"
 	"github.com/modelguard/modelguard/pkg/kinds"
-	"github.com/modelguard/modelguard/pkg/kinds/central"
+	"github.com/modelguard/modelguard/pkg/results"
 	"github.com/tektoncd/pipeline/pkg/apis/pipeline/v1beta1"
 )
 
@@ -78,10 +79,10 @@ func (k *Kind) Plan(req kinds.Request) (kinds.Job, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return func(ctx context.Context) (kinds.Results, error) { return k.run(ctx, req.Namespace, s) }, nil
+	return func(ctx context.Context) (results.Results, error) { return k.run(ctx, req.Namespace, s) }, nil
 }
 
-func (k *Kind) run(ctx context.Context, ns string, s spec) (kinds.Results, error) {
+func (k *Kind) run(ctx context.Context, ns string, s spec) (results.Results, error) {
 	client, err := k.Central.For(ctx, ns, s.secret)
 	if err != nil {
 		return nil, err
@@ -143,11 +144,11 @@ func (k *Kind) now() time.Time {
 
 // Results are always all written: the gate outcome, counts per severity
 // (and fixable counts), the scanner, scan notes and the worst CVEs.
-func Results(r gate.ScanReport) kinds.Results {
-	out := kinds.Results{{Name: "gate", Value: map[bool]string{true: "pass", false: "fail"}[r.Pass]}}
+func Results(r gate.ScanReport) results.Results {
+	out := results.Results{{Name: "gate", Value: map[bool]string{true: "pass", false: "fail"}[r.Pass]}}
 	for _, sev := range []string{"CRITICAL", "IMPORTANT", "MODERATE", "LOW"} {
-		out = append(out, kinds.Result{Name: strings.ToLower(sev), Value: strconv.Itoa(r.Counts[sev])},
-			kinds.Result{Name: "fixable-" + strings.ToLower(sev), Value: strconv.Itoa(r.FixableCounts[sev])})
+		out = append(out, results.Result{Name: strings.ToLower(sev), Value: strconv.Itoa(r.Counts[sev])},
+			results.Result{Name: "fixable-" + strings.ToLower(sev), Value: strconv.Itoa(r.FixableCounts[sev])})
 	}
 	var top []string
 	for i, f := range r.Blocking {
@@ -158,10 +159,10 @@ func Results(r gate.ScanReport) kinds.Results {
 		top = append(top, fmt.Sprintf("%s %s %s@%s fixed:%s", f.CVE, f.Sev, f.Component, f.Version, orNone(f.FixedBy)))
 	}
 	return append(out,
-		kinds.Result{Name: "scanner", Value: strings.TrimSpace(r.DataSource + " " + r.ScannerVersion)},
-		kinds.Result{Name: "notes", Value: strings.Join(r.Notes, ",")},
-		kinds.Result{Name: "top-cves", Value: strings.Join(top, "\n")},
-		kinds.Result{Name: "summary", Value: r.Message})
+		results.Result{Name: "scanner", Value: strings.TrimSpace(r.DataSource + " " + r.ScannerVersion)},
+		results.Result{Name: "notes", Value: strings.Join(r.Notes, ",")},
+		results.Result{Name: "top-cves", Value: strings.Join(top, "\n")},
+		results.Result{Name: "summary", Value: r.Message})
 }
 
 func orNone(s string) string {

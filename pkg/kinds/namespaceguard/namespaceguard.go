@@ -10,6 +10,7 @@ import (
 
 	"github.com/modelguard/modelguard/pkg/guard"
 	"github.com/modelguard/modelguard/pkg/kinds"
+	"github.com/modelguard/modelguard/pkg/results"
 	"github.com/tektoncd/pipeline/pkg/apis/pipeline/v1beta1"
 )
 
@@ -54,7 +55,7 @@ func (k *Kind) Plan(req kinds.Request) (kinds.Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	return func(ctx context.Context) (kinds.Results, error) {
+	return func(ctx context.Context) (results.Results, error) {
 		return k.run(ctx, req.Namespace, spec, mode)
 	}, nil
 }
@@ -62,7 +63,7 @@ func (k *Kind) Plan(req kinds.Request) (kinds.Job, error) {
 // run guards spec.Namespace on behalf of a run in namespace from; the
 // target must have opted in for from, so this door never acts on a
 // namespace nobody handed to the run's namespace.
-func (k *Kind) run(ctx context.Context, from string, spec *guard.Spec, mode guard.Mode) (kinds.Results, error) {
+func (k *Kind) run(ctx context.Context, from string, spec *guard.Spec, mode guard.Mode) (results.Results, error) {
 	report, err := k.Engine.Run(ctx, spec, mode, from)
 	switch {
 	case errors.Is(err, guard.ErrNotOptedIn):
@@ -82,14 +83,14 @@ func (k *Kind) run(ctx context.Context, from string, spec *guard.Spec, mode guar
 // Results are the run's results, always all written: "created",
 // "changed", "unchanged", "deleted" (comma-separated object refs),
 // "summary" and "access-matrix" (empty in diff mode).
-func Results(r *guard.Report) kinds.Results {
-	var out kinds.Results
+func Results(r *guard.Report) results.Results {
+	var out results.Results
 	for _, a := range []string{guard.Created, guard.Changed, guard.Unchanged, guard.Deleted} {
-		out = append(out, kinds.Result{Name: a, Value: fit(strings.Join(r.Refs(a), ","), 1024)})
+		out = append(out, results.Result{Name: a, Value: fit(strings.Join(r.Refs(a), ","), 1024)})
 	}
 	return append(out,
-		kinds.Result{Name: "summary", Value: r.Summary()},
-		kinds.Result{Name: "access-matrix", Value: fit(r.MatrixSummary(), 3000)})
+		results.Result{Name: "summary", Value: r.Summary()},
+		results.Result{Name: "access-matrix", Value: fit(r.MatrixSummary(), 3000)})
 }
 
 // fit keeps a result under a size, saying how much was cut.

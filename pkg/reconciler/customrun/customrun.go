@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/modelguard/modelguard/pkg/kinds"
+	"github.com/modelguard/modelguard/pkg/results"
 	"github.com/tektoncd/pipeline/pkg/apis/pipeline/v1beta1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -131,7 +132,7 @@ func (r *Reconciler) work(ctx context.Context, run *v1beta1.CustomRun, kind kind
 	case out.err != nil:
 		return r.retryOrFail(ctx, run, ReasonError, out.err.Error())
 	}
-	if err := kinds.CheckResults(out.results); err != nil {
+	if err := out.results.Check(); err != nil {
 		r.fail(run, ReasonResultTooLarge, err.Error())
 		return nil
 	}
@@ -174,7 +175,7 @@ func (r *Reconciler) fail(run *v1beta1.CustomRun, reason, message string) {
 	run.Status.MarkCustomRunFailed(reason, "%s", message)
 }
 
-func setResults(run *v1beta1.CustomRun, rs kinds.Results) {
+func setResults(run *v1beta1.CustomRun, rs results.Results) {
 	run.Status.Results = nil
 	for _, res := range rs {
 		run.Status.Results = append(run.Status.Results, v1beta1.CustomRunResult{Name: res.Name, Value: res.Value})

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/modelguard/modelguard/pkg/kinds"
+	"github.com/modelguard/modelguard/pkg/results"
 	"github.com/tektoncd/pipeline/pkg/apis/pipeline/v1beta1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
@@ -44,7 +45,7 @@ func (echo) Plan(req kinds.Request) (kinds.Job, error) {
 			return nil, kinds.Invalid("fail-attempts", "must be a whole number, got %q", s)
 		}
 	}
-	return func(ctx context.Context) (kinds.Results, error) {
+	return func(ctx context.Context) (results.Results, error) {
 		if req.Params.String("block", "") == "true" {
 			blockedJobsStarted <- struct{}{}
 			<-ctx.Done()
@@ -52,12 +53,12 @@ func (echo) Plan(req kinds.Request) (kinds.Job, error) {
 			return nil, ctx.Err()
 		}
 		if req.Attempt < failN {
-			return nil, kinds.Deny("EchoRefused", kinds.Results{{Name: "attempt", Value: fmt.Sprint(req.Attempt)}}, "attempt %d refused", req.Attempt)
+			return nil, kinds.Deny("EchoRefused", results.Results{{Name: "attempt", Value: fmt.Sprint(req.Attempt)}}, "attempt %d refused", req.Attempt)
 		}
 		if req.Params.String("big-result", "") == "true" {
-			return kinds.Results{{Name: "big", Value: strings.Repeat("x", kinds.MaxResultBytes+1)}}, nil
+			return results.Results{{Name: "big", Value: strings.Repeat("x", results.MaxBytes+1)}}, nil
 		}
-		return kinds.Results{{Name: "message", Value: msg}, {Name: "attempt", Value: fmt.Sprint(req.Attempt)}}, nil
+		return results.Results{{Name: "message", Value: msg}, {Name: "attempt", Value: fmt.Sprint(req.Attempt)}}, nil
 	}, nil
 }
 
@@ -351,7 +352,7 @@ spec:
 }
 
 func TestPanickingKindFailsTheAttempt(t *testing.T) {
-	o := safeRun(context.Background(), func(context.Context) (kinds.Results, error) { panic("boom") })
+	o := safeRun(context.Background(), func(context.Context) (results.Results, error) { panic("boom") })
 	if o.err == nil || !strings.Contains(o.err.Error(), "boom") {
 		t.Fatalf("err = %v; want the panic reported", o.err)
 	}

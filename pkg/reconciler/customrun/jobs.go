@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/modelguard/modelguard/pkg/kinds"
+	"github.com/modelguard/modelguard/pkg/results"
 	"github.com/tektoncd/pipeline/pkg/apis/pipeline/v1beta1"
 	"k8s.io/apimachinery/pkg/types"
 )
@@ -21,7 +22,7 @@ type jobKey struct {
 
 // outcome is what a finished job left behind.
 type outcome struct {
-	results kinds.Results
+	results results.Results
 	err     error
 }
 

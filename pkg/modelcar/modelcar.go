@@ -1,4 +1,8 @@
-package build
+// Package modelcar makes model-serving OCI images ("modelcars"): model files
+// under /models on a base image, one uncompressed layer per large file,
+// written as deterministic tars so the same inputs give the same digest on
+// any machine, and pushed without a daemon or root.
+package modelcar
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package verify
+package attest
 
 import (
 	"bytes"
@@ -127,11 +127,11 @@ func TestVerify(t *testing.T) {
 	sign(t, sv, signed)
 	attest(t, sv, signed, signed.DigestStr())
 
-	n, err := Signatures(ctx, signed.String(), Options{PublicKey: pub})
+	n, err := Signatures(ctx, signed.String(), VerifyOptions{PublicKey: pub})
 	if err != nil || n != 1 {
 		t.Fatalf("signed image: %d signatures, %v", n, err)
 	}
-	atts, err := Attestations(ctx, signed.String(), Options{PublicKey: pub})
+	atts, err := Attestations(ctx, signed.String(), VerifyOptions{PublicKey: pub})
 	if err != nil || len(atts) != 1 {
 		t.Fatalf("attested image: %+v, %v", atts, err)
 	}
@@ -140,35 +140,35 @@ func TestVerify(t *testing.T) {
 	}
 
 	// Another key verifies nothing.
-	if _, err := Signatures(ctx, signed.String(), Options{PublicKey: otherPub}); !errors.Is(err, ErrWrongKey) {
+	if _, err := Signatures(ctx, signed.String(), VerifyOptions{PublicKey: otherPub}); !errors.Is(err, ErrWrongKey) {
 		t.Errorf("other key, signatures: %v", err)
 	}
-	if _, err := Attestations(ctx, signed.String(), Options{PublicKey: otherPub}); !errors.Is(err, ErrWrongKey) {
+	if _, err := Attestations(ctx, signed.String(), VerifyOptions{PublicKey: otherPub}); !errors.Is(err, ErrWrongKey) {
 		t.Errorf("other key, attestations: %v", err)
 	}
 
 	// An unsigned image, and an attestation about another image.
 	unsigned := pushImage(t, host, "models/unsigned")
-	if _, err := Signatures(ctx, unsigned.String(), Options{PublicKey: pub}); !errors.Is(err, ErrNotSigned) {
+	if _, err := Signatures(ctx, unsigned.String(), VerifyOptions{PublicKey: pub}); !errors.Is(err, ErrNotSigned) {
 		t.Errorf("unsigned: %v", err)
 	}
-	if _, err := Attestations(ctx, unsigned.String(), Options{PublicKey: pub}); !errors.Is(err, ErrNotAttested) {
+	if _, err := Attestations(ctx, unsigned.String(), VerifyOptions{PublicKey: pub}); !errors.Is(err, ErrNotAttested) {
 		t.Errorf("unattested: %v", err)
 	}
 	stray := pushImage(t, host, "models/stray")
 	attest(t, sv, stray, signed.DigestStr())
-	if _, err := Attestations(ctx, stray.String(), Options{PublicKey: pub}); err == nil {
+	if _, err := Attestations(ctx, stray.String(), VerifyOptions{PublicKey: pub}); err == nil {
 		t.Error("an attestation whose subject is another image verified")
 	}
 
 	// Bad input says what is wrong.
-	if _, err := Signatures(ctx, signed.String(), Options{}); err == nil || !strings.Contains(err.Error(), "public key") {
+	if _, err := Signatures(ctx, signed.String(), VerifyOptions{}); err == nil || !strings.Contains(err.Error(), "public key") {
 		t.Errorf("no key: %v", err)
 	}
-	if _, err := Signatures(ctx, signed.String(), Options{PublicKey: []byte("not a key")}); err == nil || !strings.Contains(err.Error(), "public key") {
+	if _, err := Signatures(ctx, signed.String(), VerifyOptions{PublicKey: []byte("not a key")}); err == nil || !strings.Contains(err.Error(), "public key") {
 		t.Errorf("bad key: %v", err)
 	}
-	if _, err := Signatures(ctx, "Not A Ref", Options{PublicKey: pub}); err == nil || !strings.Contains(err.Error(), "Not A Ref") {
+	if _, err := Signatures(ctx, "Not A Ref", VerifyOptions{PublicKey: pub}); err == nil || !strings.Contains(err.Error(), "Not A Ref") {
 		t.Errorf("bad ref: %v", err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/modelguard/modelguard/pkg/acs"
 	"github.com/modelguard/modelguard/pkg/gate"
 	"github.com/modelguard/modelguard/pkg/kinds"
+	"github.com/modelguard/modelguard/pkg/results"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -91,7 +92,7 @@ func Failed(what string, err error) error {
 // DetectResults are a policy check's results, always all written: the gate
 // outcome, the violated and the enforcement-breaking policies (one per
 // line), and a summary.
-func DetectResults(r gate.DetectReport) kinds.Results {
+func DetectResults(r gate.DetectReport) results.Results {
 	var violated, breaking []string
 	for _, p := range r.Violated {
 		violated = append(violated, p.Name)
@@ -99,7 +100,7 @@ func DetectResults(r gate.DetectReport) kinds.Results {
 			breaking = append(breaking, p.Name)
 		}
 	}
-	return kinds.Results{
+	return results.Results{
 		{Name: "gate", Value: map[bool]string{true: "pass", false: "fail"}[r.Pass]},
 		{Name: "violated-policies", Value: fit(strings.Join(violated, "\n"))},
 		{Name: "breaking-policies", Value: fit(strings.Join(breaking, "\n"))},

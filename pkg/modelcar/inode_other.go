@@ -1,6 +1,6 @@
 //go:build !linux
 
-package build
+package modelcar
 
 import "io/fs"
 

@@ -1,8 +1,4 @@
-// Package verify checks an image's cosign signatures and in-toto
-// attestations against a public key, offline: no Rekor, no TUF root, no
-// network but the registry. It is what a deploy step runs before trusting
-// an image that Tekton Chains (or cosign) signed with a key.
-package verify
+package attest
 
 import (
 	"context"
@@ -20,8 +16,8 @@ import (
 	sigs "github.com/sigstore/cosign/v2/pkg/signature"
 )
 
-// Options say what to trust and how to reach the registry.
-type Options struct {
+// VerifyOptions say what to trust and how to reach the registry.
+type VerifyOptions struct {
 	// PublicKey is the signer's public key, PEM (cosign.pub).
 	PublicKey []byte
 	// Remote are go-containerregistry options: auth, transport.
@@ -52,7 +48,7 @@ var (
 // Signatures verifies the image's signatures (the .sig tag) and returns
 // how many verified. The reference should carry a digest: a tag is
 // resolved once, and the signature is checked against that digest.
-func Signatures(ctx context.Context, ref string, o Options) (int, error) {
+func Signatures(ctx context.Context, ref string, o VerifyOptions) (int, error) {
 	r, co, err := o.checkOpts(ref)
 	if err != nil {
 		return 0, err
@@ -68,7 +64,7 @@ func Signatures(ctx context.Context, ref string, o Options) (int, error) {
 // Attestations verifies the image's attestations (the .att tag): each
 // DSSE envelope must verify with the key and name the image's digest as a
 // subject. It returns the statements that did.
-func Attestations(ctx context.Context, ref string, o Options) ([]Attestation, error) {
+func Attestations(ctx context.Context, ref string, o VerifyOptions) ([]Attestation, error) {
 	r, co, err := o.checkOpts(ref)
 	if err != nil {
 		return nil, err
@@ -107,7 +103,7 @@ func countAttestations(r name.Reference, co *cosign.CheckOpts) (int, error) {
 	return len(list), err
 }
 
-func (o Options) checkOpts(ref string) (name.Reference, *cosign.CheckOpts, error) {
+func (o VerifyOptions) checkOpts(ref string) (name.Reference, *cosign.CheckOpts, error) {
 	var nameOpts []name.Option
 	if o.Insecure {
 		nameOpts = append(nameOpts, name.Insecure)
