@@ -9,18 +9,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/modelguard/modelguard/test/localcluster"
+	"github.com/modelguard/modelguard/test/tools"
 	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	tekton "github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -51,7 +49,7 @@ func main() {
 }
 
 func demoDir() (string, error) {
-	root, err := localcluster.CacheRoot()
+	root, err := tools.CacheRoot()
 	if err != nil {
 		return "", err
 	}
@@ -83,16 +81,12 @@ func up(ctx context.Context, dir string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	root, err := repoRoot()
-	if err != nil {
-		return err
+	root := tools.RepoRoot()
+	if root == "" {
+		return errors.New("run the demo from inside the modelguard checkout")
 	}
-	step(out, "installing config/ (namespace, RBAC, configuration) with kubectl apply -k")
-	if b, err := c.Kubectl(ctx, localcluster.UserAdmin, "apply", "-k", filepath.Join(root, "config")); err != nil {
-		return fmt.Errorf("apply config/: %w\n%s", err, b)
-	}
-	step(out, "building and starting the modelguard controller as its ServiceAccount")
-	if err := startController(ctx, c, root); err != nil {
+	step(out, "installing config/ (namespace, RBAC, configuration) and starting the modelguard controller as its ServiceAccount")
+	if _, err := c.InstallModelguard(ctx, localcluster.ModelguardOptions{}); err != nil {
 		return err
 	}
 	tk := tekton.NewForConfigOrDie(c.RESTConfig(localcluster.UserAdmin))
@@ -134,46 +128,6 @@ Stop it with: make demo-stop
 }
 
 func step(out io.Writer, msg string) { fmt.Fprintf(out, "==> %s\n", msg) }
-
-// startController builds cmd/controller and runs it out of cluster with
-// the ServiceAccount identity, so it has exactly the rights config/ grants.
-func startController(ctx context.Context, c *localcluster.Cluster, root string) error {
-	bin := filepath.Join(c.Dir, "bin", "modelguard-controller")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/controller")
-	build.Dir = root
-	if b, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("build controller: %w\n%s", err, b)
-	}
-	ports := make([]string, 3)
-	for i := range ports {
-		p, err := localcluster.FreePort()
-		if err != nil {
-			return err
-		}
-		ports[i] = strconv.Itoa(p)
-	}
-	p, err := c.StartProcess("modelguard-controller",
-		[]string{bin, "-kubeconfig", c.Kubeconfig(localcluster.UserController)},
-		[]string{"SYSTEM_NAMESPACE=" + localcluster.ControllerNamespace, "POD_NAME=modelguard-controller",
-			"METRICS_PROMETHEUS_PORT=" + ports[0], "PROBES_PORT=" + ports[1], "PROFILING_PORT=" + ports[2]})
-	if err != nil {
-		return err
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		if p.Exited() {
-			return fmt.Errorf("controller exited; see %s", p.LogPath())
-		}
-		if resp, err := http.Get("http://127.0.0.1:" + ports[1] + "/readiness"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return fmt.Errorf("controller not ready within 60s; see %s", p.LogPath())
-}
 
 // runExamples creates the demo namespace and every example in it, and
 // returns the names of the PipelineRuns created.
@@ -257,23 +211,4 @@ func seconds(d time.Duration) string {
 		return "<1s"
 	}
 	return d.Round(time.Second).String()
-}
-
-// repoRoot finds the checkout from the working directory (make runs us
-// from the top).
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && strings.Contains(string(b), "module github.com/modelguard/modelguard\n") {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("run the demo from inside the modelguard checkout")
-		}
-		dir = parent
-	}
 }

@@ -103,9 +103,11 @@ func callCtx(ctx context.Context, t testing.TB, s *Server, method, path, token s
 	return response{status: resp.StatusCode, header: resp.Header, raw: raw}
 }
 
+// fixture reads one of the ACS API fixtures pkg/acs decodes: one copy,
+// so the client and the emulator are held to the same answers.
 func fixture(t testing.TB, name string) any {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "fixtures", name))
+	b, err := os.ReadFile(filepath.Join("..", "..", "pkg", "acs", "testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -78,24 +78,18 @@ func runWithCluster(m *testing.M) int {
 	return code
 }
 
-// installController applies config/ (namespace, RBAC, configuration) as a
-// cluster admin would, then runs the controller out of cluster under the
-// identity of its ServiceAccount, so every test also proves that the
-// ClusterRole in config/ is enough.
+// installController installs modelguard with this test binary as the
+// controller (see startController).
 func (e *environment) installController(ctx context.Context) error {
-	out, err := e.cluster.Kubectl(ctx, localcluster.UserAdmin, "apply", "-k", filepath.Join(repoRoot(), "config"))
+	exe, err := os.Executable()
 	if err != nil {
-		return fmt.Errorf("kubectl apply -k config: %w\n%s", err, out)
+		return fmt.Errorf("find test binary: %w", err)
 	}
-	out, err = e.cluster.Kubectl(ctx, localcluster.UserAdmin, "apply", "-f", filepath.Join(repoRoot(), "test", "e2e", "testdata", "kserve-crds.yaml"))
-	if err != nil {
-		return fmt.Errorf("install KServe CRD stand-ins: %w\n%s", err, out)
-	}
-	p, err := startController(ctx, e.cluster, "modelguard-controller")
+	ctl, err := e.cluster.InstallModelguard(ctx, localcluster.ModelguardOptions{Controller: []string{exe}, Env: []string{roleEnv + "=controller"}})
 	if err != nil {
 		return err
 	}
-	e.controller = p
+	e.controller = &controllerProcess{ctl}
 	return nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/modelguard/modelguard/test/tools"
 	"github.com/sigstore/cosign/v2/pkg/cosign"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -42,7 +43,7 @@ type Chains struct {
 	PublicKey []byte
 }
 
-// InstallChains installs Tekton Chains ChainsVersion the way a user does,
+// InstallChains installs Tekton Chains tools.ChainsVersion the way a user does,
 // and waits until its controller runs:
 //   - Chains' release manifests (namespace, RBAC, config maps, Deployment)
 //     from the chains module's config/, the Deployment's ko:// image
@@ -61,20 +62,20 @@ func (c *Cluster) InstallChains(ctx context.Context) (*Chains, error) {
 	if c.Images == nil || c.Registry == "" {
 		return nil, errors.New("install chains: the cluster has no node (Config.Node)")
 	}
-	root := repoRoot()
+	root := tools.RepoRoot()
 	if root == "" {
 		return nil, errors.New("install chains: no checkout of github.com/modelguard/modelguard around the working dir (for config/chains)")
 	}
 	start := time.Now()
-	img, _, err := loadChainsImage(ctx, c.Tools, c.log)
+	img, _, err := tools.ChainsImage(ctx, c.Tools, c.log)
 	if err != nil {
 		return nil, err
 	}
-	ref, err := pushImage(ctx, c.Registry+"/tekton-chains/controller:"+ChainsVersion, img)
+	ref, err := tools.PushImage(ctx, c.Registry+"/tekton-chains/controller:"+tools.ChainsVersion, img)
 	if err != nil {
 		return nil, err
 	}
-	modDir, err := moduleDir(ctx, "github.com/tektoncd/chains", ChainsVersion)
+	modDir, err := tools.ModuleDir(ctx, "github.com/tektoncd/chains", tools.ChainsVersion)
 	if err != nil {
 		return nil, err
 	}
@@ -137,7 +138,7 @@ func (c *Cluster) InstallChains(ctx context.Context) (*Chains, error) {
 	if err := c.waitChainsLeases(ctx, client); err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(c.log, "localcluster: chains %s running (%.1fs)\n", ChainsVersion, time.Since(start).Seconds())
+	fmt.Fprintf(c.log, "localcluster: chains %s running (%.1fs)\n", tools.ChainsVersion, time.Since(start).Seconds())
 	return &Chains{Namespace: ChainsNamespace, Image: ref, PublicKey: pub}, nil
 }
 

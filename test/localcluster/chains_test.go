@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/modelguard/modelguard/pkg/attest"
+	"github.com/modelguard/modelguard/test/tools"
 	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	tekton "github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -47,7 +48,7 @@ func TestChains(t *testing.T) {
 	if err != nil {
 		t.Fatalf("install chains: %v", err)
 	}
-	t.Logf("chains %s (%s) running in %s", ChainsVersion, chains.Image, time.Since(installStart).Round(time.Millisecond))
+	t.Logf("chains %s (%s) running in %s", tools.ChainsVersion, chains.Image, time.Since(installStart).Round(time.Millisecond))
 
 	admin := clientFor(t, c, UserAdmin)
 	secret, err := admin.CoreV1().Secrets(ChainsNamespace).Get(ctx, "signing-secrets", metav1.GetOptions{})
@@ -66,7 +67,7 @@ func TestChains(t *testing.T) {
 		t.Fatal(err)
 	}
 	repo := c.Registry + "/chains-test/app"
-	ref, err := pushImage(ctx, repo+":latest", img)
+	ref, err := tools.PushImage(ctx, repo+":latest", img)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +163,7 @@ func TestChains(t *testing.T) {
 // the project's chains-config still have the shape InstallChains relies on,
 // and what it changes in them.
 func TestChainsManifests(t *testing.T) {
-	dir, err := moduleDir(t.Context(), "github.com/tektoncd/chains", ChainsVersion)
+	dir, err := tools.ModuleDir(t.Context(), "github.com/tektoncd/chains", tools.ChainsVersion)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,8 +181,8 @@ func TestChainsManifests(t *testing.T) {
 		}
 	}
 	ctr := dep.Spec.Template.Spec.Containers[0]
-	if ctr.Image != "ko://"+chainsControllerCmd {
-		t.Errorf("release image = %q, want ko://%s", ctr.Image, chainsControllerCmd)
+	if ctr.Image != "ko://"+tools.ChainsControllerCmd {
+		t.Errorf("release image = %q, want ko://%s", ctr.Image, tools.ChainsControllerCmd)
 	}
 	adaptChainsDeployment(dep, "reg/chains@sha256:x", "reg/busybox@sha256:y", 6443, 5000)
 	spec := dep.Spec.Template.Spec
@@ -194,7 +195,7 @@ func TestChainsManifests(t *testing.T) {
 		t.Errorf("adapted Deployment: image %q env %v init %d hostNetwork %v", spec.Containers[0].Image, env, len(spec.InitContainers), spec.HostNetwork)
 	}
 
-	root := repoRoot()
+	root := tools.RepoRoot()
 	if root == "" {
 		t.Fatal("no checkout around the working dir")
 	}

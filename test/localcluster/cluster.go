@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/modelguard/modelguard/test/tools"
 )
 
 // Config describes the cluster Start brings up.
@@ -42,7 +44,7 @@ type Cluster struct {
 	Dir    string // working dir: data, certificates, kubeconfigs, logs
 	Server string // https://127.0.0.1:<port>
 	CAFile string // CA of the apiserver's serving certificate (PEM)
-	Tools  *Tools
+	Tools  *tools.Tools
 
 	// With Config.Node: the registry (host:port, plain http on loopback)
 	// the node pulls from, where tests may push their own images, and the
@@ -98,18 +100,18 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 			return nil, err
 		}
 	}
-	var images *nodeImages
+	var images *tools.NodeImages
 	if cfg.Node {
 		if err := checkNodeHost(); err != nil {
 			return nil, err
 		}
-		if c.Tools, err = EnsureNodeTools(ctx, c.log); err != nil {
+		if c.Tools, err = tools.EnsureNode(ctx, c.log); err != nil {
 			return nil, fmt.Errorf("ensure tools: %w", err)
 		}
-		if images, _, err = loadNodeImages(ctx, c.Tools, c.log); err != nil {
+		if images, _, err = tools.LoadNodeImages(ctx, c.Tools, c.log); err != nil {
 			return nil, fmt.Errorf("node images: %w", err)
 		}
-	} else if c.Tools, err = EnsureTools(ctx, c.log); err != nil {
+	} else if c.Tools, err = tools.Ensure(ctx, c.log); err != nil {
 		return nil, fmt.Errorf("ensure tools: %w", err)
 	}
 	if c.users, err = resolveUsers(cfg.Users); err != nil {

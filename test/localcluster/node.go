@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/modelguard/modelguard/test/tools"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -33,7 +34,7 @@ var nodeHostPrograms = map[string]string{
 	"/usr/lib/cni/bridge":     "containernetworking-plugins",
 	"/usr/lib/cni/host-local": "containernetworking-plugins",
 	"/usr/lib/cni/portmap":    "containernetworking-plugins",
-	busyboxBinary:             "busybox-static",
+	tools.BusyboxBinary:       "busybox-static",
 }
 
 // checkNodeHost fails with what to do if this machine cannot run a node.
@@ -44,7 +45,7 @@ func checkNodeHost() error {
 	var missing []string
 	for prog, pkg := range nodeHostPrograms {
 		if strings.HasPrefix(prog, "/") {
-			if !exists(prog) {
+			if fi, err := os.Stat(prog); err != nil || !fi.Mode().IsRegular() {
 				missing = append(missing, pkg)
 			}
 		} else if _, err := exec.LookPath(prog); err != nil {
@@ -60,7 +61,7 @@ func checkNodeHost() error {
 // startNode starts the registry (with the node's images pushed), containerd,
 // the kubelet, kube-scheduler and kube-controller-manager. It does not wait
 // for the node to be Ready; waitNodeReady does.
-func (c *Cluster) startNode(ctx context.Context, ni *nodeImages) error {
+func (c *Cluster) startNode(ctx context.Context, ni *tools.NodeImages) error {
 	p := nodePathsIn(c.Dir)
 	// A unix socket path holds at most 107 bytes; containerd adds ".ttrpc".
 	if n := len(p.containerdSock) + len(".ttrpc"); n > 100 {
@@ -72,7 +73,7 @@ func (c *Cluster) startNode(ctx context.Context, ni *nodeImages) error {
 	}
 	c.Registry = host
 	start := time.Now()
-	if c.Images, err = ni.push(ctx, host); err != nil {
+	if c.Images, err = pushNodeImages(ctx, ni, host); err != nil {
 		return err
 	}
 	fmt.Fprintf(c.log, "localcluster: node images pushed to %s (%.1fs)\n", host, time.Since(start).Seconds())

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modelguard/modelguard/test/tools"
 	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	tekton "github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
 	corev1 "k8s.io/api/core/v1"
@@ -72,7 +73,7 @@ func TestNode(t *testing.T) {
 
 	// (c) An image of our own, built with ko onto the busybox base, runs.
 	koStart := time.Now()
-	root := repoRoot()
+	root := tools.RepoRoot()
 	if root == "" {
 		t.Fatal("no checkout of github.com/modelguard/modelguard around the working dir")
 	}

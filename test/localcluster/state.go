@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/modelguard/modelguard/test/tools"
 )
 
 // A detached cluster (make demo) outlives the process that started it. Its
@@ -24,7 +26,7 @@ const (
 type clusterState struct {
 	Server    string       `json:"server"`
 	CAFile    string       `json:"caFile"`
-	Tools     *Tools       `json:"tools"`
+	Tools     *tools.Tools `json:"tools"`
 	Users     []User       `json:"users"`
 	Processes []procRecord `json:"processes"`
 	Registry  string       `json:"registry,omitempty"` // with a node

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modelguard/modelguard/test/tools"
 	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	tekton "github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -22,12 +23,12 @@ func TestTkn(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	tools, err := EnsureTkn(ctx, testWriter{t})
+	tk, err := tools.EnsureTkn(ctx, testWriter{t})
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.CommandContext(ctx, tools.Tkn, "version").CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "Client version: "+TknVersion) {
+	out, err := exec.CommandContext(ctx, tk.Tkn, "version").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "Client version: "+tools.TknVersion) {
 		t.Fatalf("tkn version: %v\n%s", err, out)
 	}
 
@@ -51,7 +52,7 @@ func TestTkn(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	cmd := exec.CommandContext(ctx, tools.Tkn, "task", "start", "greet", "--use-param-defaults", "--showlog",
+	cmd := exec.CommandContext(ctx, tk.Tkn, "task", "start", "greet", "--use-param-defaults", "--showlog",
 		"-n", "default", "--kubeconfig", c.Kubeconfig(UserAdmin))
 	out, err = cmd.CombinedOutput()
 	t.Logf("tkn task start --showlog took %s:\n%s", time.Since(start).Round(time.Millisecond), out)

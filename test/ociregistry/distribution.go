@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/modelguard/modelguard/test/localcluster"
+	"github.com/modelguard/modelguard/test/tools"
 )
 
 // Distribution is CNCF distribution's registry, the server most
@@ -28,7 +29,7 @@ type Distribution struct {
 // test, stopped when it ends.
 func StartDistribution(t testing.TB) *Distribution {
 	t.Helper()
-	tools, err := localcluster.EnsureTools(context.Background(), os.Stderr)
+	tools, err := tools.Ensure(context.Background(), os.Stderr)
 	if err != nil {
 		t.Fatal(err)
 	}

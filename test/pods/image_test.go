@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/modelguard/modelguard/test/localcluster"
+	"github.com/modelguard/modelguard/test/tools"
 )
 
 // nonRoot is the uid the modelguard image runs as. The Tasks' steps say
@@ -25,7 +26,7 @@ func buildModelguardImage(ctx context.Context, c *localcluster.Cluster) (string,
 		return "", err
 	}
 	start := time.Now()
-	refs, err := localcluster.KoBuild(ctx, localcluster.KoOptions{
+	refs, err := tools.KoBuild(ctx, tools.KoOptions{
 		Ko: c.Tools.Ko, Dir: repoRoot(), ImportPaths: []string{"./cmd/modelguard"},
 		Repo: c.Registry + "/modelguard", Base: base,
 	})

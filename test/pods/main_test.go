@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"testing"
@@ -46,8 +45,9 @@ type environment struct {
 func TestMain(m *testing.M) {
 	flag.Parse()
 	if testing.Short() {
+		// Every test here needs the node: none runs without it.
 		fmt.Println("pods: skipped in -short mode (starts a control plane and a node)")
-		os.Exit(m.Run())
+		os.Exit(0)
 	}
 	os.Exit(run(m))
 }
@@ -96,30 +96,12 @@ func run(m *testing.M) int {
 	return code
 }
 
-// installController applies config/ and runs the controller binary out of
-// cluster as its ServiceAccount: the pipelines here use the custom tasks
-// too. (Its own image and Deployment are the demo's business; the Tasks
-// are what must run in pods.)
+// installController installs modelguard and runs the controller binary
+// out of cluster as its ServiceAccount: the pipelines here use the custom
+// tasks too. (Its own image and Deployment are the demo's business; the
+// Tasks are what must run in pods.)
 func (e *environment) installController(ctx context.Context) error {
-	root := repoRoot()
-	for _, args := range [][]string{
-		{"apply", "-k", filepath.Join(root, "config")},
-		// config/'s Deployment names its image ko://...: with a node it
-		// would be scheduled. The controller runs out of cluster here.
-		{"-n", localcluster.ControllerNamespace, "scale", "deployment", "modelguard-controller", "--replicas=0"},
-		{"apply", "-f", filepath.Join(root, "test", "e2e", "testdata", "kserve-crds.yaml")},
-	} {
-		if out, err := e.cluster.Kubectl(ctx, localcluster.UserAdmin, args...); err != nil {
-			return fmt.Errorf("kubectl %v: %w\n%s", args, err, out)
-		}
-	}
-	bin := filepath.Join(e.cluster.Dir, "modelguard-controller")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/controller")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/controller: %w\n%s", err, out)
-	}
-	_, err := e.cluster.StartController(ctx, "modelguard-controller", []string{bin})
+	_, err := e.cluster.InstallModelguard(ctx, localcluster.ModelguardOptions{})
 	return err
 }
 

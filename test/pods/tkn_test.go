@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/modelguard/modelguard/test/localcluster"
+	"github.com/modelguard/modelguard/test/tools"
 	"sigs.k8s.io/yaml"
 )
 
@@ -20,7 +21,7 @@ func tknStart(t *testing.T, ns, task string, args ...string) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	tools, err := localcluster.EnsureTkn(ctx, os.Stderr)
+	tools, err := tools.EnsureTkn(ctx, os.Stderr)
 	if err != nil {
 		t.Fatal(err)
 	}

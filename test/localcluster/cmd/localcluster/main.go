@@ -17,6 +17,7 @@ import (
 	"syscall"
 
 	"github.com/modelguard/modelguard/test/localcluster"
+	"github.com/modelguard/modelguard/test/tools"
 )
 
 const usage = `usage:
@@ -69,21 +70,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "tools":
 		// The node's tools and images too, so that tests with a node
 		// (Config.Node) start warm.
-		t, err := localcluster.EnsureNodeTools(ctx, stderr)
+		t, err := tools.EnsureNode(ctx, stderr)
 		if err != nil {
 			return err
 		}
-		images, err := localcluster.EnsureNodeImages(ctx, stderr)
+		images, err := tools.EnsureNodeImages(ctx, stderr)
 		if err != nil {
 			return err
 		}
 		// Chains' controller image and tkn too: tests that install Chains
 		// or run tkn build them on first use otherwise.
-		chains, err := localcluster.EnsureChainsImage(ctx, stderr)
+		chains, err := tools.EnsureChainsImage(ctx, stderr)
 		if err != nil {
 			return err
 		}
-		if t, err = localcluster.EnsureTkn(ctx, stderr); err != nil {
+		if t, err = tools.EnsureTkn(ctx, stderr); err != nil {
 			return err
 		}
 		for _, l := range [][2]string{

@@ -1,17 +1,4 @@
-// Package localcluster runs a real, local Kubernetes control plane for tests
-// and the demo: etcd, kube-apiserver (RBAC on, named users from a static
-// token file) and the Tekton Pipelines controller run out-of-cluster, all on
-// free loopback ports. There is no Docker. By default there is no kubelet
-// and no pod: Tekton's reconcilers run, but nothing executes a pod-based
-// step. With Config.Node a real node joins (containerd, kubelet, scheduler,
-// controller-manager, a local registry with Tekton's images built by ko), so
-// TaskRuns run in real pods. On such a cluster, InstallChains runs Tekton
-// Chains as a pod, from its release manifests.
-//
-// The binaries are built from the Go module proxy once per machine and cached
-// by version outside the checkout (see EnsureTools), so only the first run on
-// a machine pays the build.
-package localcluster
+package tools
 
 import (
 	"context"
@@ -24,7 +11,7 @@ import (
 	"time"
 )
 
-// Versions of the binaries EnsureTools builds. The Kubernetes staging modules
+// Versions of the binaries Ensure builds. The Kubernetes staging modules
 // (k8s.io/api, k8s.io/client-go, ...) are published as v0.<minor>.<patch>.
 const (
 	KubernetesVersion        = "v1.36.3"
@@ -53,7 +40,7 @@ type Tools struct {
 	TektonController string
 	Registry         string // CNCF distribution's registry
 
-	// Node tools: built by EnsureNodeTools only (Config.Node).
+	// Node tools: built by EnsureNode only (Config.Node).
 	Kubelet               string
 	KubeScheduler         string
 	KubeControllerManager string
@@ -101,27 +88,27 @@ func toolsIn(root string) *Tools {
 	}
 }
 
-// EnsureTools returns the paths of etcd, kube-apiserver, kubectl, the
+// Ensure returns the paths of etcd, kube-apiserver, kubectl, the
 // Tekton controller and the registry, building whichever is missing. Build
 // output goes to log (nil discards it). If every binary is cached it returns
 // at once. The node tools in Tools are set but may not exist yet; see
-// EnsureNodeTools.
+// EnsureNode.
 //
 // Two processes (e.g. test binaries of different packages) may call it at
 // the same time: building happens under an exclusive flock on <root>/.lock,
 // and each binary is written under a temporary name and renamed into place,
 // so nobody ever sees a half-written binary.
-func EnsureTools(ctx context.Context, log io.Writer) (*Tools, error) {
+func Ensure(ctx context.Context, log io.Writer) (*Tools, error) {
 	return ensureTools(ctx, log, false, false)
 }
 
-// EnsureNodeTools is EnsureTools plus what a node needs: kubelet,
+// EnsureNode is Ensure plus what a node needs: kubelet,
 // kube-scheduler, kube-controller-manager and ko.
-func EnsureNodeTools(ctx context.Context, log io.Writer) (*Tools, error) {
+func EnsureNode(ctx context.Context, log io.Writer) (*Tools, error) {
 	return ensureTools(ctx, log, true, false)
 }
 
-// EnsureTkn is EnsureTools plus tkn (Tools.Tkn). Only tests that run tkn
+// EnsureTkn is Ensure plus tkn (Tools.Tkn). Only tests that run tkn
 // pay its build (~2 min on a new machine).
 func EnsureTkn(ctx context.Context, log io.Writer) (*Tools, error) {
 	return ensureTools(ctx, log, false, true)
@@ -177,7 +164,7 @@ func ensureTools(ctx context.Context, log io.Writer, node, tkn bool) (*Tools, er
 		if err := s.build(ctx, t); err != nil {
 			return nil, fmt.Errorf("build %s: %w", s.name, err)
 		}
-		fmt.Fprintf(log, "localcluster: built %s in %s\n", s.name, time.Since(start).Round(time.Second))
+		fmt.Fprintf(log, "tools: built %s in %s\n", s.name, time.Since(start).Round(time.Second))
 	}
 	if err := t.missing(node, tkn); err != nil {
 		return nil, err
@@ -246,7 +233,7 @@ func lockFile(ctx context.Context, path string, log io.Writer) (func(), error) {
 			return nil, fmt.Errorf("lock %s: %w", path, err)
 		}
 		if !said {
-			fmt.Fprintf(log, "localcluster: waiting for another process building tools (lock %s)\n", path)
+			fmt.Fprintf(log, "tools: waiting for another process building tools (lock %s)\n", path)
 			said = true
 		}
 		select {

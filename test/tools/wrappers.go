@@ -1,4 +1,4 @@
-package localcluster
+package tools
 
 import (
 	"context"
@@ -18,7 +18,7 @@ import (
 // buildTkn builds tkn in a wrapper module that repeats the cli module's
 // replace directives.
 func (b *builder) buildTkn(ctx context.Context, t *Tools) error {
-	fmt.Fprintf(b.log, "localcluster: building tkn %s (first run on this machine, ~2 min)\n", TknVersion)
+	fmt.Fprintf(b.log, "tools: building tkn %s (first run on this machine, ~2 min)\n", TknVersion)
 	const cmd = "github.com/tektoncd/cli/cmd/tkn"
 	dir, err := b.replacingWrapper(ctx, "tkn", "github.com/tektoncd/cli", TknVersion, cmd)
 	if err != nil {

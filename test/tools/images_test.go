@@ -1,4 +1,4 @@
-package localcluster
+package tools
 
 import (
 	"archive/tar"
@@ -71,14 +71,5 @@ func TestKoRefs(t *testing.T) {
 	}
 	if _, err := koRefs(out, "127.0.0.1:5000/tekton", []string{"./cmd/missing"}); err == nil {
 		t.Error("koRefs found an image ko did not print")
-	}
-}
-
-func TestUnescapeMount(t *testing.T) {
-	if got := unescapeMount(`/tmp/a\040b/c`); got != "/tmp/a b/c" {
-		t.Errorf("unescapeMount = %q", got)
-	}
-	if got := unescapeMount(`/tmp/x\`); got != `/tmp/x\` {
-		t.Errorf("unescapeMount of a trailing backslash = %q", got)
 	}
 }

@@ -1,4 +1,4 @@
-package localcluster
+package tools
 
 import (
 	"bufio"
@@ -51,7 +51,7 @@ func (b *builder) buildKubernetes(ctx context.Context, pkgs map[string]string) e
 		names = append(names, filepath.Base(p))
 	}
 	sort.Strings(names)
-	fmt.Fprintf(b.log, "localcluster: building %s %s (first run on this machine, ~3-5 min)\n", strings.Join(names, ", "), KubernetesVersion)
+	fmt.Fprintf(b.log, "tools: building %s %s (first run on this machine, ~3-5 min)\n", strings.Join(names, ", "), KubernetesVersion)
 	dir, err := b.wrapperDir("kubernetes-" + KubernetesVersion)
 	if err != nil {
 		return err
@@ -100,7 +100,7 @@ func (b *builder) buildKubernetes(ctx context.Context, pkgs map[string]string) e
 }
 
 func (b *builder) buildEtcd(ctx context.Context, t *Tools) error {
-	fmt.Fprintf(b.log, "localcluster: building etcd %s (first run on this machine, ~1 min)\n", EtcdVersion)
+	fmt.Fprintf(b.log, "tools: building etcd %s (first run on this machine, ~1 min)\n", EtcdVersion)
 	dir, err := b.wrapperDir("etcd-" + EtcdVersion)
 	if err != nil {
 		return err
@@ -139,7 +139,7 @@ func (b *builder) buildKo(ctx context.Context, t *Tools) error {
 // requires it and imports the command from a tools file, so the module's
 // own go.mod decides every dependency version.
 func (b *builder) buildCommand(ctx context.Context, what, dirName, module, version, cmdPath, out, took string) error {
-	fmt.Fprintf(b.log, "localcluster: building %s %s (first run on this machine, %s)\n", what, version, took)
+	fmt.Fprintf(b.log, "tools: building %s %s (first run on this machine, %s)\n", what, version, took)
 	dir, err := b.wrapperDir(dirName + "-" + version)
 	if err != nil {
 		return err

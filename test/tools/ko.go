@@ -1,4 +1,4 @@
-package localcluster
+package tools
 
 import (
 	"bytes"
@@ -77,22 +77,4 @@ func koRefs(stdout, repo string, importPaths []string) ([]string, error) {
 		refs[i] = ref
 	}
 	return refs, nil
-}
-
-// KoBuild builds the main package importPath of the Go module in dir with ko
-// on the cluster's busybox base and pushes it into the cluster's registry as
-// <Registry>/<last element of importPath>. It returns the reference by
-// digest. The cluster must have a node (Config.Node).
-func (c *Cluster) KoBuild(ctx context.Context, dir, importPath string) (string, error) {
-	if c.Images == nil || c.Registry == "" {
-		return "", fmt.Errorf("ko build %s: the cluster has no node registry (Config.Node)", importPath)
-	}
-	refs, err := KoBuild(ctx, KoOptions{
-		Ko: c.Tools.Ko, Dir: dir, ImportPaths: []string{importPath},
-		Repo: c.Registry + "/modelguard", Base: c.Images.Busybox, Log: c.log,
-	})
-	if err != nil {
-		return "", err
-	}
-	return refs[0], nil
 }

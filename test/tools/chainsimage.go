@@ -1,4 +1,4 @@
-package localcluster
+package tools
 
 import (
 	"context"
@@ -11,9 +11,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
-// chainsControllerCmd is the controller's main package, the one Chains'
+// ChainsControllerCmd is the controller's main package, the one Chains'
 // release Deployment names as image ko://github.com/tektoncd/chains/cmd/controller.
-const chainsControllerCmd = "github.com/tektoncd/chains/cmd/controller"
+const ChainsControllerCmd = "github.com/tektoncd/chains/cmd/controller"
 
 // chainsImageName names the controller image in its cache layout.
 const chainsImageName = "chains-controller"
@@ -22,18 +22,18 @@ const chainsImageName = "chains-controller"
 // cache root) the Chains controller image and returns where it is cached.
 // InstallChains calls it; `make tools` does too, so tests start warm.
 func EnsureChainsImage(ctx context.Context, log io.Writer) (string, error) {
-	t, err := EnsureNodeTools(ctx, log)
+	t, err := EnsureNode(ctx, log)
 	if err != nil {
 		return "", err
 	}
-	_, dir, err := loadChainsImage(ctx, t, log)
+	_, dir, err := ChainsImage(ctx, t, log)
 	return dir, err
 }
 
-// loadChainsImage returns the Chains controller image from its cache,
+// ChainsImage returns the Chains controller image from its cache,
 // building it first if needed. Like Tekton's images it is built on the
 // busybox base, whose digest is part of the cache key.
-func loadChainsImage(ctx context.Context, t *Tools, log io.Writer) (v1.Image, string, error) {
+func ChainsImage(ctx context.Context, t *Tools, log io.Writer) (v1.Image, string, error) {
 	if log == nil {
 		log = io.Discard
 	}
@@ -50,7 +50,7 @@ func loadChainsImage(ctx context.Context, t *Tools, log io.Writer) (v1.Image, st
 		if err := buildChainsImage(ctx, t, base, dir, log); err != nil {
 			return fmt.Errorf("build chains image: %w", err)
 		}
-		fmt.Fprintf(log, "localcluster: built chains %s image in %s\n", ChainsVersion, time.Since(start).Round(time.Second))
+		fmt.Fprintf(log, "tools: built chains %s image in %s\n", ChainsVersion, time.Since(start).Round(time.Second))
 		return nil
 	})
 	if err != nil {
@@ -66,13 +66,13 @@ func loadChainsImage(ctx context.Context, t *Tools, log io.Writer) (v1.Image, st
 // pushes to a throwaway in-process registry that also serves the base; the
 // image is then copied into an OCI layout at dir.
 func buildChainsImage(ctx context.Context, t *Tools, base v1.Image, dir string, log io.Writer) error {
-	fmt.Fprintf(log, "localcluster: building the chains %s controller image with ko (first run on this machine, ~4 min)\n", ChainsVersion)
+	fmt.Fprintf(log, "tools: building the chains %s controller image with ko (first run on this machine, ~4 min)\n", ChainsVersion)
 	root, err := CacheRoot()
 	if err != nil {
 		return err
 	}
 	b := &builder{root: root, log: log}
-	src, err := b.replacingWrapper(ctx, "chains", "github.com/tektoncd/chains", ChainsVersion, chainsControllerCmd)
+	src, err := b.replacingWrapper(ctx, "chains", "github.com/tektoncd/chains", ChainsVersion, ChainsControllerCmd)
 	if err != nil {
 		return err
 	}
@@ -81,12 +81,12 @@ func buildChainsImage(ctx context.Context, t *Tools, base v1.Image, dir string, 
 		return err
 	}
 	defer stop()
-	baseRef, err := pushImage(ctx, host+"/busybox:base", base)
+	baseRef, err := PushImage(ctx, host+"/busybox:base", base)
 	if err != nil {
 		return err
 	}
 	refs, err := KoBuild(ctx, KoOptions{
-		Ko: t.Ko, Dir: src, ImportPaths: []string{chainsControllerCmd}, Repo: host + "/tekton-chains", Base: baseRef, Log: log,
+		Ko: t.Ko, Dir: src, ImportPaths: []string{ChainsControllerCmd}, Repo: host + "/tekton-chains", Base: baseRef, Log: log,
 		Env: []string{"GOFLAGS=-mod=mod -buildvcs=false", "GOWORK=off"},
 	})
 	if err != nil {

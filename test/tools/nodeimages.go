@@ -1,4 +1,4 @@
-package localcluster
+package tools
 
 import (
 	"context"
@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -21,25 +20,14 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
-// Images are the references, by digest in the cluster's registry, of the
-// images a node's pods use.
-type Images struct {
-	Busybox           string // shell base: busybox-static and its applets
-	Pause             string // pod sandbox (containerd's sandbox_image)
-	Entrypoint        string // Tekton's entrypoint, built by ko
-	Nop               string // Tekton's nop
-	WorkingDirInit    string // Tekton's workingdirinit
-	SidecarLogResults string // Tekton's sidecarlogresults
-}
-
 // tektonImageCmds are the Tekton commands that run inside pods, by image
 // name; the controller gets each by flag.
 var tektonImageCmds = []string{"entrypoint", "nop", "workingdirinit", "sidecarlogresults"}
 
-// nodeImages holds the images of a node before they are pushed.
-type nodeImages struct {
-	busybox, pause v1.Image
-	tekton         map[string]v1.Image // by name in tektonImageCmds
+// NodeImages holds the images of a node before they are pushed.
+type NodeImages struct {
+	Busybox, Pause v1.Image
+	Tekton         map[string]v1.Image // by name: entrypoint, nop, workingdirinit, sidecarlogresults
 }
 
 // EnsureNodeImages builds (once per machine, cached by version under the
@@ -47,19 +35,19 @@ type nodeImages struct {
 // Start pushes them into each cluster's registry; `make tools` calls this
 // so tests start warm.
 func EnsureNodeImages(ctx context.Context, log io.Writer) (string, error) {
-	t, err := EnsureNodeTools(ctx, log)
+	t, err := EnsureNode(ctx, log)
 	if err != nil {
 		return "", err
 	}
-	_, dir, err := loadNodeImages(ctx, t, log)
+	_, dir, err := LoadNodeImages(ctx, t, log)
 	return dir, err
 }
 
-// loadNodeImages returns the node images, building Tekton's with ko into
+// LoadNodeImages returns the node images, building Tekton's with ko into
 // the cache if they are not there. The busybox and pause images are built
 // in memory each time (milliseconds); their digest is part of the cache key
 // of Tekton's images, which are built on top of busybox.
-func loadNodeImages(ctx context.Context, t *Tools, log io.Writer) (*nodeImages, string, error) {
+func LoadNodeImages(ctx context.Context, t *Tools, log io.Writer) (*NodeImages, string, error) {
 	if log == nil {
 		log = io.Discard
 	}
@@ -75,13 +63,13 @@ func loadNodeImages(ctx context.Context, t *Tools, log io.Writer) (*nodeImages, 
 	if err != nil {
 		return nil, "", err
 	}
-	ni := &nodeImages{busybox: busybox, pause: pause}
-	ni.tekton, err = cachedLayout(ctx, log, dir, tektonImageCmds, func() error {
+	ni := &NodeImages{Busybox: busybox, Pause: pause}
+	ni.Tekton, err = cachedLayout(ctx, log, dir, tektonImageCmds, func() error {
 		start := time.Now()
 		if err := buildTektonImages(ctx, t, busybox, dir, log); err != nil {
 			return fmt.Errorf("build tekton images: %w", err)
 		}
-		fmt.Fprintf(log, "localcluster: built tekton images in %s\n", time.Since(start).Round(time.Second))
+		fmt.Fprintf(log, "tools: built tekton images in %s\n", time.Since(start).Round(time.Second))
 		return nil
 	})
 	if err != nil {
@@ -95,7 +83,7 @@ func loadNodeImages(ctx context.Context, t *Tools, log io.Writer) (*nodeImages, 
 // points at a public registry), pushing to a throwaway in-process registry
 // that also serves the base; then copies them into an OCI layout at dir.
 func buildTektonImages(ctx context.Context, t *Tools, base v1.Image, dir string, log io.Writer) error {
-	fmt.Fprintf(log, "localcluster: building tekton %s images with ko (first run on this machine, ~2-3 min)\n", TektonVersion)
+	fmt.Fprintf(log, "tools: building tekton %s images with ko (first run on this machine, ~2-3 min)\n", TektonVersion)
 	root, err := CacheRoot()
 	if err != nil {
 		return err
@@ -126,7 +114,7 @@ func buildTektonImages(ctx context.Context, t *Tools, base v1.Image, dir string,
 		return err
 	}
 	defer stop()
-	baseRef, err := pushImage(ctx, host+"/busybox:base", base)
+	baseRef, err := PushImage(ctx, host+"/busybox:base", base)
 	if err != nil {
 		return err
 	}
@@ -222,8 +210,8 @@ func readImageLayout(dir string, want []string) (map[string]v1.Image, error) {
 	return images, nil
 }
 
-// pushImage pushes img to ref (a tag) and returns the reference by digest.
-func pushImage(ctx context.Context, ref string, img v1.Image) (string, error) {
+// PushImage pushes img to ref (a tag) and returns the reference by digest.
+func PushImage(ctx context.Context, ref string, img v1.Image) (string, error) {
 	r, err := name.ParseReference(ref)
 	if err != nil {
 		return "", fmt.Errorf("push %s: %w", ref, err)
@@ -236,36 +224,4 @@ func pushImage(ctx context.Context, ref string, img v1.Image) (string, error) {
 		return "", fmt.Errorf("push %s: %w", ref, err)
 	}
 	return r.Context().Name() + "@" + d.String(), nil
-}
-
-// push pushes every node image into the registry at host, in parallel, and
-// returns their references by digest.
-func (ni *nodeImages) push(ctx context.Context, host string) (*Images, error) {
-	out := &Images{}
-	jobs := []struct {
-		ref string
-		img v1.Image
-		dst *string
-	}{
-		{host + "/busybox:latest", ni.busybox, &out.Busybox},
-		{host + "/pause:latest", ni.pause, &out.Pause},
-		{host + "/tekton/entrypoint:" + TektonVersion, ni.tekton["entrypoint"], &out.Entrypoint},
-		{host + "/tekton/nop:" + TektonVersion, ni.tekton["nop"], &out.Nop},
-		{host + "/tekton/workingdirinit:" + TektonVersion, ni.tekton["workingdirinit"], &out.WorkingDirInit},
-		{host + "/tekton/sidecarlogresults:" + TektonVersion, ni.tekton["sidecarlogresults"], &out.SidecarLogResults},
-	}
-	var wg sync.WaitGroup
-	errs := make([]error, len(jobs))
-	for i, j := range jobs {
-		wg.Go(func() {
-			*j.dst, errs[i] = pushImage(ctx, j.ref, j.img)
-		})
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
 }
