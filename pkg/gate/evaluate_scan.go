@@ -97,9 +97,7 @@ type ScanReport struct {
 	Blocking       []Finding      `json:"blocking,omitempty"`
 	Allowed        []Finding      `json:"allowed,omitempty"`
 	Findings       []Finding      `json:"findings"`
-	Pass           bool           `json:"pass"`
-	Reason         string         `json:"reason,omitempty"`
-	Message        string         `json:"message"`
+	Verdict
 }
 
 // EvaluateScan judges a scanned image. A scan with notes (partial data, no
@@ -114,7 +112,7 @@ func EvaluateScan(img *acs.Image, p ScanPolicy) ScanReport {
 		r.Counts[n], r.FixableCounts[n] = 0, 0
 	}
 	if img == nil || img.Scan == nil {
-		r.Reason, r.Message = ReasonNoScanData, "Central returned no scan data for the image"
+		r.Verdict = Verdict{Outcome: Fail, Reason: ReasonNoScanData, Message: "Central returned no scan data for the image"}
 		return r
 	}
 	if img.Name != nil {
@@ -164,6 +162,7 @@ func EvaluateScan(img *acs.Image, p ScanPolicy) ScanReport {
 		}
 		r.Blocking = append(r.Blocking, f)
 	}
+	r.Outcome = Fail
 	switch {
 	case len(r.Notes) > 0:
 		r.Reason = ReasonIncompleteScan
@@ -172,7 +171,7 @@ func EvaluateScan(img *acs.Image, p ScanPolicy) ScanReport {
 		r.Reason = ReasonVulnerabilities
 		r.Message = fmt.Sprintf("%d CVE finding(s) at or above %s%s, first: %s", len(r.Blocking), p.Threshold, fixableWord(p), r.Blocking[0].describe())
 	default:
-		r.Pass = true
+		r.Outcome = Pass
 		r.Message = fmt.Sprintf("no CVE at or above %s%s", p.Threshold, fixableWord(p))
 		if len(r.Allowed) > 0 {
 			r.Message += fmt.Sprintf(" except %d allow-listed", len(r.Allowed))

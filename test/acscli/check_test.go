@@ -115,15 +115,21 @@ func TestACSDeploymentCheck(t *testing.T) {
 		t.Fatalf("stdin: exit %d\n%s", code, stdinOut.String())
 	}
 	notObject := write("junk.yaml", "just: a map\n")
-	for name, args := range map[string][]string{
-		"not an object": {"-f", notObject},
-		"missing file":  {"-f", filepath.Join(dir, "nope.yaml")},
-		"no file":       {},
+	for name, tc := range map[string]struct {
+		args         []string
+		reason, want string
+	}{
+		"not an object": {[]string{"-f", notObject}, "InvalidInput", "junk.yaml: document 1 is not a Kubernetes object"},
+		"missing file":  {[]string{"-f", filepath.Join(dir, "nope.yaml")}, "ManifestsUnavailable", "--file"},
+		"no file":       {nil, "InvalidInput", "--file"},
 	} {
 		results := t.TempDir()
-		code, _, errOut := acs.run(append([]string{"deployment-check", "--results-dir", results}, args...)...)
-		if code != cli.ExitError || !strings.Contains(errOut, "--file") {
+		code, _, errOut := acs.run(append([]string{"deployment-check", "--results-dir", results}, tc.args...)...)
+		if code != cli.ExitError || !strings.Contains(errOut, tc.want) {
 			t.Errorf("%s: exit %d %s", name, code, errOut)
+		}
+		if got := readResult(t, results, "reason"); got != tc.reason {
+			t.Errorf("%s: reason = %q, want %q", name, got, tc.reason)
 		}
 		// Results are written even when the command could not run.
 		if got := readResult(t, results, "gate"); got != "error" {
