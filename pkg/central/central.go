@@ -15,6 +15,7 @@ import (
 
 	"github.com/modelguard/modelguard/pkg/acs"
 	"github.com/modelguard/modelguard/pkg/gate"
+	"github.com/modelguard/modelguard/pkg/imageref"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -117,7 +118,10 @@ func (cl *client) ScanImage(ctx context.Context, req acs.ScanRequest) (*acs.Imag
 		return img, nil
 	}
 	img, err := cl.acs.ScanImage(ctx, req)
-	if err == nil {
+	if d, derr := imageref.Digest(req.Image); err == nil && (derr != nil || img.ID == d) {
+		// Only an answer about the image asked for is worth keeping: the
+		// gate refuses any other, and a cache must not repeat it for ten
+		// minutes.
 		cl.scans.put(key, img)
 	}
 	return img, err

@@ -18,6 +18,7 @@ type acsScanOptions struct {
 	acsOptions
 	image, severity       string
 	fixableOnly, allowTag bool
+	acceptIndex           bool
 	allow                 []string
 }
 
@@ -44,6 +45,7 @@ can be passed as $(params.allow[*]).
 	f.BoolVar(&o.fixableOnly, "fixable-only", false, "only CVEs with a fixed version fail the gate")
 	f.StringArrayVar(&o.allow, "allow", nil, "accepted CVE: CVE-ID,YYYY-MM-DD,reason (repeatable; expires after that day)")
 	f.BoolVar(&o.allowTag, "allow-tag", false, "accept an image without a digest (not recommended)")
+	f.BoolVar(&o.acceptIndex, "accept-index", false, "the image is a multi-arch index: accept Central's scan of the platform manifest it resolves")
 	o.flags(f)
 	return cmd
 }
@@ -63,7 +65,7 @@ func (o *acsScanOptions) scan(cmd *cobra.Command, args []string) error {
 }
 
 func (o *acsScanOptions) input(extraAllow []string) (gate.ScanInput, error) {
-	in := gate.ScanInput{Image: o.image, AllowTag: o.allowTag, Cluster: o.cluster,
+	in := gate.ScanInput{Image: o.image, AllowTag: o.allowTag, AcceptIndex: o.acceptIndex, Cluster: o.cluster,
 		Policy: gate.ScanPolicy{FixableOnly: o.fixableOnly, Now: time.Now()}}
 	if err := gate.CheckImageRef(o.image, o.allowTag); err != nil {
 		return in, fmt.Errorf("--image %v", err)

@@ -52,20 +52,30 @@ type DeploymentCheckInput struct {
 
 // CheckDeployment is the DeploymentCheck gate, `roxctl deployment check`:
 // Central evaluates its deploy-time policies against the manifests before
-// they are applied (EvaluateDeploy).
+// they are applied (EvaluateDeploy) — InferenceServices as the Deployment
+// KServe would make of them — and the gate fails when Central checked less
+// than it was given (judgeCoverage).
 func CheckDeployment(ctx context.Context, c Central, in DeploymentCheckInput) DetectReport {
 	set, err := parseManifests(in.Manifests)
 	if err != nil {
 		return DetectReport{Verdict: CouldNotRun(ReasonInput, err)}
 	}
-	resp, err := c.DetectDeployYAML(ctx, acs.DeployRequest{YAML: set.yaml, Namespace: in.Namespace,
-		PolicyCategories: in.Categories, Cluster: in.Cluster})
+	ren := renderInferenceServices(set, in.Namespace)
+	resp, err := c.DetectDeployYAML(ctx, acs.DeployRequest{YAML: acs.JoinYAML(append([]string{set.yaml}, ren.yaml...)...),
+		Namespace: in.Namespace, PolicyCategories: in.Categories, Cluster: in.Cluster})
 	if err != nil {
 		return DetectReport{Verdict: centralFailed("deployment check", err), Sources: set.objects}
 	}
 	r := EvaluateDeploy(resp)
 	r.Sources = set.objects
-	return r
+	for i, p := range r.Violated {
+		// A policy broken by a rendered Deployment is the InferenceService's.
+		if isvc, ok := ren.renderedAs[p.Object]; ok {
+			r.Violated[i].Object = isvc + " (as the " + p.Object + " KServe makes of it)"
+			r.Sources[r.Violated[i].Object] = set.objects[isvc]
+		}
+	}
+	return judgeCoverage(r, resp, ren)
 }
 
 // DetectResultNames are the results of ImageCheck and DeploymentCheck.

@@ -29,6 +29,13 @@ type manifestSet struct {
 	yaml    string
 	objects map[string]string // Kind/name → source
 	order   []string          // Kind/name, as given
+	docs    []object          // every object, parsed
+}
+
+// object is one parsed manifest document.
+type object struct {
+	id, source string
+	body       map[string]any
 }
 
 // parseManifests checks the input with one rule for every door: at most
@@ -62,6 +69,7 @@ func parseManifests(ms []Manifest) (*manifestSet, error) {
 				set.order = append(set.order, id)
 			}
 			set.objects[id] = m.Source
+			set.docs = append(set.docs, object{id: id, source: m.Source, body: probe})
 		}
 		docs = append(docs, m.YAML)
 	}

@@ -14,8 +14,11 @@ import (
 type ScanInput struct {
 	Image    string // pinned by digest, unless AllowTag
 	AllowTag bool
-	Cluster  string // a secured cluster that scans (registries only it reaches)
-	Policy   ScanPolicy
+	// AcceptIndex: the image is a multi-arch index, and Central's scan of
+	// the platform manifest it resolves stands for it.
+	AcceptIndex bool
+	Cluster     string // a secured cluster that scans (registries only it reaches)
+	Policy      ScanPolicy
 }
 
 // Scan is the ImageScan gate: Central scans the image, and the scan is
@@ -33,8 +36,9 @@ func Scan(ctx context.Context, c Central, in ScanInput) ScanReport {
 		return r
 	}
 	r = EvaluateScan(img, in.Policy)
-	if r.Image == "" {
-		r.Image = in.Image
+	r.Image = in.Image
+	if v, ok := bindScan(img, in.Image, in.AcceptIndex); !ok {
+		r.Verdict = v
 	}
 	return r
 }
@@ -60,6 +64,7 @@ func (r ScanReport) Results() results.Results {
 		top = append(top, fmt.Sprintf("%s %s %s@%s fixed:%s", f.CVE, f.Sev, f.Component, f.Version, orNone(f.FixedBy)))
 	}
 	rest = append(rest,
+		results.Result{Name: "scanned-digest", Value: r.ScannedDigest},
 		results.Result{Name: "scanner", Value: strings.TrimSpace(r.DataSource + " " + r.ScannerVersion)},
 		results.Result{Name: "notes", Value: strings.Join(r.Notes, ",")},
 		results.Result{Name: "top-cves", Value: results.Fit(strings.Join(top, "\n"), 1536)})

@@ -15,20 +15,10 @@ import (
 const (
 	log4j        = "quay.io/acme-ml/legacy-indexer@sha256:2c2865a162cf4358d20939a8134660e99f9b266587081be568ebed98c323a21b"
 	noScanData   = "quay.io/acme-ml/private-model@sha256:7e693dfd8e8352a4b0f6eda394c44dea76c98dda33ecd130776c280fe1509ea3"
-	servingStack = `apiVersion: serving.kserve.io/v1beta1
-kind: InferenceService
-metadata: {name: sentiment}
-spec:
-  predictor:
-    model: {modelFormat: {name: onnx}, storageUri: "oci://` + clean + `"}
----
-apiVersion: v1
-kind: Service
-metadata: {name: sentiment-metrics}
-spec:
-  ports: [{port: 8080}]
-`
 )
+
+// servingStack is the emulator's serving stack for the clean image.
+var servingStack = acsemulator.ServingStack(clean, clean, false)
 
 func deployment(privileged bool) string { return acsemulator.ServingDeployment(clean, privileged) }
 

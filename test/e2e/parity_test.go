@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,6 +28,38 @@ type doorCase struct {
 	// sourceInSummary: the summary names where the input came from (the
 	// param, a file), the one result allowed to differ between doors.
 	sourceInSummary bool
+	// hostile, when set, makes Central answer the next call (one per door)
+	// as a broken or hostile Central would.
+	hostile func()
+}
+
+const (
+	unratedImage  = "quay.io/acme-ml/unrated-model@sha256:0af48788b91aca82a886072424f3457629eb2d57ac42c9570fadca82b5b5c4cd"
+	mismatchImage = "quay.io/acme-ml/asked-for@sha256:1b2c3d4e5f60718293a4b5c6d7e8f90112233445566778899aabbccddeeff001"
+	isvcAlone     = `apiVersion: serving.kserve.io/v1beta1
+kind: InferenceService
+metadata: {name: sentiment}
+spec:
+  predictor:
+    model: {modelFormat: {name: onnx}, runtime: not-in-the-manifests, storageUri: "oci://` + cleanImage + `"}
+`
+)
+
+// scanBody is Central's answer for image, to be replayed for another.
+func scanBody(t *testing.T, central *acsemulator.Server, image string) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, central.URL+"/v1/images/scan", strings.NewReader(`{"imageName":"`+image+`"}`))
+	req.Header.Set("Authorization", "Bearer "+centralToken)
+	resp, err := central.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("scan %s: HTTP %d %v", image, resp.StatusCode, err)
+	}
+	return string(b)
 }
 
 // TestDoorsAgree runs the same emulator cases through both doors and
@@ -55,7 +89,15 @@ func TestDoorsAgree(t *testing.T) {
 		check("check-clean", cleanImage, "pass", ""),
 		check("check-log4j", log4j, "fail", "PolicyFailsBuild"),
 		check("check-no-data", noScanData, "fail", "NoScanData"),
+		scan("scan-unrated-cve", unratedImage, "fail", "VulnerabilitiesFound"),
+		{name: "scan-another-digest", kind: "ImageScan", task: "acs-image-scan", params: map[string]string{"image": mismatchImage},
+			gate: "fail", reason: "ScanDigestMismatch", hostile: func() {
+				central.FailNext("/v1/images/scan", 1, 200, "application/json", scanBody(t, central, cleanImage))
+			}},
 		deploy("deploy-restricted", acsemulator.ServingDeployment(cleanImage, false), "pass", ""),
+		deploy("deploy-serving-stack", acsemulator.ServingStack(cleanImage, cleanImage, false), "pass", ""),
+		deploy("deploy-privileged-runtime", acsemulator.ServingStack(cleanImage, cleanImage, true), "fail", "PolicyBlocksDeployment"),
+		deploy("deploy-isvc-alone", isvcAlone, "fail", "UncheckedObjects"),
 		deploy("deploy-privileged", acsemulator.ServingDeployment(cleanImage, true), "fail", "PolicyBlocksDeployment"),
 		{name: "deploy-not-an-object", kind: "DeploymentCheck", task: "acs-deployment-check", manifests: "just: a map\n", gate: "error", reason: "InvalidInput", sourceInSummary: true},
 	}
@@ -69,9 +111,28 @@ func TestDoorsAgree(t *testing.T) {
 			namespaces[tc.token] = acsNamespace(t, central, token, true)
 		}
 	}
+	t.Run("bad-digest", func(t *testing.T) {
+		// Refused before any work, by both: the kind as InvalidParams (no
+		// results, as for every kind's bad params), the step as exit 1
+		// with gate=error. Both name the param and the rule.
+		tc := scan("bad-digest", "quay.io/acme-ml/m@sha256:0123", "", "")
+		run, step := tc.customRun(t, namespaces[""]), tc.taskStep(t, central)
+		if c := condition(run); c.Reason != "InvalidParams" || !strings.Contains(c.Message, `param "image"`) || !strings.Contains(c.Message, "64 lower-case hex") {
+			t.Errorf("CustomRun: %s", statusOf(run))
+		}
+		if step.Code != cli.ExitError || step.Results["gate"] != "error" || step.Results["reason"] != "InvalidInput" || !strings.Contains(step.Log, "--image") || !strings.Contains(step.Log, "64 lower-case hex") {
+			t.Errorf("Task: exit %d, results %v\n%s", step.Code, step.Results, step.Log)
+		}
+	})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.hostile != nil {
+				tc.hostile()
+			}
 			run := tc.customRun(t, namespaces[tc.token])
+			if tc.hostile != nil {
+				tc.hostile()
+			}
 			step := tc.taskStep(t, central)
 			c := condition(run)
 			if got := result(run, "gate"); got != tc.gate || c.Reason != orSucceeded(tc.reason) {

@@ -27,6 +27,7 @@ func (*Kind) Params() []kinds.Param {
 	ps := append(kinds.ImageParams("scan"),
 		kinds.Param{Name: "severity", Description: "fail on CVEs at or above: LOW, MODERATE, IMPORTANT, CRITICAL (default CRITICAL)"},
 		kinds.Param{Name: "fixable-only", Description: `"true": only CVEs with a fixed version fail the gate`},
+		kinds.Param{Name: "accept-index", Description: `"true": the image is a multi-arch index; Central's scan of the platform manifest it resolves stands for it`},
 		kinds.Param{Name: "allow", Type: v1beta1.ParamTypeArray, Description: "accepted CVEs: CVE-ID,YYYY-MM-DD,reason (expires after that day)"},
 	)
 	return append(ps, kinds.ACSParams("scan")...)
@@ -46,6 +47,8 @@ func (k *Kind) Plan(req kinds.Request) (kinds.Job, error) {
 		}
 	}
 	in.Policy.FixableOnly, err = req.Params.Bool("fixable-only", false)
+	errs = append(errs, err)
+	in.AcceptIndex, err = req.Params.Bool("accept-index", false)
 	errs = append(errs, err)
 	for _, a := range req.Params.Array("allow") {
 		allow, err := gate.ParseAllow(a)
