@@ -46,6 +46,7 @@ func golden(t *testing.T, path string, docs []any) {
 var goldenSpecs = map[string]Spec{
 	"dev-minimal": {
 		Namespace: "team-a-dev",
+		Profile:   Dev,
 		Subjects:  map[Persona]Subjects{DataScientist: {Groups: []string{"team-a:data-scientists"}}},
 	},
 	"prod-full": {
@@ -57,9 +58,10 @@ var goldenSpecs = map[string]Spec{
 			Operator:      {Groups: []string{"platform:operators"}},
 		},
 		Ingress: []IngressSource{{Kind: FromOpenShiftRouter}, {Kind: FromMonitoring}, {Kind: FromKnative}, {Kind: FromIstio}, {Kind: FromNamespace, Namespace: "api-gateway"}},
-		Egress:  []EgressRule{{CIDR: "10.20.0.0/16", Port: 443}, {CIDR: "192.0.2.10/32"}},
-		Quota:   map[string]string{"gpu": "8", "inferenceservices": "5"},
-		Limits:  map[string]string{"max-gpu": "2"},
+		// Except is what Limits.Apply carves out (here: the API server).
+		Egress: []EgressRule{{CIDR: "10.20.0.0/16", Port: 443}, {CIDR: "192.0.2.10/32"}, {CIDR: "10.0.0.0/8", Port: 9000, Except: []string{"10.0.0.1/32"}}},
+		Quota:  map[string]string{"gpu": "8", "inferenceservices": "5"},
+		Limits: map[string]string{"max-gpu": "2"},
 	},
 }
 

@@ -56,6 +56,7 @@ func (e *Engine) Run(ctx context.Context, s *Spec, mode Mode, from string) (*Rep
 	} else {
 		r.Changes, err = e.Plan(ctx, s, from)
 	}
+	r.Profile = s.Profile // the namespace's, when the run gave none
 	if err != nil || mode == ModeDiff {
 		return r, err
 	}
@@ -112,6 +113,9 @@ func (r *Report) Refs(action string) []string {
 func (r *Report) Summary() string {
 	n := Summary(r.Changes)
 	s := fmt.Sprintf("created %d, changed %d, unchanged %d, deleted %d", n[Created], n[Changed], n[Unchanged], n[Deleted])
+	if n[Foreign] > 0 {
+		s += fmt.Sprintf(", foreign %d", n[Foreign])
+	}
 	if r.Mode == ModeDiff {
 		return "dry run: " + s
 	}
@@ -143,8 +147,14 @@ func (r *Report) MatrixSummary() string {
 }
 
 // Problem says why the run's answer is no, or returns "" when it is yes:
-// verify fails on drift; apply and verify fail on any matrix mismatch.
+// verify fails on drift; apply and verify fail on a foreign NetworkPolicy
+// or RoleBinding (the guard cannot vouch for a namespace it may open) and
+// on any matrix mismatch.
 func (r *Report) Problem() (reason, message string) {
+	if foreign := r.Refs(Foreign); len(foreign) > 0 && r.Mode == ModeApply {
+		return ReasonDrift, "objects the guard did not make may open what it closes: " + refList(foreign) +
+			"; a cluster admin removes them or lists them in the namespace annotation " + AllowForeignAnnotation
+	}
 	if r.Mode == ModeVerify {
 		var drifted []string
 		for _, c := range r.Changes {
@@ -153,7 +163,7 @@ func (r *Report) Problem() (reason, message string) {
 			}
 		}
 		if len(drifted) > 0 {
-			return ReasonDrift, "guarded objects differ from the guard (hand edits?): " + strings.Join(drifted, ", ")
+			return ReasonDrift, "the namespace differs from its guard (hand edits, or objects the guard did not make): " + refList(drifted)
 		}
 	}
 	if bad := Mismatches(r.Checks); len(bad) > 0 {
@@ -172,4 +182,12 @@ func word(allowed bool) string {
 		return "allowed"
 	}
 	return "denied"
+}
+
+// refList joins refs for a message, at most ten of them.
+func refList(refs []string) string {
+	if len(refs) > 10 {
+		return strings.Join(refs[:10], ", ") + fmt.Sprintf(" and %d more", len(refs)-10)
+	}
+	return strings.Join(refs, ", ")
 }
