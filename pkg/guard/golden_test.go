@@ -134,3 +134,17 @@ func TestControllerBindsOnlyPersonaRoles(t *testing.T) {
 		t.Fatalf("bind resourceNames = %v; want the persona roles %v", bound, want)
 	}
 }
+
+// config/ installs the admission policies; they must be exactly what the
+// builders make.
+func TestAdmissionPoliciesMatchConfig(t *testing.T) {
+	var docs []any
+	for _, o := range AdmissionPolicies() {
+		u, err := toUnstructured(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs = append(docs, u.Object)
+	}
+	golden(t, filepath.Join("..", "..", "config", "230-admission-policies.yaml"), docs)
+}
