@@ -91,6 +91,9 @@ func (e *environment) installController(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("install KServe CRD stand-ins: %w\n%s", err, out)
 	}
+	if err := e.waitForAdmissionPolicies(ctx); err != nil {
+		return err
+	}
 	p, err := startController(ctx, e.cluster, "modelguard-controller")
 	if err != nil {
 		return err
