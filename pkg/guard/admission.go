@@ -134,6 +134,13 @@ func must(expr, message string) admissionregistrationv1.Validation {
 	return admissionregistrationv1.Validation{Expression: expr, MessageExpression: message}
 }
 
+// specChanged skips updates that leave the spec alone (a controller
+// adding a finalizer or a label): what the policies judge is in the spec.
+var specChanged = admissionregistrationv1.MatchCondition{
+	Name:       "spec-changed",
+	Expression: "request.operation != 'UPDATE' || object.?spec.orValue({}) != oldObject.?spec.orValue({})",
+}
+
 // notGuardrailsAdmin exempts cluster admins from a policy.
 var notGuardrailsAdmin = admissionregistrationv1.MatchCondition{
 	Name:       "not-a-guardrails-admin",

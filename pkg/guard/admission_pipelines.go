@@ -22,7 +22,7 @@ func prodPipelinesPolicy() policy {
 			"the bundles resolver with a bundle in modelguard.dev/trusted-bundles, or the git resolver with url@commit in modelguard.dev/trusted-git.",
 		rules:      []admissionregistrationv1.NamedRuleWithOperations{rules(createUpdate, tektonGroup, v1, "pipelineruns", "taskruns")},
 		namespaces: guarded(true),
-		conditions: []admissionregistrationv1.MatchCondition{notGuardrailsAdmin},
+		conditions: []admissionregistrationv1.MatchCondition{notGuardrailsAdmin, specChanged},
 		variables: []admissionregistrationv1.Variable{
 			variable("isRun", "request.resource.resource == 'pipelineruns'"),
 			variable("spec", "object.?spec.orValue({})"),

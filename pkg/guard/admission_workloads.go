@@ -61,7 +61,7 @@ func workloadSecretsPolicy() policy {
 			rules(createUpdate, tektonGroup, v1, "pipelineruns", "taskruns", "pipelines", "tasks"),
 		},
 		namespaces: guarded(false),
-		conditions: []admissionregistrationv1.MatchCondition{notGuardrailsAdmin, {
+		conditions: []admissionregistrationv1.MatchCondition{notGuardrailsAdmin, specChanged, {
 			Name:       "may-not-read-secrets",
 			Expression: "!authorizer.group('').resource('secrets').namespace(request.namespace).check('get').allowed()",
 		}},

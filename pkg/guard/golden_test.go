@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
 )
 
@@ -88,15 +89,25 @@ func TestBuildGolden(t *testing.T) {
 // config/ installs the persona ClusterRoles; they must be exactly what the
 // builders make, so the code and the manifests cannot drift apart.
 func TestPersonaClusterRolesMatchConfig(t *testing.T) {
-	var docs []any
+	var objs []runtime.Object
 	for _, r := range PersonaClusterRoles() {
-		u, err := toUnstructured(r)
+		objs = append(objs, r)
+	}
+	goldenConfig(t, "210-persona-clusterroles.yaml", objs)
+}
+
+// goldenConfig compares objects with a file of config/.
+func goldenConfig(t *testing.T, file string, objs []runtime.Object) {
+	t.Helper()
+	var docs []any
+	for _, o := range objs {
+		u, err := toUnstructured(o)
 		if err != nil {
 			t.Fatal(err)
 		}
 		docs = append(docs, u.Object)
 	}
-	golden(t, filepath.Join("..", "..", "config", "210-persona-clusterroles.yaml"), docs)
+	golden(t, filepath.Join("..", "..", "config", file), docs)
 }
 
 // The controller may bind exactly the persona roles: the bind rule in
@@ -138,13 +149,5 @@ func TestControllerBindsOnlyPersonaRoles(t *testing.T) {
 // config/ installs the admission policies; they must be exactly what the
 // builders make.
 func TestAdmissionPoliciesMatchConfig(t *testing.T) {
-	var docs []any
-	for _, o := range AdmissionPolicies() {
-		u, err := toUnstructured(o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		docs = append(docs, u.Object)
-	}
-	golden(t, filepath.Join("..", "..", "config", "230-admission-policies.yaml"), docs)
+	goldenConfig(t, "230-admission-policies.yaml", AdmissionPolicies())
 }

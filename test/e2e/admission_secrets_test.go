@@ -10,6 +10,8 @@ import (
 	"github.com/modelguard/modelguard/test/localcluster"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/dynamic"
 	"knative.dev/pkg/apis"
 )
 
@@ -104,6 +106,27 @@ spec:
     spec: {serviceAccountName: deployer, containers: [{name: c, image: i, env: ` + secretEnv + `}]}`, nil},
 	} {
 		a.try(t)
+	}
+
+	// Changing an admitted InferenceService is judged the same way; an
+	// update that leaves its spec alone (a controller's finalizer) is not
+	// judged at all.
+	ctx := context.Background()
+	alice := dynamic.NewForConfigOrDie(env.cluster.RESTConfig(localcluster.UserAlice))
+	isvc := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
+		"metadata": map[string]any{"name": "model"}, "spec": map[string]any{"predictor": map[string]any{"model": map[string]any{"storageUri": "oci://r/m@sha256:0"}}}}}
+	isvc, err := alice.Resource(isvcGVR).Namespace(ns).Create(ctx, isvc, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	isvc.SetLabels(map[string]string{"team": "fraud"})
+	if isvc, err = alice.Resource(isvcGVR).Namespace(ns).Update(ctx, isvc, metav1.UpdateOptions{}); err != nil {
+		t.Fatalf("alice relabels her InferenceService: %v", err)
+	}
+	_ = unstructured.SetNestedSlice(isvc.Object, []any{map[string]any{"name": "K", "valueFrom": map[string]any{"secretKeyRef": map[string]any{"name": "model-store", "key": "key"}}}},
+		"spec", "predictor", "model", "env")
+	if _, err := alice.Resource(isvcGVR).Namespace(ns).Update(ctx, isvc, metav1.UpdateOptions{}); err == nil || !strings.Contains(err.Error(), "Secret model-store") {
+		t.Errorf("alice adds the Secret to her InferenceService: err = %v; want refused by %s", err, policy)
 	}
 }
 

@@ -32,24 +32,32 @@ var isvcGVR = schema.GroupVersionResource{Group: "serving.kserve.io", Version: "
 func pipelineNamespace(t *testing.T) string {
 	t.Helper()
 	ns := namespace(t)
+	grantPipelineRuns(t, ns, localcluster.GroupPipelineAuthors, localcluster.GroupMLEngineers)
+	return ns
+}
+
+// grantPipelineRuns lets groups start and read PipelineRuns and CustomRuns
+// in ns. An existing grant is kept.
+func grantPipelineRuns(t *testing.T, ns string, groups ...string) {
+	t.Helper()
 	ctx := context.Background()
 	role := &rbacv1.Role{
 		ObjectMeta: metav1.ObjectMeta{Name: "pipeline-author"},
 		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{"tekton.dev"}, Resources: []string{"pipelineruns", "customruns"}, Verbs: []string{"get", "list", "watch", "create"}}},
 	}
-	if _, err := env.kube.RbacV1().Roles(ns).Create(ctx, role, metav1.CreateOptions{}); err != nil {
+	if _, err := env.kube.RbacV1().Roles(ns).Create(ctx, role, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
 	rb := &rbacv1.RoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: "pipeline-authors"},
-		Subjects: []rbacv1.Subject{{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: localcluster.GroupPipelineAuthors},
-			{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: localcluster.GroupMLEngineers}},
-		RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "pipeline-author"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "pipeline-author"},
 	}
-	if _, err := env.kube.RbacV1().RoleBindings(ns).Create(ctx, rb, metav1.CreateOptions{}); err != nil {
+	for _, g := range groups {
+		rb.Subjects = append(rb.Subjects, rbacv1.Subject{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: g})
+	}
+	if _, err := env.kube.RbacV1().RoleBindings(ns).Create(ctx, rb, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
-	return ns
 }
 
 // handOver is what a cluster admin writes on a namespace to have it
