@@ -85,12 +85,12 @@ func (l *Limits) Apply(s *Spec, sensitive []Sensitive) error {
 		allowed := l.Subjects[p]
 		for _, g := range s.Subjects[p].Groups {
 			if !contains(allowed.Groups, g) {
-				bad("Groups", string(p), "%s is not a %s group a cluster admin allows in namespace %s (annotation %s: %s)", quote(g), p, ns, AllowSubjectsAnnotation(p), orNone(allowed.Groups))
+				bad("Groups", string(p), "%s is not among the %s groups a cluster admin allows in namespace %s (annotation %s: %s)", quote(g), p, ns, AllowSubjectsAnnotation(p), orNone(allowed.Groups))
 			}
 		}
 		for _, u := range s.Subjects[p].Users {
 			if !contains(allowed.Users, u) {
-				bad("Users", string(p), "%s is not a %s user a cluster admin allows in namespace %s (annotation %s: %s)", quote(u), p, ns, AllowSubjectsAnnotation(p), orNone(allowed.Users))
+				bad("Users", string(p), "%s is not among the %s users a cluster admin allows in namespace %s (annotation %s: %s)", quote(u), p, ns, AllowSubjectsAnnotation(p), orNone(allowed.Users))
 			}
 		}
 	}

@@ -88,7 +88,7 @@ func TestGuardCLI(t *testing.T) {
 	code, _, errOut = modelguard("guard", "apply", "--kubeconfig", admin, "--namespace", ns, "--results-dir", refused,
 		"--pod-security", "privileged", "--egress", "169.254.169.254/32", "--operator-user", "mallory")
 	for _, want := range []string{"LimitExceeded", `--pod-security: "privileged" is below restricted`, `--egress: "169.254.169.254/32"`,
-		`--operator-user: "mallory" is not a operator user`, guard.AllowSubjectsAnnotation(guard.Operator)} {
+		`--operator-user: "mallory" is not among the operator users`, guard.AllowSubjectsAnnotation(guard.Operator)} {
 		if code != cli.ExitDenied || !strings.Contains(errOut, want) {
 			t.Errorf("over the limits: exit %d, stderr %q; want 2 and %q", code, errOut, want)
 		}

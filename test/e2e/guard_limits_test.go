@@ -48,10 +48,10 @@ func TestNamespaceGuardLimits(t *testing.T) {
 		{"their-namespace", localcluster.UserBob, dev, fmt.Sprintf(`- {name: ingress, value: ["namespace:%s"]}`, pipelines),
 			[]string{fmt.Sprintf(`param "ingress": "namespace:%s" is not a source`, pipelines), guard.AllowIngressAnnotation}},
 		{"self-operator", localcluster.UserBob, dev, `- {name: operator-users, value: [bob]}`,
-			[]string{`param "operator-users": "bob" is not a operator user`, guard.AllowSubjectsAnnotation(guard.Operator)}},
+			[]string{`param "operator-users": "bob" is not among the operator users`, guard.AllowSubjectsAnnotation(guard.Operator)}},
 		{"own-group-as-operator", localcluster.UserBob, dev, fmt.Sprintf(`- {name: operator-users, value: [carol]}
           - {name: data-scientist-users, value: ["%s"]}`, localcluster.UserBob),
-			[]string{`param "data-scientist-users": "bob" is not a data-scientist user`, guard.AllowSubjectsAnnotation(guard.DataScientist)}},
+			[]string{`param "data-scientist-users": "bob" is not among the data-scientist users`, guard.AllowSubjectsAnnotation(guard.DataScientist)}},
 		{"prod-as-dev", localcluster.UserBob, prod, `- {name: profile, value: dev}`,
 			[]string{`param "profile": "dev", but a cluster admin declared namespace`, guard.NamespaceProfileLabel}},
 		{"gpus", localcluster.UserDave, dev, `- {name: quota, value: {gpu: "64"}}`,
