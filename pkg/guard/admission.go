@@ -96,7 +96,7 @@ func guardrailsAdminRole() *rbacv1.ClusterRole {
 	return &rbacv1.ClusterRole{
 		TypeMeta: metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRole"},
 		ObjectMeta: metav1.ObjectMeta{Name: GuardrailsAdminRole, Labels: map[string]string{ManagedByLabel: ManagedBy},
-			Annotations: map[string]string{"modelguard.dev/description": "Bind to the cluster admins (besides system:masters) who may set modelguard.dev/ and trusted namespace labels and are exempt from the modelguard admission policies. Never bind it to a controller or a pipeline's ServiceAccount."}},
+			Annotations: map[string]string{"modelguard.dev/description": "Bind to the cluster admins (besides system:masters) who may set modelguard.dev/ and trusted namespace labels and are exempt from the modelguard admission policies, and to platform operators that set the trusted labels themselves (OpenShift's ingress, monitoring or Serverless operators). Never to the modelguard controller, a pipeline's ServiceAccount, or anything a namespace's users can drive."}},
 		Rules: []rbacv1.PolicyRule{rule([]string{GuardrailsAdminVerb}, GuardrailsAdminGroup, GuardrailsAdminResource)},
 	}
 }
