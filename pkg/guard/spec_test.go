@@ -37,7 +37,10 @@ func TestParseEgress(t *testing.T) {
 			t.Errorf("ParseEgress(%q) = %+v, %v; want %+v", in, got, err, want)
 		}
 	}
-	for _, bad := range []string{"", "10.0.0.0", "10.0.0.0/8:0", "10.0.0.0/8:70000", "10.0.0.0/8:https", "example.com:443"} {
+	// Host bits hide what is meant; IPv4-mapped IPv6 would reach IPv4
+	// addresses past every IPv4 check (link-local, the API server).
+	for _, bad := range []string{"", "10.0.0.0", "10.0.0.0/8:0", "10.0.0.0/8:70000", "10.0.0.0/8:https", "example.com:443",
+		"10.1.2.3/8", "::ffff:169.254.169.254/128", "::ffff:0.0.0.0/96:80"} {
 		if _, err := ParseEgress(bad); err == nil {
 			t.Errorf("ParseEgress(%q) accepted", bad)
 		}
