@@ -29,6 +29,9 @@ func wantRefused(t *testing.T, target string, run *v1beta1.CustomRun, reason str
 			t.Errorf("%s: message %q does not say %q", run.Name, c.Message, w)
 		}
 	}
+	if got := result(run, "summary"); !strings.HasPrefix(got, "nothing written: ") || len(run.Status.Results) != 7 {
+		t.Errorf("%s: results %v; want all seven, the summary saying nothing was written", run.Name, run.Status.Results)
+	}
 	rbs, err := env.kube.RbacV1().RoleBindings(target).List(context.Background(), metav1.ListOptions{LabelSelector: guard.GuardLabel})
 	if err != nil || len(rbs.Items) != 0 {
 		t.Errorf("%s: RoleBindings in %s after a refused guard: %v (%v)", run.Name, target, rbs, err)

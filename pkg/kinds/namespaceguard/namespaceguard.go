@@ -72,11 +72,11 @@ func (k *Kind) run(ctx context.Context, from string, spec *guard.Spec, mode guar
 	var limits *guard.LimitError
 	switch {
 	case errors.As(err, &limits):
-		return nil, kinds.Deny(ReasonLimitExceeded, nil, "%s", joinMessages(paramErrors(limits)))
+		return nil, refuse(ReasonLimitExceeded, "%s", joinMessages(paramErrors(limits)))
 	case errors.Is(err, guard.ErrNotOptedIn):
-		return nil, kinds.Deny(ReasonNotOptedIn, nil, "%v", kinds.Invalid("namespace", "%v", err))
+		return nil, refuse(ReasonNotOptedIn, "%v", kinds.Invalid("namespace", "%v", err))
 	case errors.Is(err, guard.ErrNamespaceNotFound):
-		return nil, kinds.Deny(ReasonNamespaceMissing, nil, "namespace %q does not exist; the guard locks a namespace down, it does not create one", spec.Namespace)
+		return nil, refuse(ReasonNamespaceMissing, "namespace %q does not exist; the guard locks a namespace down, it does not create one", spec.Namespace)
 	case err != nil:
 		return nil, err
 	}
@@ -85,6 +85,19 @@ func (k *Kind) run(ctx context.Context, from string, spec *guard.Spec, mode guar
 		return nil, kinds.Deny(reason, res, "%s", msg)
 	}
 	return res, nil
+}
+
+// refuse fails a run that wrote nothing; its results are still all
+// written, the summary saying why.
+func refuse(reason, format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	res := Results(&guard.Report{})
+	for i := range res {
+		if res[i].Name == "summary" {
+			res[i].Value = fit("nothing written: "+msg, 1024)
+		}
+	}
+	return kinds.Deny(reason, res, "%s", msg)
 }
 
 // Results are the run's results, always all written: "created",
