@@ -46,8 +46,10 @@ type environment struct {
 func TestMain(m *testing.M) {
 	flag.Parse()
 	if testing.Short() {
+		// Every test here needs the cluster; running them without one
+		// would only dereference the missing environment.
 		fmt.Println("pods: skipped in -short mode (starts a control plane and a node)")
-		os.Exit(m.Run())
+		os.Exit(0)
 	}
 	os.Exit(run(m))
 }
