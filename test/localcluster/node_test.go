@@ -32,6 +32,8 @@ func TestNode(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 
+	// Another run's leftovers are not this cluster's to answer for.
+	cgroupsBefore := containerCgroups()
 	start := time.Now()
 	c := ForTest(t, Config{Node: true})
 	t.Logf("cluster with node up in %s; registry %s", time.Since(start).Round(time.Millisecond), c.Registry)
@@ -110,11 +112,14 @@ func TestNode(t *testing.T) {
 	if mounts, err := MountsUnder(c.Dir); err != nil || len(mounts) > 0 {
 		t.Errorf("mounts under %s after Stop: %v (%v)", c.Dir, mounts, err)
 	}
-	if cgroups, _ := filepath.Glob("/sys/fs/cgroup/*/k8s.io/*"); slices.ContainsFunc(cgroups, func(p string) bool {
-		fi, err := os.Stat(p)
-		return err == nil && fi.IsDir()
-	}) {
-		t.Errorf("container cgroups left after Stop: %v", cgroups)
+	var left []string
+	for _, cg := range containerCgroups() {
+		if !slices.Contains(cgroupsBefore, cg) {
+			left = append(left, cg)
+		}
+	}
+	if len(left) > 0 {
+		t.Errorf("container cgroups left after Stop: %v", left)
 	}
 	if links, _ := filepath.Glob("/var/log/containers/*"); len(links) > 0 {
 		for _, l := range links {
@@ -126,6 +131,20 @@ func TestNode(t *testing.T) {
 	if _, err := os.Stat(c.Dir); !os.IsNotExist(err) && os.Getenv("MODELGUARD_KEEP_CLUSTER") != "1" {
 		t.Errorf("cluster dir %s not removed (stat: %v)", c.Dir, err)
 	}
+}
+
+// containerCgroups lists the container cgroups (directories) under
+// containerd's k8s.io namespace, in any hierarchy.
+func containerCgroups() []string {
+	var dirs []string
+	matches, _ := filepath.Glob("/sys/fs/cgroup/*/k8s.io/*")
+	unified, _ := filepath.Glob("/sys/fs/cgroup/k8s.io/*")
+	for _, p := range append(matches, unified...) {
+		if fi, err := os.Stat(p); err == nil && fi.IsDir() {
+			dirs = append(dirs, p)
+		}
+	}
+	return dirs
 }
 
 // TestBenchTaskRun measures a one-step pod-based TaskRun from create to

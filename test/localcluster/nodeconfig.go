@@ -25,6 +25,7 @@ type nodePaths struct {
 	kubeletConf     string
 	podLogs         string
 	sysctls         string // host sysctls before the kubelet changed them
+	containerIDs    string // the node's containers, listed as it stops
 	// cniNetwork names the CNI network; it is unique per cluster dir, so
 	// libcni's cache files of this cluster can be told apart from others'.
 	cniNetwork string
@@ -57,6 +58,7 @@ func nodePathsIn(clusterDir string) nodePaths {
 		kubeletConf:     filepath.Join(d, "kubelet-config.yaml"),
 		podLogs:         filepath.Join(d, "pod-logs"),
 		sysctls:         filepath.Join(d, "sysctls-before.json"),
+		containerIDs:    filepath.Join(d, "container-ids"),
 		cniNetwork:      "modelguard-" + hex.EncodeToString(sum[:4]),
 	}
 }

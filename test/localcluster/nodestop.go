@@ -48,6 +48,11 @@ func stopNodeTasks(dir string, log io.Writer) {
 		}
 		return out, nil
 	}
+	// The ids outlive containerd: cleanupNode removes their cgroups, which
+	// a task deleted through a dying shim leaves behind.
+	if out, err := ctr("containers", "ls", "--quiet"); err == nil {
+		_ = os.WriteFile(p.containerIDs, out, 0o600)
+	}
 	// Deleting a pod's sandbox task may shut down the shim its other
 	// containers share before they are deleted ("ttrpc: closed"); a
 	// second round deletes those.
@@ -108,8 +113,10 @@ func cleanupNode(dir string, log io.Writer) []string {
 	_ = os.Remove("/run/containerd/s")
 	_ = os.Remove("/run/containerd")
 	// runc puts containers under a "k8s.io" cgroup (containerd's
-	// namespace) in every hierarchy and leaves the parent behind; rmdir
-	// only succeeds while it is empty, so another node's is safe.
+	// namespace) in every hierarchy; a task whose shim died first keeps
+	// its own, and runc leaves the parent behind. rmdir only succeeds on
+	// an empty cgroup, so another node's are safe.
+	removeContainerCgroups(p.containerIDs)
 	if parents, _ := filepath.Glob("/sys/fs/cgroup/*/k8s.io"); len(parents) > 0 {
 		for _, d := range parents {
 			_ = syscall.Rmdir(d)
@@ -288,4 +295,22 @@ func deleteBridge() error {
 		return fmt.Errorf("delete bridge %s: %w: %s", cniBridge, err, strings.TrimSpace(string(out)))
 	}
 	return nil
+}
+
+// removeContainerCgroups removes the cgroup of every container listed in
+// idsFile, in every hierarchy (cgroup v1) or the unified one.
+func removeContainerCgroups(idsFile string) {
+	ids, err := os.ReadFile(idsFile)
+	if err != nil {
+		return
+	}
+	for _, id := range strings.Fields(string(ids)) {
+		if strings.ContainsAny(id, "/.") {
+			continue // a container id is hex; never walk out of k8s.io
+		}
+		dirs, _ := filepath.Glob("/sys/fs/cgroup/*/k8s.io/" + id)
+		for _, d := range append(dirs, "/sys/fs/cgroup/k8s.io/"+id) {
+			_ = syscall.Rmdir(d)
+		}
+	}
 }
