@@ -69,7 +69,7 @@ type seqServer struct {
 
 type recorded struct {
 	method, path, query, auth, ctype, accept, agent string
-	body                                     map[string]any
+	body                                            map[string]any
 }
 
 func newSeqServer(t testing.TB, replies ...reply) *seqServer {
