@@ -107,11 +107,24 @@ func (e *Engine) namespace(ctx context.Context, name, from string) (*unstructure
 	if err != nil {
 		return nil, fmt.Errorf("get namespace %s: %w", name, err)
 	}
-	if got := ns.GetLabels()[OptInLabel]; from != "" && got != from {
-		return nil, fmt.Errorf("%w: namespace %q may be guarded only from the namespace named by its label %s (it is %q); a cluster admin opts it in with: kubectl label namespace %s %s=%s",
-			ErrNotOptedIn, name, OptInLabel, got, name, OptInLabel, from)
+	if err := CheckOptIn(name, ns.GetLabels(), from); err != nil {
+		return nil, err
 	}
 	return ns, nil
+}
+
+// CheckOptIn says (an error wrapping ErrNotOptedIn) whether the namespace
+// name, with these labels, was handed to runs from the namespace from by
+// OptInLabel. An empty from is a person acting with their own credentials,
+// whom Kubernetes RBAC alone governs. Every door that acts in another
+// namespace on a run's behalf (NamespaceGuard, RuntimeWatch's rollback)
+// asks this one function.
+func CheckOptIn(name string, labels map[string]string, from string) error {
+	if got := labels[OptInLabel]; from != "" && got != from {
+		return fmt.Errorf("%w: namespace %q may be acted on only from the namespace named by its label %s (it is %q); a cluster admin opts it in with: kubectl label namespace %s %s=%s",
+			ErrNotOptedIn, name, OptInLabel, got, name, OptInLabel, from)
+	}
+	return nil
 }
 
 // current lists, in parallel, every object of the kinds the guard manages
