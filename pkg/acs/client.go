@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/modelguard/modelguard/pkg/imageref"
 )
 
 // Client calls Central's REST API. It is safe for concurrent use; at most
@@ -201,7 +203,7 @@ func (c *Client) DetectDeployYAML(ctx context.Context, req DeployRequest) (*Depl
 // attempt has likely filled Central's cache for exactly that digest.
 func dropForceAfterTimeout(force *bool, image string) func(error) {
 	return func(err error) {
-		if *force && isTimeout(err) && digestPinned(image) {
+		if *force && isTimeout(err) && imageref.Pinned(image) {
 			*force = false
 		}
 	}

@@ -1,7 +1,3 @@
-// Package gate decides whether an image or a deployment may go on, from
-// what ACS Central answered. It is pure: pkg/acs fetches, gate judges, and
-// the ImageScan kind and `modelguard acs scan` call the same functions, so
-// a CustomRun and a Task give the same answer for the same data.
 package gate
 
 import (
