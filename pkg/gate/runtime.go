@@ -19,14 +19,18 @@ import (
 // healthy, and a full poll after the window. Anything missing is
 // inconclusive, which fails unless the policy accepts that reason.
 
-// Verdict is a runtime watch's answer.
-type Verdict string
+// RuntimeVerdict is a runtime watch's answer. As an Outcome,
+// inconclusive is Error ("could not check, never a pass") unless the
+// policy accepts its reason, and a watch that could not even start is
+// RuntimeError.
+type RuntimeVerdict string
 
-// Verdicts.
+// Runtime verdicts.
 const (
-	VerdictPass         Verdict = "pass"
-	VerdictFail         Verdict = "fail"
-	VerdictInconclusive Verdict = "inconclusive"
+	RuntimePass         RuntimeVerdict = "pass"
+	RuntimeFail         RuntimeVerdict = "fail"
+	RuntimeInconclusive RuntimeVerdict = "inconclusive"
+	RuntimeError        RuntimeVerdict = "error"
 )
 
 // Reasons of a fail, then of an inconclusive verdict.
@@ -124,13 +128,13 @@ func JudgeRuntime(o Observation, p RuntimePolicy) RuntimeReport {
 	sortFindings(r.Findings)
 	sortFindings(r.Observed)
 	if len(r.Findings) > 0 {
-		r.Verdict, r.Reason = VerdictFail, r.Findings[0].reason()
+		r.Decision, r.Reason = RuntimeFail, r.Findings[0].reason()
 		r.Message = fmt.Sprintf("%d runtime finding(s) on %s, first: %s", len(r.Findings), targetNames(o.Targets), r.Findings[0].describe())
 		return r
 	}
 	r.Problems = problems(o)
 	if len(r.Problems) == 0 {
-		r.Verdict = VerdictPass
+		r.Decision = RuntimePass
 		r.Message = fmt.Sprintf("no runtime violation on %s from %s to %s; %d process(es) seen", targetNames(o.Targets),
 			o.Start.UTC().Format(time.RFC3339), o.End.UTC().Format(time.RFC3339), r.ProcessesSeen)
 		if len(r.Observed) > 0 {
@@ -138,7 +142,7 @@ func JudgeRuntime(o Observation, p RuntimePolicy) RuntimeReport {
 		}
 		return r
 	}
-	r.Verdict, r.Reason = VerdictInconclusive, r.Problems[0].Reason
+	r.Decision, r.Reason = RuntimeInconclusive, r.Problems[0].Reason
 	var msgs []string
 	accepted := true
 	for _, pr := range r.Problems {

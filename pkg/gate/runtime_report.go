@@ -11,7 +11,7 @@ import (
 
 // RuntimeReport is the watch's answer and its evidence.
 type RuntimeReport struct {
-	Verdict Verdict `json:"verdict"`
+	Decision RuntimeVerdict `json:"verdict"`
 	Reason  string  `json:"reason,omitempty"`
 	Message string  `json:"message"`
 	// Accepted: inconclusive, and the policy accepts the reason.

@@ -1,6 +1,7 @@
 package gate
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -9,9 +10,26 @@ import (
 )
 
 // RuntimeResultNames are the results of a runtime watch, in order.
-var RuntimeResultNames = []string{"verdict", "alerts", "processes-seen", "summary"}
+var RuntimeResultNames = []string{"gate", "reason", "verdict", "alerts", "processes-seen", "summary"}
 
-// Results are the watch's results, always all written: the verdict, one
+var _ Report = RuntimeReport{}
+
+// Verdict is the watch's outcome, the same for both doors: pass, fail, or
+// error for an inconclusive watch (it could not check, so it is never a
+// pass) unless the policy accepts the reason.
+func (r RuntimeReport) Verdict() Verdict {
+	v := Verdict{Outcome: Error, Reason: r.Reason, Message: r.Message}
+	switch {
+	case r.Decision == RuntimePass, r.Decision == RuntimeInconclusive && r.Accepted:
+		v.Outcome = Pass
+	case r.Decision == RuntimeFail:
+		v.Outcome = Fail
+	}
+	return v
+}
+
+// Results are the watch's results, always all written: the outcome and
+// its reason, the runtime verdict (pass, fail, inconclusive or error), one
 // line per finding (then per alert seen below the severity) naming the
 // policy, the severity and the process, the processes seen, and a summary.
 func (r RuntimeReport) Results() results.Results {
@@ -22,12 +40,41 @@ func (r RuntimeReport) Results() results.Results {
 	for _, f := range r.Observed {
 		lines = append(lines, "seen "+f.line())
 	}
-	return results.Results{
-		{Name: "verdict", Value: string(r.Verdict)},
-		{Name: "alerts", Value: results.Fit(strings.Join(lines, "\n"), 3000)},
-		{Name: "processes-seen", Value: strconv.Itoa(r.ProcessesSeen)},
-		{Name: "summary", Value: results.Fit(r.Message, 1500)},
+	seen := strconv.Itoa(r.ProcessesSeen)
+	if r.Decision == RuntimeError {
+		seen = "" // nothing was watched: no count may read as "none seen"
 	}
+	v := r.Verdict()
+	return results.Results{
+		{Name: "gate", Value: string(v.Outcome)},
+		{Name: "reason", Value: v.Reason},
+		{Name: "verdict", Value: string(r.Decision)},
+		{Name: "alerts", Value: results.Fit(strings.Join(lines, "\n"), 3000)},
+		{Name: "processes-seen", Value: seen},
+		{Name: "summary", Value: results.Fit(oneLine(r.Message), 1500)},
+	}
+}
+
+// WatchFailed is the report of a watch that could not start: the workload
+// could not be found or read, or the credentials for Central are unusable.
+// err's reason is used when it names one (see Reasoned).
+func WatchFailed(err error) RuntimeReport {
+	reason := ReasonWorkload
+	var rn Reasoned
+	if errors.As(err, &rn) && rn.Reason() != "" {
+		reason = rn.Reason()
+	}
+	return RuntimeReport{Decision: RuntimeError, Reason: reason, Message: err.Error()}
+}
+
+// ReasonWorkload is the reason of a watch whose workload could not be
+// found or read.
+const ReasonWorkload = "WorkloadUnavailable"
+
+// Reasoned is an error that names the reason a door reports it under.
+type Reasoned interface {
+	error
+	Reason() string
 }
 
 func (f RuntimeFinding) line() string {

