@@ -12,8 +12,8 @@ import (
 // RuntimeReport is the watch's answer and its evidence.
 type RuntimeReport struct {
 	Decision RuntimeVerdict `json:"verdict"`
-	Reason  string  `json:"reason,omitempty"`
-	Message string  `json:"message"`
+	Reason   string         `json:"reason,omitempty"`
+	Message  string         `json:"message"`
 	// Accepted: inconclusive, and the policy accepts the reason.
 	Accepted bool `json:"accepted,omitempty"`
 	// Findings fail the watch; Observed are alerts seen in the window
