@@ -46,6 +46,10 @@ type WatchInput struct {
 	OnFail OnFail
 	// Now replaces the clock in tests.
 	Now func() time.Time
+	// Wait, if set, is how the watch waits between polls (a controller
+	// passes one that frees its job slot meanwhile); it reports whether it
+	// waited in full.
+	Wait func(ctx context.Context, d time.Duration) bool
 }
 
 // WatchProgress is what a watch reports while it works, for a CustomRun's
@@ -132,7 +136,11 @@ func WatchRuntime(ctx context.Context, c RuntimeCentral, in WatchInput, progress
 		if t.Before(final) && next.After(final) {
 			next = final
 		}
-		if !sleepUntil(ctx, next.Sub(now())) {
+		wait := sleepUntil
+		if in.Wait != nil {
+			wait = in.Wait
+		}
+		if d := next.Sub(now()); d > 0 && !wait(ctx, d) || ctx.Err() != nil {
 			return RuntimeReport{}, ctx.Err()
 		}
 	}
