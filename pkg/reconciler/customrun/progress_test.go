@@ -78,7 +78,9 @@ func TestIdleGivesUpTheSlot(t *testing.T) {
 	})
 	time.Sleep(50 * time.Millisecond) // the idler holds, then gives up, the slot
 	start := time.Now()
-	js.outcome(quick, func(context.Context) (results.Results, error) { return results.Results{{Name: "r", Value: "quick"}}, nil })
+	js.outcome(quick, func(context.Context) (results.Results, error) {
+		return results.Results{{Name: "r", Value: "quick"}}, nil
+	})
 	if k := <-woken; k.Name != "quick" || time.Since(start) > 300*time.Millisecond {
 		t.Fatalf("%s finished first, after %s", k.Name, time.Since(start))
 	}
