@@ -137,7 +137,7 @@ func (o *acsWatchOptions) setup(cmd *cobra.Command, args []string) (gate.WatchIn
 		return in, nil, &reasonErr{gate.ReasonCredentials, err}
 	}
 	return gate.WatchInput{Start: start, Timing: timing, Policy: policy, OnFail: onFail,
-		Workloads: &workload.Workloads{Kube: kube, Ref: o.ref, From: o.from}}, client, nil
+		Workloads: &workload.Workloads{Kube: kube, Ref: o.ref, From: o.from, Rollback: onFail == gate.OnFailScaleToZero}}, client, nil
 }
 
 // lists reads the list sections after "--".

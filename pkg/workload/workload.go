@@ -70,6 +70,10 @@ type Workloads struct {
 	// credentials (then Kubernetes RBAC alone decides, as for `modelguard
 	// guard`).
 	From string
+	// Rollback says a fail will scale the workload to zero: Resolve then
+	// checks the opt-in up front, even in From itself, so a watch that
+	// could never roll back fails before it starts rather than at its end.
+	Rollback bool
 }
 
 var _ gate.Workloads = (*Workloads)(nil)
@@ -99,7 +103,7 @@ func (w *Workloads) Resolve(ctx context.Context) ([]gate.Target, error) {
 		return nil, fail(gate.ReasonInput, "%v", err)
 	}
 	ns := w.Ref.Namespace
-	if w.From != "" && ns != w.From {
+	if w.From != "" && (ns != w.From || w.Rollback) {
 		if err := w.optedIn(ctx); err != nil {
 			return nil, err
 		}

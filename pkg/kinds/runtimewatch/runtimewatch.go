@@ -81,7 +81,7 @@ func (k *Kind) Plan(req kinds.Request) (kinds.Job, error) {
 		return nil, kinds.Invalid(refErr.Field, "%s", refErr.Problem)
 	}
 	s.in = gate.WatchInput{Start: req.Started, Timing: timing, Policy: policy, OnFail: onFail, Wait: req.Wait,
-		Workloads: &workload.Workloads{Kube: k.Kube, Ref: s.ref, From: req.Namespace}}
+		Workloads: &workload.Workloads{Kube: k.Kube, Ref: s.ref, From: req.Namespace, Rollback: onFail == gate.OnFailScaleToZero}}
 	return func(ctx context.Context) (results.Results, error) { return k.run(ctx, req, s) }, nil
 }
 
