@@ -212,20 +212,13 @@ func inputErr(err error) error { return &reasonErr{gate.ReasonInput, err} }
 
 // flagNames writes each bad option as its flag.
 func flagNames(err error) error {
-	var errs []error
-	for _, e := range unwrapJoined(err) {
-		var oe *gate.OptionError
-		if errors.As(e, &oe) {
-			e = fmt.Errorf("--%s %s", oe.Option, oe.Problem)
-		}
-		errs = append(errs, e)
+	var oes gate.OptionErrors
+	if !errors.As(err, &oes) {
+		return err
+	}
+	errs := make([]error, len(oes))
+	for i, oe := range oes {
+		errs[i] = fmt.Errorf("--%s %s", oe.Option, oe.Problem)
 	}
 	return errors.Join(errs...)
-}
-
-func unwrapJoined(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		return j.Unwrap()
-	}
-	return []error{err}
 }

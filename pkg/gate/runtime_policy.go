@@ -160,20 +160,32 @@ type OptionError struct {
 
 func (e *OptionError) Error() string { return e.Option + ": " + e.Problem }
 
+// OptionErrors are every problem Parse found, in order.
+type OptionErrors []*OptionError
+
+func (es OptionErrors) Error() string {
+	s := make([]string, len(es))
+	for i, e := range es {
+		s[i] = e.Error()
+	}
+	return strings.Join(s, "\n")
+}
+
 // InconclusiveReasons are the reasons AcceptInconclusive may name.
 var InconclusiveReasons = []string{ReasonMissingPermissions, ReasonSensorUnhealthy, ReasonDeploymentNotSeen, ReasonNoProcessesSeen, ReasonCentralUnavailable}
 
 // Parse checks the options and returns the policy and timing. Every
-// problem is reported, each as an *OptionError.
+// problem is reported, together as OptionErrors.
 //
 // An empty AllowProcesses means no allow-list (a pipeline that passes an
 // empty array param through must not turn every process into a failure).
 func (o WatchOptions) Parse() (RuntimePolicy, Timing, OnFail, error) {
-	var errs []error
+	var errs OptionErrors
 	bad := func(opt, format string, args ...any) {
 		errs = append(errs, &OptionError{Option: opt, Problem: fmt.Sprintf(format, args...)})
 	}
 	var t Timing
+	parsed := map[string]bool{}
 	for _, d := range []struct {
 		name, val string
 		def, min  time.Duration
@@ -185,6 +197,7 @@ func (o WatchOptions) Parse() (RuntimePolicy, Timing, OnFail, error) {
 	} {
 		*d.out = d.def
 		if strings.TrimSpace(d.val) == "" {
+			parsed[d.name] = true
 			continue
 		}
 		v, err := time.ParseDuration(strings.TrimSpace(d.val))
@@ -195,9 +208,10 @@ func (o WatchOptions) Parse() (RuntimePolicy, Timing, OnFail, error) {
 			bad(d.name, "%s is outside %s..%s", v, d.min, maxWindow)
 		default:
 			*d.out = v
+			parsed[d.name] = true
 		}
 	}
-	if t.Poll > t.Window && t.Window > 0 {
+	if parsed["poll"] && parsed["window"] && t.Poll > t.Window {
 		bad("poll", "%s is longer than the window (%s)", t.Poll, t.Window)
 	}
 	p := RuntimePolicy{Severity: acs.PolicySeverityHigh, IncludeDeploy: o.IncludeDeploy,
@@ -231,7 +245,10 @@ func (o WatchOptions) Parse() (RuntimePolicy, Timing, OnFail, error) {
 	default:
 		bad("on-fail", "%q: want none or scale-to-zero", short(o.OnFail))
 	}
-	return p, t, onFail, errors.Join(errs...)
+	if len(errs) > 0 {
+		return p, t, onFail, errs
+	}
+	return p, t, onFail, nil
 }
 
 // Timing is when a watch looks.

@@ -201,6 +201,9 @@ func TestWatchOptions(t *testing.T) {
 	}
 	_, _, _, err = WatchOptions{Window: "soon", Grace: "-1s", Poll: "10m", Severity: "SEVERE", OnFail: "delete",
 		AllowProcesses: []string{"server", "server:bin/sh", "server:/usr/../bin/sh", "server:/a*b"}, AcceptInconclusive: []string{"Whatever"}}.Parse()
+	if err == nil || strings.Contains(err.Error(), "longer than the window") {
+		t.Errorf("a poll that did not parse is compared with the window: %v", err)
+	}
 	for _, want := range []string{`window: "soon" is not a duration`, "grace: -1s is outside", `severity: "SEVERE"`, `on-fail: "delete"`,
 		`allow-processes: "server": want container:/absolute/path`, "the path must be absolute", "not clean", "only a trailing *", `accept-inconclusive: "Whatever"`} {
 		if err == nil || !strings.Contains(err.Error(), want) {

@@ -64,7 +64,7 @@ type Request struct {
 	// Idle waits d, or until ctx ends, without holding one of the
 	// controller's job slots, for Jobs that mostly wait (a watch between
 	// polls) so they never starve the others. It reports whether it waited
-	// in full. Nil means a plain wait.
+	// in full. Nil (in tests) means: wait as you would without it.
 	Idle func(ctx context.Context, d time.Duration) bool
 }
 
@@ -72,21 +72,6 @@ type Request struct {
 func (req Request) ReportProgress(v any) {
 	if req.Progress != nil {
 		req.Progress(v)
-	}
-}
-
-// Wait is req.Idle, or a plain wait when there is none.
-func (req Request) Wait(ctx context.Context, d time.Duration) bool {
-	if req.Idle != nil {
-		return req.Idle(ctx, d)
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }
 

@@ -74,7 +74,7 @@ func exec(t *testing.T, central *acsemulator.Server, d *appsv1.Deployment, path,
 }
 
 // watchRun starts a RuntimeWatch with a short window (4 s, grace 1 s, a
-// poll every 250 ms) and the given params.
+// poll every second, the least allowed) and the given params.
 func watchRun(t *testing.T, ns, name string, params ...string) {
 	t.Helper()
 	createCustomRun(t, ns, fmt.Sprintf(`
@@ -84,8 +84,17 @@ spec:
   params:
     - {name: window, value: 4s}
     - {name: grace, value: 1s}
-    - {name: poll, value: 250ms}
+    - {name: poll, value: 1s}
 %s`, name, "    - "+strings.Join(params, "\n    - ")))
+}
+
+// waitWatching waits until the run's progress, in its status, says the
+// watch is under way.
+func waitWatching(t *testing.T, ns, name string) *v1beta1.CustomRun {
+	t.Helper()
+	return waitCustomRun(t, ns, name, 30*time.Second, "watching", func(r *v1beta1.CustomRun) bool {
+		return strings.Contains(string(r.Status.ExtraFields.Raw), `"phase":"Watching"`)
+	})
 }
 
 func replicas(t *testing.T, ns, name string) int32 {
@@ -217,10 +226,7 @@ spec:
       - name: watch
         taskRef: {apiVersion: modelguard.dev/v1alpha1, kind: RuntimeWatch}
         params: [{name: deployment, value: model}, {name: window, value: 1h}, {name: poll, value: 1s}]`)
-	run := customRunOf(t, runs, "watch", "watch")
-	waitCustomRun(t, runs, run.Name, 30*time.Second, "watching", func(r *v1beta1.CustomRun) bool {
-		return strings.Contains(string(r.Status.ExtraFields.Raw), `"phase":"Watching"`)
-	})
+	run := waitWatching(t, runs, customRunOf(t, runs, "watch", "watch").Name)
 	waitChildListed(t, runs, "watch", run.Name)
 	start := time.Now()
 	if _, err := env.tekton.TektonV1().PipelineRuns(runs).Patch(context.Background(), "watch", types.MergePatchType, []byte(`{"spec":{"status":"Cancelled"}}`), metav1.PatchOptions{}); err != nil {
@@ -245,10 +251,8 @@ func TestRuntimeWatchSurvivesControllerRestart(t *testing.T) {
 metadata: {name: survivor}
 spec:
   customRef: {apiVersion: modelguard.dev/v1alpha1, kind: RuntimeWatch}
-  params: [{name: deployment, value: model}, {name: window, value: 8s}, {name: grace, value: 1s}, {name: poll, value: 250ms}]`)
-	running := waitCustomRun(t, runs, "survivor", 30*time.Second, "watching", func(r *v1beta1.CustomRun) bool {
-		return strings.Contains(string(r.Status.ExtraFields.Raw), `"phase":"Watching"`)
-	})
+  params: [{name: deployment, value: model}, {name: window, value: 8s}, {name: grace, value: 1s}, {name: poll, value: 1s}]`)
+	running := waitWatching(t, runs, "survivor")
 	if err := env.controller.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +305,7 @@ func TestRuntimeWatchDoorsAgree(t *testing.T) {
 		watchRun(t, runs, "door-"+tc.deployment, "{name: deployment, value: "+tc.deployment+"}", "{name: severity, value: "+tc.severity+"}")
 		results := t.TempDir()
 		code, out, errOut := modelguard("acs", "watch", "--kubeconfig", env.cluster.Kubeconfig(localcluster.UserAdmin), "--namespace", runs,
-			"--deployment", tc.deployment, "--severity", tc.severity, "--window", "4s", "--grace", "1s", "--poll", "250ms",
+			"--deployment", tc.deployment, "--severity", tc.severity, "--window", "4s", "--grace", "1s", "--poll", "1s",
 			"--secret-dir", secret, "--retry-delay", "10ms", "--results-dir", results, "--from-namespace", runs)
 		if code != tc.code {
 			t.Errorf("%s: exit %d, want %d\n%s\n%s", tc.deployment, code, tc.code, out, errOut)

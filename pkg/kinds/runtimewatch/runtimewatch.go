@@ -80,7 +80,7 @@ func (k *Kind) Plan(req kinds.Request) (kinds.Job, error) {
 	if err := s.ref.Validate(); errors.As(err, &refErr) {
 		return nil, kinds.Invalid(refErr.Field, "%s", refErr.Problem)
 	}
-	s.in = gate.WatchInput{Start: req.Started, Timing: timing, Policy: policy, OnFail: onFail, Wait: req.Wait,
+	s.in = gate.WatchInput{Start: req.Started, Timing: timing, Policy: policy, OnFail: onFail, Wait: req.Idle,
 		Workloads: &workload.Workloads{Kube: k.Kube, Ref: s.ref, From: req.Namespace, Rollback: onFail == gate.OnFailScaleToZero}}
 	return func(ctx context.Context) (results.Results, error) { return k.run(ctx, req, s) }, nil
 }
@@ -114,21 +114,13 @@ func outcome(r gate.RuntimeReport) (results.Results, error) {
 
 // paramErrors names each bad option by its param.
 func paramErrors(err error) error {
-	var errs []error
-	for _, e := range unjoin(err) {
-		var oe *gate.OptionError
-		if errors.As(e, &oe) {
-			errs = append(errs, kinds.Invalid(oe.Option, "%s", oe.Problem))
-		} else {
-			errs = append(errs, e)
-		}
+	var oes gate.OptionErrors
+	if !errors.As(err, &oes) {
+		return err
+	}
+	errs := make([]error, len(oes))
+	for i, oe := range oes {
+		errs[i] = kinds.Invalid(oe.Option, "%s", oe.Problem)
 	}
 	return errors.Join(errs...)
-}
-
-func unjoin(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		return j.Unwrap()
-	}
-	return []error{err}
 }
