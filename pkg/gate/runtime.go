@@ -65,6 +65,10 @@ type Observation struct {
 	Health map[string]ClusterHealth
 	// Final is set when the last poll, after the window and grace, worked.
 	Final bool
+	// Early is set when the watch stopped before its window ended because
+	// its answer could no longer become a pass (the token lacks a
+	// permission), so the missing final poll is not a problem of its own.
+	Early bool
 	// Failing is the error that kept the watch from a full poll, if any.
 	Failing string
 }

@@ -79,16 +79,8 @@ func problems(o Observation) []Problem {
 	}
 	if o.Permissions == nil {
 		add(ReasonMissingPermissions, "the token's permissions could not be read")
-	} else {
-		var missing []string
-		for _, res := range acs.RuntimePermissions {
-			if a := o.Permissions[res]; a != acs.ReadAccess && a != acs.ReadWriteAccess {
-				missing = append(missing, res)
-			}
-		}
-		if len(missing) > 0 {
-			add(ReasonMissingPermissions, "the token's role cannot read %s (an empty answer from it proves nothing)", strings.Join(missing, ", "))
-		}
+	} else if missing := missingPermissions(o.Permissions); len(missing) > 0 {
+		add(ReasonMissingPermissions, "the token's role cannot read %s (an empty answer from it proves nothing)", strings.Join(missing, ", "))
 	}
 	if len(o.Targets) == 0 {
 		add(ReasonDeploymentNotSeen, "there was no workload to watch")
@@ -124,7 +116,7 @@ func problems(o Observation) []Problem {
 			add(ReasonSensorUnhealthy, "cluster %s: Sensor's last contact is older than %s", id, maxContactAge)
 		}
 	}
-	if !o.Final {
+	if !o.Final && !o.Early {
 		add(ReasonCentralUnavailable, "no full poll of Central after the window%s", prefixed(": ", o.Failing))
 	}
 	return out
@@ -193,4 +185,20 @@ func prefixed(p, s string) string {
 		return ""
 	}
 	return p + s
+}
+
+// missingPermissions lists the runtime resources the token cannot read.
+func missingPermissions(p map[string]acs.Access) []string {
+	var missing []string
+	for _, res := range acs.RuntimePermissions {
+		if !canRead(p, res) {
+			missing = append(missing, res)
+		}
+	}
+	return missing
+}
+
+func canRead(p map[string]acs.Access, resource string) bool {
+	a := p[resource]
+	return a == acs.ReadAccess || a == acs.ReadWriteAccess
 }

@@ -127,8 +127,12 @@ func WatchRuntime(ctx context.Context, c RuntimeCentral, in WatchInput, progress
 			w.obs.Failing = err.Error()
 		}
 		w.obs.Final = isFinal && err == nil
+		// A token that cannot read what the verdict needs can never give a
+		// pass: say so now rather than after the window.
+		w.obs.Early = !isFinal && w.obs.Permissions != nil && len(missingPermissions(w.obs.Permissions)) > 0 &&
+			!containsFold(in.Policy.AcceptInconclusive, ReasonMissingPermissions)
 		r = JudgeRuntime(w.obs, in.Policy)
-		if r.Decision == RuntimeFail || w.obs.Final || !t.Before(giveUp) {
+		if r.Decision == RuntimeFail || w.obs.Final || w.obs.Early || !t.Before(giveUp) {
 			break
 		}
 		w.report(w.state(t, end, final, r))
@@ -219,7 +223,7 @@ func (w *watch) poll(ctx context.Context, final bool) error {
 		errs = append(errs, w.pollTarget(ctx, &w.obs.Targets[i], final, &fetched)...)
 	}
 	for _, t := range w.obs.Targets {
-		if t.ClusterID == "" || (!final && w.obs.Now.Sub(w.healthAt[t.ClusterID]) < healthRefreshEvery) {
+		if t.ClusterID == "" || !w.may("Cluster") || (!final && w.obs.Now.Sub(w.healthAt[t.ClusterID]) < healthRefreshEvery) {
 			continue
 		}
 		cl, err := w.c.GetCluster(ctx, t.ClusterID)
@@ -238,9 +242,15 @@ func (w *watch) poll(ctx context.Context, final bool) error {
 	return errors.Join(errs...)
 }
 
+// may reports whether the token can read a resource, as far as is known;
+// a call it cannot make would only fail with 403.
+func (w *watch) may(resource string) bool {
+	return w.obs.Permissions == nil || canRead(w.obs.Permissions, resource)
+}
+
 func (w *watch) pollTarget(ctx context.Context, t *TargetObservation, final bool, fetched *int) []error {
 	var errs []error
-	if !t.Seen {
+	if !t.Seen && w.may("Deployment") {
 		d, err := w.c.GetDeployment(ctx, t.UID)
 		switch {
 		case err == nil:
@@ -249,14 +259,14 @@ func (w *watch) pollTarget(ctx context.Context, t *TargetObservation, final bool
 			errs = append(errs, fmt.Errorf("look up deployment %s: %w", t.Name, err))
 		}
 	}
-	if t.Seen && (t.ProcessCount == 0 || final) {
+	if t.Seen && (t.ProcessCount == 0 || final) && w.may("DeploymentExtension") {
 		n, err := w.c.ProcessCount(ctx, t.UID)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("count the processes of %s: %w", t.Name, err))
 		}
 		t.ProcessCount = max(t.ProcessCount, n)
 	}
-	if t.Seen && w.in.Policy.Allow != nil {
+	if t.Seen && w.in.Policy.Allow != nil && w.may("DeploymentExtension") {
 		ps, err := w.c.ProcessesByContainer(ctx, t.UID)
 		switch {
 		case err == nil:
@@ -264,6 +274,9 @@ func (w *watch) pollTarget(ctx context.Context, t *TargetObservation, final bool
 		case !acs.IsNotFound(err):
 			errs = append(errs, fmt.Errorf("list the processes of %s: %w", t.Name, err))
 		}
+	}
+	if !w.may("Alert") {
+		return errs
 	}
 	alerts, err := w.c.ListAlerts(ctx, acs.AlertQuery{DeploymentID: t.UID, States: acs.AllAlertStates})
 	if err != nil {

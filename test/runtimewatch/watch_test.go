@@ -190,8 +190,15 @@ func TestInconclusive(t *testing.T) {
 	e.exec(t, uid, "/usr/bin/modelguard", "serve")
 
 	t.Run("token without Alert read", func(t *testing.T) {
-		r, _, _ := e.watch(t, newClient(t, e.central, "ci-only"), e.input(gate.RuntimePolicy{}))
+		calls := e.central.Calls("/v1/alerts")
+		in := e.input(gate.RuntimePolicy{})
+		r, took, _ := e.watch(t, newClient(t, e.central, "ci-only"), in)
 		want(t, r, gate.RuntimeInconclusive, gate.ReasonMissingPermissions, "cannot read Alert")
+		// It can never pass: it says so at once, without asking for
+		// alerts it may not read.
+		if took >= in.Window || e.central.Calls("/v1/alerts") != calls {
+			t.Errorf("took %s and listed alerts %d times", took, e.central.Calls("/v1/alerts")-calls)
+		}
 	})
 	t.Run("token whose scope leaves the namespace out", func(t *testing.T) {
 		r, _, _ := e.watch(t, newClient(t, e.central, "dev-scope"), e.input(gate.RuntimePolicy{}))
