@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/modelguard/modelguard/pkg/acs"
 	"github.com/modelguard/modelguard/pkg/gate"
+	"github.com/modelguard/modelguard/pkg/results"
 	"github.com/modelguard/modelguard/pkg/workload"
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
@@ -51,7 +51,9 @@ same engine runs the RuntimeWatch custom task.
 Lists can be given after --, each after its flag name, as a Task step does
 with array params: -- --allow-processes server:/usr/bin/modelguard --deny-policies X.`,
 		Annotations: map[string]string{formalOutput: "yes"},
-		RunE:        o.watch,
+		RunE: o.runE(func(v gate.Verdict) results.Results {
+			return gate.RuntimeReport{Decision: gate.RuntimeError, Verdict: v}.Results()
+		}, o.watch),
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.ref.Namespace, "namespace", "", "the workload's namespace (default: the kubeconfig's)")
@@ -76,68 +78,74 @@ with array params: -- --allow-processes server:/usr/bin/modelguard --deny-polici
 	return cmd
 }
 
-// watch runs the watch and publishes its report on every path: results,
-// report file, output. Exit 0 pass, 2 fail, 1 could not check.
+// watch runs the watch; finish writes its report on every path (results,
+// report file, output) and maps the outcome to exit 0, 2 or 1.
 func (o *acsWatchOptions) watch(cmd *cobra.Command, args []string) error {
-	in, client, err := o.setup(cmd, args)
+	in, err := o.input(cmd, args)
 	if err != nil {
-		return o.publish(cmd, gate.WatchFailed(err))
+		return err
 	}
 	stderr := cmd.ErrOrStderr()
-	r, err := gate.WatchRuntime(cmd.Context(), client, in, func(p gate.WatchProgress) { writeProgress(stderr, o.ref, p) })
+	r, err := gate.WatchRuntime(cmd.Context(), o.runtimeCentral(stderr), in, func(p gate.WatchProgress) { writeProgress(stderr, o.ref, p) })
 	if err != nil {
-		return o.publish(cmd, gate.WatchFailed(fmt.Errorf("the watch was stopped: %w", err)))
+		r = gate.RuntimeReport{Decision: gate.RuntimeError, Verdict: gate.CouldNotRun(gate.ReasonStopped, fmt.Errorf("the watch was stopped before it could decide: %w", err))}
 	}
-	return o.publish(cmd, r)
+	return o.finish(cmd.OutOrStdout(), watchOutput{r, o.ref})
 }
 
-// setup checks the flags and connects to Kubernetes and Central. Its
-// errors name the flag or setting, with the reason a door reports.
-func (o *acsWatchOptions) setup(cmd *cobra.Command, args []string) (gate.WatchInput, *acs.Client, error) {
+// runtimeCentral is o.central for the runtime calls: settings that cannot
+// be used give a Central the watch reports as ACSSecretUnavailable.
+func (o *acsWatchOptions) runtimeCentral(stderr io.Writer) gate.RuntimeCentral {
+	c, err := o.client(stderr)
+	if err != nil {
+		return gate.UnreachableRuntime(err)
+	}
+	return c
+}
+
+// input checks the flags and connects to Kubernetes; its errors name the
+// flag or setting.
+func (o *acsWatchOptions) input(cmd *cobra.Command, args []string) (gate.WatchInput, error) {
 	var in gate.WatchInput
 	if err := o.lists(cmd, args); err != nil {
-		return in, nil, inputErr(err)
+		return in, err
 	}
 	o.opts.AllowProcesses = o.allowProcesses
 	policy, timing, onFail, err := o.opts.Parse()
 	if err != nil {
-		return in, nil, inputErr(flagNames(err))
+		return in, flagNames(err)
 	}
 	start := time.Now()
 	if o.since != "" {
 		if start, err = time.Parse(time.RFC3339, o.since); err != nil {
-			return in, nil, inputErr(fmt.Errorf("--since %q: want an RFC 3339 time such as 2026-11-25T12:00:00Z", o.since))
+			return in, fmt.Errorf("--since %q: want an RFC 3339 time such as 2026-11-25T12:00:00Z", o.since)
 		}
 	}
 	if err := o.resolveReport(cmd); err != nil {
-		return in, nil, inputErr(err)
+		return in, err
 	}
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	rules.ExplicitPath = o.kubeconfig
 	kc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{})
 	if o.ref.Namespace == "" {
 		if o.ref.Namespace, _, err = kc.Namespace(); err != nil {
-			return in, nil, inputErr(fmt.Errorf("--namespace: %w", err))
+			return in, fmt.Errorf("--namespace: %w", err)
 		}
 	}
 	var refErr *workload.RefError
 	if err := o.ref.Validate(); errors.As(err, &refErr) {
-		return in, nil, inputErr(fmt.Errorf("--%s: %s", refErr.Field, refErr.Problem))
+		return in, fmt.Errorf("--%s: %s", refErr.Field, refErr.Problem)
 	}
 	cfg, err := kc.ClientConfig()
 	if err != nil {
-		return in, nil, inputErr(fmt.Errorf("kubeconfig: %w", err))
+		return in, fmt.Errorf("kubeconfig: %w", err)
 	}
 	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return in, nil, inputErr(err)
-	}
-	client, err := o.client(cmd.ErrOrStderr())
-	if err != nil {
-		return in, nil, &reasonErr{gate.ReasonCredentials, err}
+		return in, err
 	}
 	return gate.WatchInput{Start: start, Timing: timing, Policy: policy, OnFail: onFail,
-		Workloads: &workload.Workloads{Kube: kube, Ref: o.ref, From: o.from, Rollback: onFail == gate.OnFailScaleToZero}}, client, nil
+		Workloads: &workload.Workloads{Kube: kube, Ref: o.ref, From: o.from, Rollback: onFail == gate.OnFailScaleToZero}}, nil
 }
 
 // lists reads the list sections after "--".
@@ -161,31 +169,6 @@ func (o *acsWatchOptions) lists(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
-// publish writes the report everywhere it goes and maps its outcome to
-// the exit code.
-func (o *acsWatchOptions) publish(cmd *cobra.Command, r gate.RuntimeReport) error {
-	out := watchOutput{r, o.ref}
-	if err := o.writeResults(r.Results()); err != nil {
-		return err
-	}
-	if o.reportPath != "" {
-		if err := writeReportFile(o.reportPath, o.reportFmt, out); err != nil {
-			return err
-		}
-	}
-	if err := o.print(cmd.OutOrStdout(), out); err != nil {
-		return err
-	}
-	switch v := r.Verdict(); v.Outcome {
-	case gate.Pass:
-		return nil
-	case gate.Fail:
-		return &DeniedError{Reason: v.Reason + ": " + v.Message}
-	default:
-		return fmt.Errorf("%s: %s", v.Reason, v.Message)
-	}
-}
-
 func writeProgress(w io.Writer, ref workload.Ref, p gate.WatchProgress) {
 	what := ref.Namespace + "/" + ref.Deployment + ref.InferenceService
 	msg := fmt.Sprintf("modelguard: watch %s: %s", what, p.Phase)
@@ -197,18 +180,6 @@ func writeProgress(w io.Writer, ref workload.Ref, p gate.WatchProgress) {
 	}
 	fmt.Fprintln(w, msg)
 }
-
-// reasonErr carries the reason a setup error is reported under.
-type reasonErr struct {
-	reason string
-	err    error
-}
-
-func (e *reasonErr) Error() string  { return e.err.Error() }
-func (e *reasonErr) Reason() string { return e.reason }
-func (e *reasonErr) Unwrap() error  { return e.err }
-
-func inputErr(err error) error { return &reasonErr{gate.ReasonInput, err} }
 
 // flagNames writes each bad option as its flag.
 func flagNames(err error) error {

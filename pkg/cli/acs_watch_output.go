@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -22,13 +21,7 @@ type watchOutput struct {
 
 func (w watchOutput) Results() results.Results { return w.RuntimeReport.Results() }
 
-// MarshalJSON is the report with its outcome.
-func (w watchOutput) MarshalJSON() ([]byte, error) {
-	return json.Marshal(struct {
-		Outcome gate.Verdict `json:"outcome"`
-		gate.RuntimeReport
-	}{w.Verdict(), w.RuntimeReport})
-}
+func (w watchOutput) verdict() gate.Verdict { return w.Verdict }
 
 func (w watchOutput) subject() string {
 	return w.ref.Namespace + "/" + w.ref.Deployment + w.ref.InferenceService
@@ -51,7 +44,7 @@ func (w watchOutput) WriteText(out io.Writer) error {
 	for _, p := range w.Problems {
 		fmt.Fprintf(out, "cannot vouch (%s): %s\n", p.Reason, p.Message)
 	}
-	v := w.Verdict()
+	v := w.Verdict
 	verdict := strings.ToUpper(string(w.Decision))
 	if v.Reason != "" {
 		verdict += " (" + v.Reason + ")"
@@ -75,7 +68,7 @@ func evidenceText(f gate.RuntimeFinding) string {
 // Report has one result per finding (failing), per alert seen below the
 // severity (a note), and per reason the watch cannot vouch (failing).
 func (w watchOutput) Report() report.Report {
-	v := w.Verdict()
+	v := w.Verdict
 	r := report.Report{Tool: "modelguard acs watch", Version: currentVersion().Version, Subject: w.subject(),
 		Pass: v.Outcome == gate.Pass, Reason: v.Reason, Summary: w.Message}
 	add := func(f gate.RuntimeFinding, failing bool) {

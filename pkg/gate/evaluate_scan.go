@@ -35,6 +35,29 @@ func ParseSeverity(s string) (Severity, error) {
 	return Unknown, fmt.Errorf("%q: want LOW, MODERATE, IMPORTANT or CRITICAL", short(s))
 }
 
+// rate is a CVE's severity for the gate. Central's rating wins when it is
+// one of the four the gate knows. Anything else — UNKNOWN_VULNERABILITY_
+// SEVERITY, a value added by a newer Central, garbage — must not slip
+// under every threshold, so it falls back to the CVSS score's band (CVSS
+// v3: 9.0 critical, 7.0 high, 4.0 medium, above 0 low), and a CVE with no
+// score either is rated Critical: what the gate cannot rate, it blocks.
+func rate(v acs.VulnerabilitySeverity, cvss float64) (Severity, string) {
+	if s := severityOf(v); s != Unknown {
+		return s, ""
+	}
+	switch {
+	case cvss >= 9:
+		return Critical, "cvss"
+	case cvss >= 7:
+		return Important, "cvss"
+	case cvss >= 4:
+		return Moderate, "cvss"
+	case cvss > 0:
+		return Low, "cvss"
+	}
+	return Critical, "unrated"
+}
+
 func severityOf(v acs.VulnerabilitySeverity) Severity {
 	switch v {
 	case acs.VulnSeverityLow:
@@ -63,14 +86,18 @@ type ScanPolicy struct {
 
 // Finding is one CVE in one component.
 type Finding struct {
-	CVE       string   `json:"cve"`
-	Severity  Severity `json:"-"`
-	Sev       string   `json:"severity"`
-	CVSS      float64  `json:"cvss"`
-	Component string   `json:"component"`
-	Version   string   `json:"version"`
-	FixedBy   string   `json:"fixedBy,omitempty"`
-	Link      string   `json:"link,omitempty"`
+	CVE      string   `json:"cve"`
+	Severity Severity `json:"-"`
+	Sev      string   `json:"severity"`
+	// RatedBy says where Severity came from when Central gave none the
+	// gate knows: "cvss" (the score's band) or "unrated" (no score either:
+	// rated Critical, so it blocks at any threshold).
+	RatedBy   string  `json:"ratedBy,omitempty"`
+	CVSS      float64 `json:"cvss"`
+	Component string  `json:"component"`
+	Version   string  `json:"version"`
+	FixedBy   string  `json:"fixedBy,omitempty"`
+	Link      string  `json:"link,omitempty"`
 	// AllowedUntil and AllowReason are set for findings an allowance covers.
 	AllowedUntil string `json:"allowedUntil,omitempty"`
 	AllowReason  string `json:"allowReason,omitempty"`
@@ -88,7 +115,10 @@ const (
 
 // ScanReport is the gate's view of one scan.
 type ScanReport struct {
-	Image          string         `json:"image"`
+	Image string `json:"image"`
+	// ScannedDigest is what Central's answer is about (the platform
+	// manifest, for an index).
+	ScannedDigest  string         `json:"scannedDigest,omitempty"`
 	ScannerVersion string         `json:"scannerVersion,omitempty"`
 	DataSource     string         `json:"dataSource,omitempty"`
 	Counts         map[string]int `json:"counts"`        // unique CVEs per severity
@@ -97,9 +127,7 @@ type ScanReport struct {
 	Blocking       []Finding      `json:"blocking,omitempty"`
 	Allowed        []Finding      `json:"allowed,omitempty"`
 	Findings       []Finding      `json:"findings"`
-	Pass           bool           `json:"pass"`
-	Reason         string         `json:"reason,omitempty"`
-	Message        string         `json:"message"`
+	Verdict
 }
 
 // EvaluateScan judges a scanned image. A scan with notes (partial data, no
@@ -114,12 +142,13 @@ func EvaluateScan(img *acs.Image, p ScanPolicy) ScanReport {
 		r.Counts[n], r.FixableCounts[n] = 0, 0
 	}
 	if img == nil || img.Scan == nil {
-		r.Reason, r.Message = ReasonNoScanData, "Central returned no scan data for the image"
+		r.Verdict = Verdict{Outcome: Fail, Reason: ReasonNoScanData, Message: "Central returned no scan data for the image"}
 		return r
 	}
 	if img.Name != nil {
 		r.Image = img.Name.FullName
 	}
+	r.ScannedDigest = scannedDigest(img)
 	r.ScannerVersion = img.Scan.ScannerVersion
 	if img.Scan.DataSource != nil {
 		r.DataSource = img.Scan.DataSource.Name
@@ -146,11 +175,9 @@ func EvaluateScan(img *acs.Image, p ScanPolicy) ScanReport {
 		fixable[f.CVE] = fixable[f.CVE] || f.Fixable()
 	}
 	for cve, sev := range seen {
-		if sev != Unknown {
-			r.Counts[sev.String()]++
-			if fixable[cve] {
-				r.FixableCounts[sev.String()]++
-			}
+		r.Counts[sev.String()]++
+		if fixable[cve] {
+			r.FixableCounts[sev.String()]++
 		}
 	}
 	for _, f := range r.Findings {
@@ -164,6 +191,7 @@ func EvaluateScan(img *acs.Image, p ScanPolicy) ScanReport {
 		}
 		r.Blocking = append(r.Blocking, f)
 	}
+	r.Outcome = Fail
 	switch {
 	case len(r.Notes) > 0:
 		r.Reason = ReasonIncompleteScan
@@ -172,7 +200,7 @@ func EvaluateScan(img *acs.Image, p ScanPolicy) ScanReport {
 		r.Reason = ReasonVulnerabilities
 		r.Message = fmt.Sprintf("%d CVE finding(s) at or above %s%s, first: %s", len(r.Blocking), p.Threshold, fixableWord(p), r.Blocking[0].describe())
 	default:
-		r.Pass = true
+		r.Outcome = Pass
 		r.Message = fmt.Sprintf("no CVE at or above %s%s", p.Threshold, fixableWord(p))
 		if len(r.Allowed) > 0 {
 			r.Message += fmt.Sprintf(" except %d allow-listed", len(r.Allowed))
@@ -189,7 +217,11 @@ func fixableWord(p ScanPolicy) string {
 }
 
 func (f Finding) describe() string {
-	s := fmt.Sprintf("%s (%s, CVSS %.1f) in %s %s", f.CVE, f.Sev, f.CVSS, f.Component, f.Version)
+	sev := f.Sev
+	if f.RatedBy != "" {
+		sev += " rated by " + f.RatedBy
+	}
+	s := fmt.Sprintf("%s (%s, CVSS %.1f) in %s %s", short(f.CVE), sev, f.CVSS, short(f.Component), short(f.Version))
 	if f.FixedBy != "" {
 		s += ", fixed in " + f.FixedBy
 	}
@@ -205,8 +237,8 @@ func findings(img *acs.Image) []Finding {
 			if v.Suppressed {
 				continue
 			}
-			sev := severityOf(v.Severity)
-			out = append(out, Finding{CVE: v.CVE, Severity: sev, Sev: sev.String(), CVSS: v.CVSS,
+			sev, rated := rate(v.Severity, v.CVSS)
+			out = append(out, Finding{CVE: v.CVE, Severity: sev, Sev: sev.String(), RatedBy: rated, CVSS: v.CVSS,
 				Component: c.Name, Version: c.Version, FixedBy: v.FixedBy, Link: v.Link})
 		}
 	}

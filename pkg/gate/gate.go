@@ -56,6 +56,9 @@ type Verdict struct {
 	Message string  `json:"message"`
 }
 
+// Passed reports whether the gate said go.
+func (v Verdict) Passed() bool { return v.Outcome == Pass }
+
 // Reasons a gate could not check.
 const (
 	// ReasonCentral: Central did not answer usably (after retries).
@@ -66,14 +69,10 @@ const (
 	// ReasonInput: the request itself is wrong (an image reference, the
 	// manifests); it names what.
 	ReasonInput = "InvalidInput"
+	// ReasonManifests: DeploymentCheck's manifests could not be read (a
+	// ConfigMap, a file).
+	ReasonManifests = "ManifestsUnavailable"
 )
-
-// Report is what every gate returns: its verdict and the results both
-// doors publish.
-type Report interface {
-	Verdict() Verdict
-	Results() results.Results
-}
 
 // CouldNotRun is the verdict of a gate that did not get to ask Central.
 func CouldNotRun(reason string, err error) Verdict {
@@ -92,10 +91,37 @@ func CheckImageRef(image string, allowTag bool) error {
 	return nil
 }
 
+// Unreachable is a Central that cannot be asked because its credentials
+// (a Secret, the CLI's ROX_* settings) cannot be used: err says why. A gate
+// given it fails with ReasonCredentials and that message, like any other.
+func Unreachable(err error) Central { return unreachable{err} }
+
+type unreachable struct{ err error }
+
+type credentialsError struct{ err error }
+
+func (e *credentialsError) Error() string { return e.err.Error() }
+
+func (u unreachable) ScanImage(context.Context, acs.ScanRequest) (*acs.Image, error) {
+	return nil, &credentialsError{u.err}
+}
+
+func (u unreachable) DetectBuild(context.Context, acs.BuildRequest) (*acs.BuildDetectionResponse, error) {
+	return nil, &credentialsError{u.err}
+}
+
+func (u unreachable) DetectDeployYAML(context.Context, acs.DeployRequest) (*acs.DeployDetectionResponse, error) {
+	return nil, &credentialsError{u.err}
+}
+
 // centralFailed is the verdict when Central's answer is an error: nothing
 // was checked, unless Central says it has no scan data for the image,
 // which is a "no" about the image itself.
 func centralFailed(what string, err error) Verdict {
+	var ce *credentialsError
+	if errors.As(err, &ce) {
+		return CouldNotRun(ReasonCredentials, ce.err)
+	}
 	if acs.IsMissingScanData(err) {
 		return Verdict{Outcome: Fail, Reason: ReasonNoScanData, Message: fmt.Sprintf("%s: Central has no scan data for the image, so it cannot be passed: %v", what, err)}
 	}

@@ -134,6 +134,7 @@ func JudgeRuntime(o Observation, p RuntimePolicy) RuntimeReport {
 	if len(r.Findings) > 0 {
 		r.Decision, r.Reason = RuntimeFail, r.Findings[0].reason()
 		r.Message = fmt.Sprintf("%d runtime finding(s) on %s, first: %s", len(r.Findings), targetNames(o.Targets), r.Findings[0].describe())
+		r.settle()
 		return r
 	}
 	r.Problems = problems(o)
@@ -144,6 +145,7 @@ func JudgeRuntime(o Observation, p RuntimePolicy) RuntimeReport {
 		if len(r.Observed) > 0 {
 			r.Message += fmt.Sprintf(", %d alert(s) below %s", len(r.Observed), sevWord(p.Severity))
 		}
+		r.settle()
 		return r
 	}
 	r.Decision, r.Reason = RuntimeInconclusive, r.Problems[0].Reason
@@ -158,6 +160,7 @@ func JudgeRuntime(o Observation, p RuntimePolicy) RuntimeReport {
 	if accepted {
 		r.Message += " (accepted by accept-inconclusive)"
 	}
+	r.settle()
 	return r
 }
 

@@ -11,9 +11,11 @@ import (
 
 // RuntimeReport is the watch's answer and its evidence.
 type RuntimeReport struct {
+	// Decision is the runtime verdict; Verdict its outcome for both doors:
+	// pass, fail, or error for an inconclusive watch (it could not check,
+	// so it is never a pass) unless the policy accepts the reason.
 	Decision RuntimeVerdict `json:"verdict"`
-	Reason   string         `json:"reason,omitempty"`
-	Message  string         `json:"message"`
+	Verdict
 	// Accepted: inconclusive, and the policy accepts the reason.
 	Accepted bool `json:"accepted,omitempty"`
 	// Findings fail the watch; Observed are alerts seen in the window

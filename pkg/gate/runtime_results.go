@@ -12,20 +12,17 @@ import (
 // RuntimeResultNames are the results of a runtime watch, in order.
 var RuntimeResultNames = []string{"gate", "reason", "verdict", "alerts", "processes-seen", "summary"}
 
-var _ Report = RuntimeReport{}
-
-// Verdict is the watch's outcome, the same for both doors: pass, fail, or
-// error for an inconclusive watch (it could not check, so it is never a
-// pass) unless the policy accepts the reason.
-func (r RuntimeReport) Verdict() Verdict {
-	v := Verdict{Outcome: Error, Reason: r.Reason, Message: r.Message}
+// settle sets the outcome from the runtime verdict, once the verdict is
+// known.
+func (r *RuntimeReport) settle() {
 	switch {
 	case r.Decision == RuntimePass, r.Decision == RuntimeInconclusive && r.Accepted:
-		v.Outcome = Pass
+		r.Outcome = Pass
 	case r.Decision == RuntimeFail:
-		v.Outcome = Fail
+		r.Outcome = Fail
+	default:
+		r.Outcome = Error
 	}
-	return v
 }
 
 // Results are the watch's results, always all written: the outcome and
@@ -44,10 +41,9 @@ func (r RuntimeReport) Results() results.Results {
 	if r.Decision == RuntimeError {
 		seen = "" // nothing was watched: no count may read as "none seen"
 	}
-	v := r.Verdict()
 	return results.Results{
-		{Name: "gate", Value: string(v.Outcome)},
-		{Name: "reason", Value: v.Reason},
+		{Name: "gate", Value: string(r.Outcome)},
+		{Name: "reason", Value: r.Reason},
 		{Name: "verdict", Value: string(r.Decision)},
 		{Name: "alerts", Value: results.Fit(strings.Join(lines, "\n"), 3000)},
 		{Name: "processes-seen", Value: seen},
@@ -64,8 +60,12 @@ func WatchFailed(err error) RuntimeReport {
 	if errors.As(err, &rn) && rn.Reason() != "" {
 		reason = rn.Reason()
 	}
-	return RuntimeReport{Decision: RuntimeError, Reason: reason, Message: err.Error()}
+	return RuntimeReport{Decision: RuntimeError, Verdict: CouldNotRun(reason, err)}
 }
+
+// ReasonStopped is the reason of a watch stopped before it could decide
+// (its caller's context ended: a signal to the CLI).
+const ReasonStopped = "WatchStopped"
 
 // ReasonWorkload is the reason of a watch whose workload could not be
 // found or read.

@@ -229,7 +229,7 @@ func TestRuntimeOutcomes(t *testing.T) {
 		{"accepted", JudgeRuntime(quiet, RuntimePolicy{AcceptInconclusive: []string{ReasonNoProcessesSeen}}), Pass, ReasonNoProcessesSeen},
 		{"could not start", WatchFailed(errors.New("deployment fraud-prod/x not found")), Error, ReasonWorkload},
 	} {
-		v := tc.r.Verdict()
+		v := tc.r.Verdict
 		m := tc.r.Results().Map()
 		if v.Outcome != tc.outcome || v.Reason != tc.reason || m["gate"] != string(tc.outcome) || m["reason"] != tc.reason || m["verdict"] != string(tc.r.Decision) {
 			t.Errorf("%s: %+v, results %v", tc.name, v, m)

@@ -20,6 +20,35 @@ type RuntimeCentral interface {
 	GetAlert(ctx context.Context, id string) (*acs.Alert, error)
 }
 
+var _ RuntimeCentral = (*acs.Client)(nil)
+
+// UnreachableRuntime is a RuntimeCentral whose credentials cannot be used
+// (err says why): a watch given it is an error with ReasonCredentials, as
+// the other gates are with Unreachable.
+func UnreachableRuntime(err error) RuntimeCentral { return unreachable{err} }
+
+func (u unreachable) MyPermissions(context.Context) (*acs.Permissions, error) {
+	return nil, &credentialsError{u.err}
+}
+func (u unreachable) GetDeployment(context.Context, string) (*acs.Deployment, error) {
+	return nil, &credentialsError{u.err}
+}
+func (u unreachable) GetCluster(context.Context, string) (*acs.Cluster, error) {
+	return nil, &credentialsError{u.err}
+}
+func (u unreachable) ProcessCount(context.Context, string) (int, error) {
+	return 0, &credentialsError{u.err}
+}
+func (u unreachable) ProcessesByContainer(context.Context, string) ([]acs.ContainerProcesses, error) {
+	return nil, &credentialsError{u.err}
+}
+func (u unreachable) ListAlerts(context.Context, acs.AlertQuery) ([]acs.ListAlert, error) {
+	return nil, &credentialsError{u.err}
+}
+func (u unreachable) GetAlert(context.Context, string) (*acs.Alert, error) {
+	return nil, &credentialsError{u.err}
+}
+
 // Workloads finds the Kubernetes workloads a watch covers, and rolls them
 // back. pkg/workload implements it; the gate itself knows no Kubernetes.
 type Workloads interface {
@@ -89,6 +118,9 @@ const (
 func WatchRuntime(ctx context.Context, c RuntimeCentral, in WatchInput, progress func(WatchProgress)) (RuntimeReport, error) {
 	if in.Start.IsZero() || in.Window <= 0 || in.Poll <= 0 || in.Workloads == nil {
 		return RuntimeReport{}, errors.New("gate: WatchRuntime needs a start time, a window, a poll interval and the workloads")
+	}
+	if u, ok := c.(unreachable); ok {
+		return RuntimeReport{Decision: RuntimeError, Verdict: CouldNotRun(ReasonCredentials, u.err)}, nil
 	}
 	if in.Skew == 0 {
 		in.Skew = DefaultSkew

@@ -86,30 +86,12 @@ func (k *Kind) Plan(req kinds.Request) (kinds.Job, error) {
 }
 
 func (k *Kind) run(ctx context.Context, req kinds.Request, s spec) (results.Results, error) {
-	client, err := k.Central.For(ctx, req.Namespace, s.secret)
-	if err != nil {
-		var f *kinds.Failure
-		if !errors.As(err, &f) {
-			return nil, err
-		}
-		return outcome(gate.RuntimeReport{Decision: gate.RuntimeError, Reason: f.Reason, Message: f.Message})
-	}
-	report, err := gate.WatchRuntime(ctx, client, s.in, func(p gate.WatchProgress) { req.ReportProgress(p) })
+	c := k.Central.Runtime(ctx, req.Namespace, s.secret)
+	r, err := gate.WatchRuntime(ctx, c, s.in, func(p gate.WatchProgress) { req.ReportProgress(p) })
 	if err != nil {
 		return nil, err
 	}
-	return outcome(report)
-}
-
-// outcome maps the report's outcome to the run's: results on every path,
-// the reason on a fail or an error.
-func outcome(r gate.RuntimeReport) (results.Results, error) {
-	res := r.Results()
-	v := r.Verdict()
-	if v.Outcome == gate.Pass {
-		return res, nil
-	}
-	return nil, kinds.Deny(v.Reason, res, "%s", v.Message)
+	return kinds.FromGate(ctx, r.Verdict, r.Results())
 }
 
 // paramErrors names each bad option by its param.
