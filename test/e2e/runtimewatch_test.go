@@ -88,6 +88,17 @@ spec:
 %s`, name, "    - "+strings.Join(params, "\n    - ")))
 }
 
+// watchNamespace starts the emulator and makes a namespace whose runs
+// watch their own Deployments: the Secret, and the reader role bound.
+func watchNamespace(t *testing.T) (*acsemulator.Server, string) {
+	t.Helper()
+	needCluster(t)
+	central := startCentral(t)
+	runs := acsNamespace(t, central, centralToken, true)
+	bindController(t, runs, "modelguard-workload-reader")
+	return central, runs
+}
+
 // waitWatching waits until the run's progress, in its status, says the
 // watch is under way.
 func waitWatching(t *testing.T, ns, name string) *v1beta1.CustomRun {
@@ -213,10 +224,7 @@ func TestRuntimeWatchRefusesAnotherTenantsWorkload(t *testing.T) {
 
 // Cancelling the PipelineRun mid-watch ends the CustomRun at once.
 func TestRuntimeWatchCancel(t *testing.T) {
-	needCluster(t)
-	central := startCentral(t)
-	runs := acsNamespace(t, central, centralToken, true)
-	bindController(t, runs, "modelguard-workload-reader")
+	central, runs := watchNamespace(t)
 	rollout(t, central, runs, "model", nil)
 	createPipelineRun(t, runs, `
 metadata: {name: watch}
@@ -242,10 +250,7 @@ spec:
 // The controller is killed mid-watch; the new one resumes the same window
 // (measured from status.startTime) and completes the run exactly once.
 func TestRuntimeWatchSurvivesControllerRestart(t *testing.T) {
-	needCluster(t)
-	central := startCentral(t)
-	runs := acsNamespace(t, central, centralToken, true)
-	bindController(t, runs, "modelguard-workload-reader")
+	central, runs := watchNamespace(t)
 	rollout(t, central, runs, "model", nil)
 	createCustomRun(t, runs, `
 metadata: {name: survivor}
@@ -283,10 +288,7 @@ spec:
 // and verdict for the same Deployments, and exit 0, 2 and 1 for pass,
 // fail and could-not-check.
 func TestRuntimeWatchDoorsAgree(t *testing.T) {
-	needCluster(t)
-	central := startCentral(t)
-	runs := acsNamespace(t, central, centralToken, true)
-	bindController(t, runs, "modelguard-workload-reader")
+	central, runs := watchNamespace(t)
 	quiet := rollout(t, central, runs, "quiet", nil)
 	noisy := rollout(t, central, runs, "noisy", nil)
 	rollout(t, nil, runs, "unseen", nil)
