@@ -95,16 +95,18 @@ type Emulator struct {
 	started  time.Time
 	routes   map[string]route
 
-	mu       sync.Mutex
-	faults   map[string][]fault
-	calls    map[string]int
-	latency  time.Duration
-	inFlight atomic.Int64
-	maxIn    atomic.Int64
-	busy     atomic.Int64 // nanoseconds spent serving scan and detect calls
-	unknown  atomic.Pointer[Image]
-	done     chan struct{}
-	stopOnce sync.Once
+	mu      sync.Mutex
+	faults  map[string][]fault
+	calls   map[string]int
+	latency time.Duration
+	// runtimeLatency delays the runtime calls (SetRuntimeLatency).
+	runtimeLatency time.Duration
+	inFlight       atomic.Int64
+	maxIn          atomic.Int64
+	busy           atomic.Int64 // nanoseconds spent serving scan and detect calls
+	unknown        atomic.Pointer[Image]
+	done           chan struct{}
+	stopOnce       sync.Once
 }
 
 // route is one endpoint: who may call it and whether it is "work" (scan or
@@ -115,6 +117,7 @@ type route struct {
 	access   string // READ_ACCESS or READ_WRITE_ACCESS
 	anon     bool
 	work     bool
+	runtime  bool // a runtime call: SetRuntimeLatency applies
 	handle   func(*Emulator, http.ResponseWriter, *http.Request)
 }
 
@@ -170,8 +173,8 @@ func New(data Data, token string) *Emulator {
 		"/v1/images/{id}":        {method: http.MethodGet, resource: "Image", access: "READ_ACCESS", handle: (*Emulator).getImage},
 		"/v1/detect/build":       {method: http.MethodPost, resource: "Detection", access: "READ_ACCESS", work: true, handle: (*Emulator).detectBuild},
 		"/v1/detect/deploy/yaml": {method: http.MethodPost, resource: "Detection", access: "READ_ACCESS", work: true, handle: (*Emulator).detectDeployYAML},
-		"/v1/alerts":             {method: http.MethodGet, resource: "Alert", access: "READ_ACCESS", handle: (*Emulator).listAlerts},
-		"/v1/processcount":       {method: http.MethodGet, resource: "DeploymentExtension", access: "READ_ACCESS", handle: (*Emulator).processCount},
+		"/v1/alerts":             {method: http.MethodGet, resource: "Alert", access: "READ_ACCESS", runtime: true, handle: (*Emulator).listAlerts},
+		"/v1/processcount":       {method: http.MethodGet, resource: "DeploymentExtension", access: "READ_ACCESS", runtime: true, handle: (*Emulator).processCount},
 	}
 	e.patterns = runtimePatterns()
 	return e
@@ -233,9 +236,12 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		if !e.wait(w, r) {
+		if !e.wait(w, r, false) {
 			return
 		}
+	}
+	if rt.runtime && !e.wait(w, r, true) {
+		return
 	}
 	rt.handle(e, w, r)
 }

@@ -17,7 +17,7 @@ type patternRoute struct {
 
 func runtimePatterns() []patternRoute {
 	read := func(resource string, h func(*Emulator, http.ResponseWriter, *http.Request)) route {
-		return route{method: http.MethodGet, resource: resource, access: "READ_ACCESS", handle: h}
+		return route{method: http.MethodGet, resource: resource, access: "READ_ACCESS", runtime: true, handle: h}
 	}
 	return []patternRoute{
 		{"/v1/deployments/", "", read("Deployment", (*Emulator).getDeployment)},

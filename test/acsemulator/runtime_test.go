@@ -221,6 +221,12 @@ func TestRuntimeFaultsAndHealth(t *testing.T) {
 	if _, err := c.GetDeployment(ctx, servingUID); err != nil {
 		t.Errorf("429 then 200: %v", err)
 	}
+	s.SetRuntimeLatency(300 * time.Millisecond)
+	start := time.Now()
+	if _, err := c.GetDeployment(ctx, servingUID); err != nil || time.Since(start) < 300*time.Millisecond {
+		t.Errorf("runtime latency: %v after %s", err, time.Since(start))
+	}
+	s.SetRuntimeLatency(0)
 	must(t, s.SetClusterHealth(s.ClusterID(), "", "UNHEALTHY"))
 	cl, err := c.GetCluster(ctx, s.ClusterID())
 	if err != nil || cl.HealthStatus.CollectorHealthStatus != acs.HealthUnhealthy || cl.HealthStatus.SensorHealthStatus != acs.HealthHealthy {
