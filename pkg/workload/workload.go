@@ -5,13 +5,15 @@
 // (gate.Workloads).
 //
 // It acts on another namespace only for a run that namespace was handed
-// to (guard.CheckOptIn, the NamespaceGuard opt-in), and a rollback always
-// needs that opt-in, even in the run's own namespace: scaling a workload
-// to zero is an action on it, not a look.
+// to (guard.HandedTo, the NamespaceGuard opt-in), and a rollback always
+// needs that hand-over: scaling a workload to zero is an action on it, not
+// a look, so a run never rolls back in its own namespace (a namespace is
+// never handed to itself).
 package workload
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 
@@ -165,17 +167,19 @@ func (w *Workloads) ScaleToZero(ctx context.Context, targets []gate.Target) ([]s
 	return done, nil
 }
 
-// optedIn asks guard.CheckOptIn about the workload's namespace.
+// optedIn asks guard.HandedTo about the workload's namespace.
 func (w *Workloads) optedIn(ctx context.Context) error {
 	if w.From == "" {
 		return nil
 	}
-	ns, err := w.Kube.CoreV1().Namespaces().Get(ctx, w.Ref.Namespace, metav1.GetOptions{})
-	if err != nil {
-		return w.apiError(err, "read namespace "+w.Ref.Namespace, "namespace %s does not exist", w.Ref.Namespace)
-	}
-	if err := guard.CheckOptIn(ns.Name, ns.Labels, w.From); err != nil {
+	err := guard.HandedTo(ctx, w.Kube, w.Ref.Namespace, w.From)
+	switch {
+	case errors.Is(err, guard.ErrNotOptedIn):
 		return fail(ReasonNotOptedIn, "%v", err)
+	case errors.Is(err, guard.ErrNamespaceNotFound):
+		return fail(ReasonNotFound, "namespace %s does not exist", w.Ref.Namespace)
+	case err != nil:
+		return w.apiError(err, "read namespace "+w.Ref.Namespace, "")
 	}
 	return nil
 }

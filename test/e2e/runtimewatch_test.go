@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/modelguard/modelguard/pkg/cli"
+	"github.com/modelguard/modelguard/pkg/guard"
 	"github.com/modelguard/modelguard/test/acsemulator"
 	"github.com/modelguard/modelguard/test/localcluster"
 	"github.com/tektoncd/pipeline/pkg/apis/pipeline/v1beta1"
@@ -21,13 +22,18 @@ import (
 )
 
 // servingNamespace is where a pipeline deploys: handed by a cluster admin
-// to the runs of namespace from (the NamespaceGuard opt-in label) unless
-// optIn is false, and binding the controller's reader and rollback roles.
+// to the runs of namespace from (the NamespaceGuard opt-in: the label,
+// bound to from's UID) unless optIn is false, and binding the controller's
+// reader and rollback roles.
 func servingNamespace(t *testing.T, from string, optIn bool) string {
 	t.Helper()
 	ns := namespace(t)
 	if optIn {
-		patch := fmt.Sprintf(`{"metadata":{"labels":{"modelguard.dev/guarded-from":%q}}}`, from)
+		src, err := env.kube.CoreV1().Namespaces().Get(context.Background(), from, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		patch := fmt.Sprintf(`{"metadata":{"labels":{%q:%q},"annotations":{%q:%q}}}`, guard.OptInLabel, from, guard.OptInUIDAnnotation, src.UID)
 		if _, err := env.kube.CoreV1().Namespaces().Patch(context.Background(), ns, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
 			t.Fatal(err)
 		}
@@ -206,15 +212,16 @@ func TestRuntimeWatchRefusesAnotherTenantsWorkload(t *testing.T) {
 		t.Fatalf("victim has %d replicas", n)
 	}
 
-	// In its own namespace a run may watch without the label, but a
-	// rollback is an action on the workload and needs the opt-in too: a
-	// watch that could never roll back is refused before it starts.
+	// In its own namespace a run may watch, but a rollback is an action on
+	// the workload and needs a hand-over, which a namespace never gets to
+	// itself: a watch that could never roll back is refused before it
+	// starts.
 	bindController(t, intruder, "modelguard-workload-reader")
 	bindController(t, intruder, "modelguard-rollback")
 	own := rollout(t, central, intruder, "own", nil)
 	exec(t, central, own, "/usr/bin/nc", "-l 4444")
 	watchRun(t, intruder, "own-rollback", "{name: deployment, value: own}", "{name: on-fail, value: scale-to-zero}")
-	wantOutcome(t, "own namespace, rollback without the opt-in", waitDone(t, intruder, "own-rollback"), false, "NotOptedIn", "modelguard.dev/guarded-from")
+	wantOutcome(t, "own namespace, rollback", waitDone(t, intruder, "own-rollback"), false, "NotOptedIn", "the run's own namespace")
 	watchRun(t, intruder, "own-watch", "{name: deployment, value: own}")
 	wantOutcome(t, "own namespace, watch only", waitDone(t, intruder, "own-watch"), false, "RuntimeViolation", "Netcat")
 	if n := replicas(t, intruder, "own"); n != 2 {

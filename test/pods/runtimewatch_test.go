@@ -2,9 +2,11 @@ package pods
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/modelguard/modelguard/pkg/guard"
 	"github.com/modelguard/modelguard/test/acsemulator"
 	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	appsv1 "k8s.io/api/apps/v1"
@@ -21,10 +23,7 @@ import (
 func testACSRuntimeWatch(t *testing.T) {
 	central := startCentral(t)
 	pipelines, serving := namespace(t, "watch-pipelines"), namespace(t, "watch-serving")
-	optIn := `{"metadata":{"labels":{"modelguard.dev/guarded-from":"` + pipelines + `"}}}`
-	if _, err := env.kube.CoreV1().Namespaces().Patch(context.Background(), serving, types.MergePatchType, []byte(optIn), metav1.PatchOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	handOver(t, serving, pipelines)
 	sampleRBAC(t, "acs-runtime-watch", map[string]string{"model-pipelines": pipelines, "model-serving": serving})
 	applyTask(t, pipelines, "acs-runtime-watch")
 	secret := secretWorkspace("acs-secret", acsSecret(t, pipelines, central, centralToken))
@@ -65,6 +64,20 @@ func testACSRuntimeWatch(t *testing.T) {
 	wantDone(t, tr, false, "DeploymentNotSeen")
 	if result(tr, "verdict") != "inconclusive" || result(tr, "gate") != "error" {
 		t.Errorf("ghost results: %+v", tr.Status.Results)
+	}
+}
+
+// handOver is what a cluster admin does to let the runs of namespace from
+// act in ns: the NamespaceGuard opt-in, bound to from's UID.
+func handOver(t *testing.T, ns, from string) {
+	t.Helper()
+	src, err := env.kube.CoreV1().Namespaces().Get(context.Background(), from, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	patch := fmt.Sprintf(`{"metadata":{"labels":{%q:%q},"annotations":{%q:%q}}}`, guard.OptInLabel, from, guard.OptInUIDAnnotation, src.UID)
+	if _, err := env.kube.CoreV1().Namespaces().Patch(context.Background(), ns, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
 	}
 }
 

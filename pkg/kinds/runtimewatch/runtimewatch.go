@@ -36,7 +36,7 @@ func (*Kind) Name() string { return "RuntimeWatch" }
 func (*Kind) Params() []kinds.Param {
 	arr := v1beta1.ParamTypeArray
 	return []kinds.Param{
-		{Name: "namespace", Description: "the workload's namespace (default: the run's); another namespace must carry " + guard.OptInLabel + "=<this run's namespace>"},
+		{Name: "namespace", Description: "the workload's namespace (default: the run's); another namespace must have been handed to this run's (" + guard.OptInLabel + ")"},
 		{Name: "deployment", Description: "the Deployment to watch (or inferenceservice)"},
 		{Name: "inferenceservice", Description: "the InferenceService whose Deployments to watch (by KServe's " + workload.InferenceServiceLabel + " label)"},
 		{Name: "window", Description: "how long to watch from the run's start, e.g. 5m (default 5m)"},
