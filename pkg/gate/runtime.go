@@ -2,6 +2,7 @@ package gate
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -232,11 +233,11 @@ func alertFinding(t TargetObservation, a ObservedAlert) RuntimeFinding {
 			f.Enforcement = string(full.Enforcement.Action)
 		}
 		for _, v := range full.Violations {
-			f.Messages = append(f.Messages, v.Message)
+			f.Messages = append(f.Messages, RedactArgs(v.Message))
 		}
 		if pv := full.ProcessViolation; pv != nil {
 			if pv.Message != "" {
-				f.Messages = append(f.Messages, pv.Message)
+				f.Messages = append(f.Messages, RedactArgs(pv.Message))
 			}
 			procs := pv.Processes
 			if len(procs) > maxEvidence {
@@ -252,7 +253,41 @@ func alertFinding(t TargetObservation, a ObservedAlert) RuntimeFinding {
 }
 
 func evidence(pi acs.ProcessIndicator) ProcessEvidence {
-	return ProcessEvidence{Container: pi.ContainerName, Pod: pi.PodID, Path: pi.Signal.ExecFilePath, Args: pi.Signal.Args, Time: pi.Signal.Time}
+	return ProcessEvidence{Container: pi.ContainerName, Pod: pi.PodID, Path: pi.Signal.ExecFilePath, Args: RedactArgs(pi.Signal.Args), Time: pi.Signal.Time}
+}
+
+// secretWord marks a command-line word whose value is a credential.
+var secretWord = regexp.MustCompile(`(?i)(token|secret|passw(or)?d|pwd|api[-_]?key|auth|credential|bearer|private[-_]?key|access[-_]?key|session)`)
+
+// RedactArgs hides credential values in a process's arguments before they
+// reach results, conditions or reports: whoever reads a pipeline's results
+// need not be able to read the serving namespace's Secrets, and a server
+// started with --api-key=... would otherwise hand them its key. A word
+// naming a credential keeps its name and loses its value ("--token=x",
+// "--token x", "Authorization: Bearer x" all become "[REDACTED]" values).
+func RedactArgs(args string) string {
+	words := strings.Fields(args)
+	redactNext := false
+	for i, w := range words {
+		scheme := strings.ToLower(strings.Trim(w, `"'`))
+		switch {
+		case redactNext && (scheme == "bearer" || scheme == "basic"):
+			// the scheme of an Authorization value: the credential follows
+		case redactNext:
+			words[i], redactNext = "[REDACTED]", false
+		case strings.HasPrefix(w, "/") || !secretWord.MatchString(w):
+			// a path (/var/run/secrets/...) or an ordinary word
+		case strings.Contains(w, "="):
+			k, _, _ := strings.Cut(w, "=")
+			words[i] = k + "=[REDACTED]"
+		case strings.Contains(w, ":") && !strings.HasSuffix(w, ":"):
+			k, _, _ := strings.Cut(w, ":")
+			words[i] = k + ":[REDACTED]"
+		default:
+			redactNext = true
+		}
+	}
+	return strings.Join(words, " ")
 }
 
 // judgeProcesses fails every (container, executable) outside the

@@ -239,3 +239,22 @@ func TestRuntimeOutcomes(t *testing.T) {
 		t.Errorf("a watch that never ran counts nothing: %v", m)
 	}
 }
+
+// Credentials on a watched process's command line never reach results.
+func TestRedactArgs(t *testing.T) {
+	for in, want := range map[string]string{
+		"serve --models /mnt/models --port 8080":                  "serve --models /mnt/models --port 8080",
+		"--api-key=sk-live-123 --port 8080":                       "--api-key=[REDACTED] --port 8080",
+		"--token abc123 --verbose":                                "--token [REDACTED] --verbose",
+		"-H 'Authorization: Bearer eyJhbGciOi' http://x":          "-H 'Authorization: Bearer [REDACTED] http://x",
+		"PASSWORD=hunter2 ./run":                                  "PASSWORD=[REDACTED] ./run",
+		"--password":                                              "--password",
+		"cat /var/run/secrets/kubernetes.io/serviceaccount/token": "cat /var/run/secrets/kubernetes.io/serviceaccount/token",
+		"auth:user:pass":                                          "auth:[REDACTED]",
+		"-e /bin/sh 203.0.113.7 4444":                             "-e /bin/sh 203.0.113.7 4444",
+	} {
+		if got := RedactArgs(in); got != want {
+			t.Errorf("RedactArgs(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
