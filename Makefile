@@ -53,7 +53,9 @@ fuzz: ## run each fuzz target for FUZZTIME
 	$(GO) test ./pkg/guard/ -run '^$$' -fuzz '^FuzzReadLimits$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/guard/ -run '^$$' -fuzz '^FuzzLimitsEgress$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/acs/ -run '^$$' -fuzz '^FuzzDecodeImage$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/acs/ -run '^$$' -fuzz '^FuzzDecodeRuntime$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/gate/ -run '^$$' -fuzz '^FuzzParseAllow$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/gate/ -run '^$$' -fuzz '^FuzzParseProcessAllow$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/gate/ -run '^$$' -fuzz '^FuzzParseManifests$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/imageref/ -run '^$$' -fuzz '^FuzzDigest$$' -fuzztime $(FUZZTIME)
 

@@ -211,7 +211,7 @@ func tokenKind(tok json.Token) string {
 }
 
 // errResponseTooLarge is returned when a body exceeds MaxResponseBytes.
-var errResponseTooLarge = errors.New("response body exceeds MaxResponseBytes")
+var errResponseTooLarge error = &limitError{"response body exceeds its limit"}
 
 // limitReader is io.LimitReader with a distinct error: hitting the limit
 // must not look like a clean end of a (truncated, maybe still valid) body.

@@ -95,13 +95,31 @@ func (e *APIError) hint() string {
 	case e.is(http.StatusUnauthorized, CodeUnauthenticated):
 		return "authentication failed (API token missing, invalid, expired or revoked)"
 	case e.is(http.StatusForbidden, CodePermissionDenied):
-		return "permission denied (scan needs Image read-write, detect needs Detection read)"
+		return "permission denied (" + neededPermission(e.Op) + ")"
 	case e.is(http.StatusTooManyRequests, CodeResourceExhausted):
 		return "rate limited"
 	case e.Status >= 300 && e.Status < 400:
 		return "redirect not followed (the token is only sent to the configured endpoint)"
 	}
 	return ""
+}
+
+// neededPermission names what the token's role lacks for an operation.
+func neededPermission(op string) string {
+	_, path, _ := strings.Cut(op, " ")
+	for _, p := range []struct{ prefix, need string }{
+		{pathScanImage, "scan needs Image read-write"},
+		{"/v1/detect/", "detect needs Detection read"},
+		{pathAlerts, "alerts need Alert read"},
+		{pathDeployments, "deployments need Deployment read"},
+		{"/v1/process", "processes need DeploymentExtension read"},
+		{pathClusters, "cluster health needs Cluster read"},
+	} {
+		if strings.HasPrefix(path, p.prefix) {
+			return p.need
+		}
+	}
+	return "scan needs Image read-write, detect needs Detection read"
 }
 
 func (e *APIError) is(status, code int) bool {

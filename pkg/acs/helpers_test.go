@@ -68,8 +68,8 @@ type seqServer struct {
 }
 
 type recorded struct {
-	method, path, auth, ctype, accept, agent string
-	body                                     map[string]any
+	method, path, query, auth, ctype, accept, agent string
+	body                                            map[string]any
 }
 
 func newSeqServer(t testing.TB, replies ...reply) *seqServer {
@@ -82,7 +82,7 @@ func newSeqServer(t testing.TB, replies ...reply) *seqServer {
 
 func (s *seqServer) serve(w http.ResponseWriter, r *http.Request) {
 	rec := recorded{
-		method: r.Method, path: r.URL.Path,
+		method: r.Method, path: r.URL.Path, query: r.URL.RawQuery,
 		auth: r.Header.Get("Authorization"), ctype: r.Header.Get("Content-Type"),
 		accept: r.Header.Get("Accept"), agent: r.Header.Get("User-Agent"),
 	}

@@ -13,6 +13,7 @@ import (
 	"math/rand/v2"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -21,8 +22,12 @@ import (
 // call is one API call, possibly made several times.
 type call struct {
 	method, path string
-	body         any // marshalled for every attempt: beforeRetry may change it
+	query        url.Values // for GETs: Central reads request fields from the query
+	body         any        // marshalled for every attempt: beforeRetry may change it
 	decode       func(io.Reader) error
+	// maxBytes, if set, bounds this call's body below Config.MaxResponseBytes:
+	// the runtime calls read small answers, so a huge one is a broken peer.
+	maxBytes int64
 	// beforeRetry, if set, sees the error that caused a retry before the
 	// next attempt is made.
 	beforeRetry func(err error)
@@ -93,14 +98,20 @@ func (c *Client) attempt(ctx context.Context, cl *call) error {
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return c.apiError(op, resp)
 	}
-	body := &limitReader{r: resp.Body, left: c.cfg.MaxResponseBytes}
+	limit := c.cfg.MaxResponseBytes
+	if cl.maxBytes > 0 && cl.maxBytes < limit {
+		limit = cl.maxBytes
+	}
+	body := &limitReader{r: resp.Body, left: limit}
 	err = cl.decode(body)
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, errResponseTooLarge):
 		return &transportError{op: op, err: err,
-			msg: fmt.Sprintf("response larger than %d bytes", c.cfg.MaxResponseBytes)}
+			msg: fmt.Sprintf("response larger than %d bytes", limit)}
+	case errors.Is(err, ErrLimit):
+		return &transportError{op: op, msg: "answer past the client's limits", err: err}
 	case body.err != nil || errors.Is(err, io.ErrUnexpectedEOF):
 		// The body was cut short (a proxy timing out, a reset): the same
 		// request may well succeed.
@@ -143,6 +154,9 @@ func (c *Client) failure(ctx, actx context.Context, op, msg string, err error, r
 func (c *Client) newRequest(ctx context.Context, cl *call) (*http.Request, error) {
 	u := *c.base
 	u.Path = cl.path
+	// Encode writes "+" as %2B: a raw "+" would reach Central's query
+	// parser as a space and split "Field:a+Field2:b" wrongly.
+	u.RawQuery = cl.query.Encode()
 	var body io.Reader
 	if cl.body != nil {
 		b, err := json.Marshal(cl.body)

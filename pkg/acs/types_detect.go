@@ -50,6 +50,9 @@ type Alert struct {
 	Image      *ContainerImage  `json:"image,omitempty"`
 	Deployment *AlertDeployment `json:"deployment,omitempty"`
 	Violations []Violation      `json:"violations"`
+	// ProcessViolation holds a runtime process policy's evidence; process
+	// policies put none in Violations.
+	ProcessViolation *ProcessViolation `json:"processViolation"`
 	// Enforcement is null for build alerts; deploy alerts carry it when the
 	// policy scales to zero or sets an unsatisfiable node constraint.
 	Enforcement      *Enforcement `json:"enforcement"`

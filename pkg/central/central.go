@@ -62,6 +62,17 @@ func (c *Clients) For(ctx context.Context, ns, name string) gate.Central {
 	return cl
 }
 
+// Runtime returns the same Secret's Central for the runtime watch, whose
+// calls share the client's concurrency cap but are never cached: a watch
+// asks because the answer changes.
+func (c *Clients) Runtime(ctx context.Context, ns, name string) gate.RuntimeCentral {
+	cl, err := c.client(ctx, ns, name)
+	if err != nil {
+		return gate.UnreachableRuntime(err)
+	}
+	return cl.acs
+}
+
 func (c *Clients) client(ctx context.Context, ns, name string) (*client, error) {
 	sec, err := c.Kube.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
 	switch {

@@ -30,7 +30,7 @@ with files endpoint, token, ca.crt.
 Output (-o): text (or table), json (roxctl's result.summary shape for scans),
 sarif (SARIF 2.1.0 for code-scanning UIs) or junit (JUnit XML).`,
 	}
-	cmd.AddCommand(newACSScanCommand(g), newACSCheckCommand(g), newACSDeploymentCheckCommand(g))
+	cmd.AddCommand(newACSScanCommand(g), newACSCheckCommand(g), newACSDeploymentCheckCommand(g), newACSWatchCommand(g))
 	return cmd
 }
 

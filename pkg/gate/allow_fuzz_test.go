@@ -39,3 +39,42 @@ func FuzzParseAllow(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseProcessAllow: a process allow-list entry either parses into an
+// entry that allows exactly its own path (or prefix) in its container, or
+// fails with a short message; no entry ever allows a relative or unclean
+// path such as "/usr/bin/../../bin/sh".
+func FuzzParseProcessAllow(f *testing.F) {
+	for _, seed := range []string{
+		"server:/usr/bin/modelguard", "*:/opt/app-root/bin/*", "server:", ":/bin/sh", "server:bin/sh",
+		"server:/usr/../bin/sh", "server:/a*b", "server://bin/sh", "a:b:/c", strings.Repeat("x", 300) + ":/y",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		a, err := ParseProcessAllow([]string{s})
+		if err != nil {
+			if len(err.Error()) > 400 {
+				t.Fatalf("error too long (%d bytes)", len(err.Error()))
+			}
+			return
+		}
+		if strings.TrimSpace(s) == "" {
+			if a.Len() != 0 {
+				t.Fatalf("an empty entry allowed something")
+			}
+			return
+		}
+		container, p, _ := strings.Cut(strings.TrimSpace(s), ":")
+		container, p = strings.TrimSpace(container), strings.TrimSpace(p)
+		exact := strings.TrimSuffix(p, "*")
+		if !a.Allows(container, exact) && !a.Allows(container, exact+"x") {
+			t.Fatalf("%q does not allow its own path", s)
+		}
+		for _, sneaky := range []string{"bin/sh", "/../bin/sh"} {
+			if a.Allows(container, sneaky) && !strings.HasSuffix(p, "*") {
+				t.Fatalf("%q allows %q", s, sneaky)
+			}
+		}
+	})
+}

@@ -9,6 +9,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/kubernetes"
 )
 
 // ErrNotOptedIn is returned when a cluster admin has not handed the target
@@ -71,6 +72,27 @@ func (e *Engine) handedTo(ctx context.Context, l *Limits, from string) error {
 	}
 	return notOptedIn("namespace %q was handed to a namespace %q with UID %q, but %q now has UID %q: it was deleted and created again, and the new one inherits nothing; a cluster admin may hand it over again: %s",
 		name, from, l.FromUID, from, src.UID, bind)
+}
+
+// HandedTo checks that a cluster admin handed namespace name to runs from
+// namespace from, by the rule NamespaceGuard applies: named by
+// OptInLabel, bound to from's UID by OptInUIDAnnotation, and never to
+// itself. Every door that acts in a namespace on a run's behalf asks it
+// (RuntimeWatch, to watch another namespace and to roll back). Errors
+// wrap ErrNotOptedIn, or ErrNamespaceNotFound.
+func HandedTo(ctx context.Context, kube kubernetes.Interface, name, from string) error {
+	ns, err := kube.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return fmt.Errorf("%w: %s", ErrNamespaceNotFound, name)
+	}
+	if err != nil {
+		return fmt.Errorf("get namespace %s: %w", name, err)
+	}
+	limits, err := ReadLimits(name, ns.Labels, ns.Annotations)
+	if err != nil {
+		return notOptedIn("%v", err)
+	}
+	return (&Engine{Kube: kube}).handedTo(ctx, limits, from)
 }
 
 func notOptedIn(format string, args ...any) error {

@@ -10,6 +10,7 @@ package kinds
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/modelguard/modelguard/pkg/results"
 )
@@ -49,7 +50,29 @@ type Request struct {
 	Name string
 	// Attempt counts from 0 and grows by one for every retry.
 	Attempt int
+	// Started is when this attempt started (the CustomRun's
+	// status.startTime). It is durable: a Job repeated after a controller
+	// restart sees the same time, so a wait measured from it (a watch's
+	// window) does not start over.
+	Started time.Time
 	Params  Values
+	// Progress, when a Job calls it, records where the work is; the
+	// controller writes the latest value into the run's status.extraFields
+	// (at most every few seconds). It must encode to small JSON. Nil-safe:
+	// see ReportProgress.
+	Progress func(v any)
+	// Idle waits d, or until ctx ends, without holding one of the
+	// controller's job slots, for Jobs that mostly wait (a watch between
+	// polls) so they never starve the others. It reports whether it waited
+	// in full. Nil (in tests) means: wait as you would without it.
+	Idle func(ctx context.Context, d time.Duration) bool
+}
+
+// ReportProgress calls req.Progress when there is one.
+func (req Request) ReportProgress(v any) {
+	if req.Progress != nil {
+		req.Progress(v)
+	}
 }
 
 // Job does the work of one attempt. It runs off the reconcile workers and

@@ -20,6 +20,12 @@
 //   - GET /v1/ping (anonymous), GET /v1/metadata, GET /v1/auth/status,
 //     GET /v1/mypermissions, POST /v1/images/scan, GET /v1/images/{id},
 //     POST /v1/detect/build and POST /v1/detect/deploy/yaml;
+//   - the runtime side (runtime.go): GET /v1/deployments/{id}, /v1/alerts,
+//     /v1/alerts/{id}, /v1/processcount,
+//     /v1/processes/deployment/{id}/grouped/container and /v1/clusters/{id},
+//     fed by tests (AddDeployment, Exec, RaiseAlert) or by a Kubernetes
+//     watch (WatchDeployments), with tokens of other roles and scopes
+//     (AddToken);
 //   - Central's traps: a 500 for an image without scan data, a detect/build
 //     that silently passes such an image, scans with PARTIAL_SCAN_DATA or
 //     OS_UNAVAILABLE notes, "fixedBy" both absent and "" for unfixable CVEs,
@@ -33,7 +39,6 @@ package acsemulator
 import (
 	"bytes"
 	"compress/gzip"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -76,9 +81,13 @@ var httpStatus = map[int]int{
 // Emulator is the emulated Central as an http.Handler. Its data is fixed at
 // New; its fault-injection methods are safe for concurrent use.
 type Emulator struct {
-	token    string
+	token    string // the data file's token; AddToken adds more
 	central  Central
 	perms    map[string]string
+	tokensMu sync.RWMutex
+	tokens   map[string]*role
+	rt       *runtimeState
+	patterns []patternRoute
 	byDigest map[string]*Image
 	byName   map[string]*Image
 	build    []*policy
@@ -86,16 +95,18 @@ type Emulator struct {
 	started  time.Time
 	routes   map[string]route
 
-	mu       sync.Mutex
-	faults   map[string][]fault
-	calls    map[string]int
-	latency  time.Duration
-	inFlight atomic.Int64
-	maxIn    atomic.Int64
-	busy     atomic.Int64 // nanoseconds spent serving scan and detect calls
-	unknown  atomic.Pointer[Image]
-	done     chan struct{}
-	stopOnce sync.Once
+	mu      sync.Mutex
+	faults  map[string][]fault
+	calls   map[string]int
+	latency time.Duration
+	// runtimeLatency delays the runtime calls (SetRuntimeLatency).
+	runtimeLatency time.Duration
+	inFlight       atomic.Int64
+	maxIn          atomic.Int64
+	busy           atomic.Int64 // nanoseconds spent serving scan and detect calls
+	unknown        atomic.Pointer[Image]
+	done           chan struct{}
+	stopOnce       sync.Once
 }
 
 // route is one endpoint: who may call it and whether it is "work" (scan or
@@ -106,6 +117,7 @@ type route struct {
 	access   string // READ_ACCESS or READ_WRITE_ACCESS
 	anon     bool
 	work     bool
+	runtime  bool // a runtime call: SetRuntimeLatency applies
 	handle   func(*Emulator, http.ResponseWriter, *http.Request)
 }
 
@@ -137,6 +149,8 @@ func New(data Data, token string) *Emulator {
 	if len(e.perms) == 0 {
 		e.perms = map[string]string{"Image": "READ_WRITE_ACCESS", "Detection": "READ_ACCESS"}
 	}
+	e.tokens = map[string]*role{e.token: {name: "Continuous Integration", perms: e.perms}}
+	e.rt = newRuntimeState(data)
 	for i := range data.Images {
 		img := &data.Images[i]
 		e.byDigest[img.Digest] = img
@@ -159,7 +173,10 @@ func New(data Data, token string) *Emulator {
 		"/v1/images/{id}":        {method: http.MethodGet, resource: "Image", access: "READ_ACCESS", handle: (*Emulator).getImage},
 		"/v1/detect/build":       {method: http.MethodPost, resource: "Detection", access: "READ_ACCESS", work: true, handle: (*Emulator).detectBuild},
 		"/v1/detect/deploy/yaml": {method: http.MethodPost, resource: "Detection", access: "READ_ACCESS", work: true, handle: (*Emulator).detectDeployYAML},
+		"/v1/alerts":             {method: http.MethodGet, resource: "Alert", access: "READ_ACCESS", runtime: true, handle: (*Emulator).listAlerts},
+		"/v1/processcount":       {method: http.MethodGet, resource: "DeploymentExtension", access: "READ_ACCESS", runtime: true, handle: (*Emulator).processCount},
 	}
+	e.patterns = runtimePatterns()
 	return e
 }
 
@@ -176,6 +193,9 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt, known := e.routes[path]
 	if !known && strings.HasPrefix(path, "/v1/images/") && len(path) > len("/v1/images/") {
 		rt, known = e.routes["/v1/images/{id}"]
+	}
+	if !known {
+		rt, known = e.matchPattern(path)
 	}
 	if known && rt.work {
 		e.enter()
@@ -195,14 +215,16 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !rt.anon {
-		if msg, ok := e.authenticate(r); !ok {
+		ro, msg, ok := e.authenticate(r)
+		if !ok {
 			writeError(w, codeUnauthenticated, msg)
 			return
 		}
-		if rt.resource != "" && !e.allowed(rt.resource, rt.access) {
+		if rt.resource != "" && !ro.allowed(rt.resource, rt.access) {
 			writeError(w, codePermissionDenied, fmt.Sprintf("not authorized: %q for %q", rt.access, rt.resource))
 			return
 		}
+		r = withRole(r, ro)
 	}
 	if rt.work {
 		// Read the body before sleeping: net/http only watches for the
@@ -214,9 +236,12 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		if !e.wait(w, r) {
+		if !e.wait(w, r, false) {
 			return
 		}
+	}
+	if rt.runtime && !e.wait(w, r, true) {
+		return
 	}
 	rt.handle(e, w, r)
 }
@@ -224,25 +249,6 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // maxBody bounds request bodies a little above Central's default gRPC
 // message limit (24 MiB).
 const maxBody = 32 << 20
-
-// authenticate checks "Authorization: Bearer <token>". The messages are
-// Central's: the errox "credentials not found" sentinel, extended by the
-// token extractor when a token was sent but did not validate.
-func (e *Emulator) authenticate(r *http.Request) (string, bool) {
-	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
-		return "credentials not found", false
-	}
-	if subtle.ConstantTimeCompare([]byte(strings.TrimSpace(tok)), []byte(e.token)) != 1 {
-		return "credentials not found: token-based: cannot extract identity: token validation failed", false
-	}
-	return "", true
-}
-
-func (e *Emulator) allowed(resource, access string) bool {
-	have := e.perms[resource]
-	return have == "READ_WRITE_ACCESS" || have == access
-}
 
 func (e *Emulator) ping(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, r, http.StatusOK, map[string]string{"status": "ok"})
@@ -259,7 +265,7 @@ func (e *Emulator) metadata(w http.ResponseWriter, r *http.Request) {
 }
 
 func (e *Emulator) myPermissions(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, r, http.StatusOK, map[string]any{"resourceToAccess": e.perms})
+	writeJSON(w, r, http.StatusOK, map[string]any{"resourceToAccess": callerRole(r).perms})
 }
 
 // authStatus describes the API token's identity. There is no fixture for it;
@@ -270,9 +276,10 @@ func (e *Emulator) authStatus(w http.ResponseWriter, r *http.Request) {
 	if t, err := parseTime(e.central.TokenExpires); err == nil {
 		expires = protoTime(t)
 	}
-	role := map[string]any{"name": "Continuous Integration", "resourceToAccess": e.perms}
+	caller := callerRole(r)
+	role := map[string]any{"name": caller.name, "resourceToAccess": caller.perms}
 	writeJSON(w, r, http.StatusOK, map[string]any{
-		"userId":     "auth-token:" + stableUUID("token", e.token),
+		"userId":     "auth-token:" + stableUUID("token", caller.name),
 		"expires":    expires,
 		"refreshUrl": "",
 		"authProvider": map[string]any{
@@ -284,7 +291,7 @@ func (e *Emulator) authStatus(w http.ResponseWriter, r *http.Request) {
 		},
 		"userInfo": map[string]any{
 			"username": "acsemulator-ci", "friendlyName": "acsemulator CI token (test double)",
-			"permissions": map[string]any{"resourceToAccess": e.perms},
+			"permissions": map[string]any{"resourceToAccess": caller.perms},
 			"roles":       []any{role},
 		},
 		"userAttributes": []any{},

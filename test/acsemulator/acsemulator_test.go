@@ -129,7 +129,7 @@ func shapeDiff(path string, want, got any) []string {
 	if want == nil || got == nil {
 		return nil
 	}
-	if strings.HasSuffix(path, ".labels") || strings.HasSuffix(path, ".annotations") {
+	if freeForm(path) {
 		if _, ok := got.(map[string]any); !ok {
 			return []string{fmt.Sprintf("%s: want an object, got %T", path, got)}
 		}
@@ -175,6 +175,16 @@ func shapeDiff(path string, want, got any) []string {
 	}
 	sort.Strings(diffs)
 	return diffs
+}
+
+// freeForm reports maps whose keys are the user's (labels, annotations).
+func freeForm(path string) bool {
+	for _, suffix := range []string{".labels", ".annotations", ".podLabels", ".matchLabels"} {
+		if strings.HasSuffix(path, suffix) {
+			return true
+		}
+	}
+	return false
 }
 
 func assertShape(t *testing.T, fixtureName string, got any) {
@@ -278,7 +288,8 @@ func TestAuthStatusAndPermissions(t *testing.T) {
 		t.Errorf("auth status = %v", st)
 	}
 	perms := call(t, s, "GET", "/v1/mypermissions", testToken, nil).obj(t)
-	want := map[string]any{"Image": "READ_WRITE_ACCESS", "Detection": "READ_ACCESS"}
+	want := map[string]any{"Image": "READ_WRITE_ACCESS", "Detection": "READ_ACCESS", "Alert": "READ_ACCESS",
+		"Deployment": "READ_ACCESS", "DeploymentExtension": "READ_ACCESS", "Cluster": "READ_ACCESS"}
 	if !reflect.DeepEqual(perms["resourceToAccess"], want) {
 		t.Errorf("permissions = %v", perms)
 	}

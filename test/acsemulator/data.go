@@ -21,6 +21,12 @@ type Data struct {
 	BuildPolicies []Policy `json:"buildPolicies"`
 	// DeployPolicies are evaluated by POST /v1/detect/deploy/yaml (lifecycle DEPLOY).
 	DeployPolicies []Policy `json:"deployPolicies"`
+	// RuntimePolicies are matched against the processes of running
+	// deployments (lifecycle RUNTIME); see Exec.
+	RuntimePolicies []RuntimePolicy `json:"runtimePolicies,omitempty"`
+	// Clusters are the secured clusters whose health GET /v1/clusters/{id}
+	// reports. Empty means one healthy cluster named "local".
+	Clusters []ClusterData `json:"clusters,omitempty"`
 }
 
 // Central holds the emulated Central's identity.
@@ -251,7 +257,7 @@ func (d Data) Validate() error {
 			seen[pol.Name] = p
 		}
 	}
-	return nil
+	return d.validateRuntime()
 }
 
 func (c Central) validate() error {

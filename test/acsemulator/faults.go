@@ -132,12 +132,25 @@ func (e *Emulator) enter() {
 	}
 }
 
-// wait sleeps for the configured latency. It returns false when the client
-// went away (nothing is written: nobody would read it) or the server is
-// shutting down (answered 503 Unavailable).
-func (e *Emulator) wait(w http.ResponseWriter, r *http.Request) bool {
+// SetRuntimeLatency makes every runtime call (deployments, alerts,
+// processes, clusters) wait d before answering, as a loaded Central does;
+// like SetLatency the wait ends when the client hangs up. Zero turns it off.
+func (e *Emulator) SetRuntimeLatency(d time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.runtimeLatency = d
+}
+
+// wait sleeps for the configured latency (of scans and detects, or of the
+// runtime calls). It returns false when the client went away (nothing is
+// written: nobody would read it) or the server is shutting down (answered
+// 503 Unavailable).
+func (e *Emulator) wait(w http.ResponseWriter, r *http.Request, runtime bool) bool {
 	e.mu.Lock()
 	d := e.latency
+	if runtime {
+		d = e.runtimeLatency
+	}
 	e.mu.Unlock()
 	if d <= 0 {
 		return true

@@ -77,6 +77,7 @@ func TestBench(t *testing.T) {
 
 	benchNamespaceGuard(t, ns, w)
 	benchImageScan(t)
+	benchRuntimeWatch(t)
 
 	rss, err := env.controller.PeakRSS()
 	if err != nil {

@@ -42,7 +42,9 @@ func sampleRBAC(t *testing.T, task string, rename map[string]string) {
 	}
 	y := string(b)
 	for from, to := range rename {
-		y = strings.ReplaceAll(y, "namespace: "+from, "namespace: "+to)
+		// Every mention: a namespace field, or a Namespace object's name
+		// (a ClusterRole's resourceNames).
+		y = strings.ReplaceAll(y, from, to)
 	}
 	f := filepath.Join(t.TempDir(), "rbac.yaml")
 	if err := os.WriteFile(f, []byte(y), 0o644); err != nil {

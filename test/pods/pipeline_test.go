@@ -29,7 +29,8 @@ func release(t *testing.T, pipelines, serving string, central *acsemulator.Serve
 	ctx := context.Background()
 	// A cluster admin hands the serving namespace to the pipeline
 	// namespace (bound to its UID), declares its profile, the persona
-	// subjects runs may name, and the deploy Task's RoleBinding as expected.
+	// subjects runs may name, and the deploy Task's and the watch's
+	// RoleBindings as expected.
 	from, err := env.kube.CoreV1().Namespaces().Get(ctx, pipelines, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +41,7 @@ func release(t *testing.T, pipelines, serving string, central *acsemulator.Serve
 			guard.OptInUIDAnnotation:                           string(from.UID),
 			guard.AllowSubjectsAnnotation(guard.DataScientist): "group:" + localcluster.GroupDataScientists,
 			guard.AllowSubjectsAnnotation(guard.Operator):      "group:" + localcluster.GroupOperators,
-			guard.AllowForeignAnnotation:                       "RoleBinding/modelguard-model-deploy-task",
+			guard.AllowForeignAnnotation:                       "RoleBinding/modelguard-model-deploy-task,RoleBinding/modelguard-workload-reader,RoleBinding/modelguard-rollback",
 		}}}
 	if _, err := env.kube.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -50,6 +51,16 @@ func release(t *testing.T, pipelines, serving string, central *acsemulator.Serve
 	})
 	acsSecretNamed(t, pipelines, "modelguard-acs", central, centralToken)
 	bindACSReader(t, pipelines)
+	// The watch task reads the Deployment it watches (and could scale it).
+	for _, role := range []string{"modelguard-workload-reader", "modelguard-rollback"} {
+		bindController(t, serving, role)
+	}
+	// The emulated Sensor sees what the pipeline deploys there.
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	if err := central.WatchDeployments(ctx, env.kube, acsemulator.SensorOptions{Namespace: serving}); err != nil {
+		t.Fatal(err)
+	}
 	for _, task := range []string{"model-image-build", "model-deploy"} {
 		applyTask(t, pipelines, task)
 	}
@@ -98,6 +109,9 @@ func TestModelRelease(t *testing.T) {
 				{Name: "operator-groups", Value: arr(localcluster.GroupOperators)},
 				{Name: "data-scientist-groups", Value: arr(localcluster.GroupDataScientists)},
 				{Name: "modelguard-image", Value: str(env.modelguard)},
+				{Name: "watch-window", Value: str("20s")},
+				{Name: "watch-grace", Value: str("5s")},
+				{Name: "watch-allow-processes", Value: arr("server:/usr/bin/modelguard")},
 			},
 			TaskRunTemplate: pipelinev1.PipelineTaskRunTemplate{PodTemplate: hostPods()},
 			TaskRunSpecs:    []pipelinev1.PipelineTaskRunSpec{{PipelineTaskName: "deploy", ServiceAccountName: "model-deploy"}},
@@ -130,6 +144,9 @@ func TestModelRelease(t *testing.T) {
 	}
 	if results["IMAGE_DIGEST"] == "" || results["access-matrix"] == "" || results["scan-summary"] == "" {
 		t.Errorf("pipeline results: %v", results)
+	}
+	if results["runtime-verdict"] != "pass" {
+		t.Errorf("runtime-verdict = %q: the watch after the deploy did not pass\n%s", results["runtime-verdict"], childLogs(t, pr))
 	}
 	if !strings.Contains(results["verified"], "verified with cosign.pub") {
 		t.Errorf("the deploy step did not verify Chains' signature: verified = %q", results["verified"])
@@ -192,10 +209,14 @@ func checkSigned(t *testing.T, pr *pipelinev1.PipelineRun, url, digest string) {
 
 // bindACSReader lets the controller read the modelguard-acs Secret in ns,
 // as a namespace owner does (config/220-acs-secret-reader.yaml).
-func bindACSReader(t *testing.T, ns string) {
+func bindACSReader(t *testing.T, ns string) { bindController(t, ns, "modelguard-acs-secret-reader") }
+
+// bindController binds one of config/'s opt-in ClusterRoles to the
+// controller in ns.
+func bindController(t *testing.T, ns, role string) {
 	t.Helper()
-	rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "modelguard-acs-secret-reader"},
-		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "modelguard-acs-secret-reader"},
+	rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: role},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role},
 		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: localcluster.ControllerServiceAccount, Namespace: localcluster.ControllerNamespace}}}
 	if _, err := env.kube.RbacV1().RoleBindings(ns).Create(context.Background(), rb, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)

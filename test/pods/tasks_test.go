@@ -13,6 +13,7 @@ var taskTests = map[string]func(t *testing.T){
 	"acs-image-scan":       testACSImageScan,
 	"acs-image-check":      testACSImageCheck,
 	"acs-deployment-check": testACSDeploymentCheck,
+	"acs-runtime-watch":    testACSRuntimeWatch,
 	"namespace-guard":      testNamespaceGuard,
 	"model-image-build":    testModelImageBuild,
 	"model-deploy":         testModelDeploy,

@@ -15,6 +15,7 @@ import (
 	"github.com/modelguard/modelguard/pkg/kinds/imagecheck"
 	"github.com/modelguard/modelguard/pkg/kinds/imagescan"
 	"github.com/modelguard/modelguard/pkg/kinds/namespaceguard"
+	"github.com/modelguard/modelguard/pkg/kinds/runtimewatch"
 	kubeclient "knative.dev/pkg/client/injection/kube/client"
 	"knative.dev/pkg/injection/clients/dynamicclient"
 )
@@ -28,5 +29,6 @@ func Kinds(ctx context.Context) []kinds.Kind {
 		&imagescan.Kind{Central: acs},
 		&imagecheck.Kind{Central: acs},
 		&deploymentcheck.Kind{Central: acs, Kube: kubeclient.Get(ctx)},
+		&runtimewatch.Kind{Central: acs, Kube: kubeclient.Get(ctx)},
 	}
 }

@@ -50,6 +50,8 @@ type progress struct {
 	Attempt int         `json:"attempt"`
 	Phase   string      `json:"phase"`
 	Since   metav1.Time `json:"since"`
+	// Detail is what the job last reported (kinds.Request.Progress).
+	Detail any `json:"detail,omitempty"`
 }
 
 // ReconcileKind implements the generated customrun.Interface. Permanent
@@ -117,7 +119,8 @@ func (r *Reconciler) work(ctx context.Context, run *v1beta1.CustomRun, kind kind
 		if c := run.Status.GetCondition(apis.ConditionSucceeded); c == nil || c.Reason == v1beta1.CustomRunReasonStarted.String() {
 			run.Status.MarkCustomRunRunning(v1beta1.CustomRunReasonRunning.String(), "%s is working (attempt %d)", kind.Name(), attempt+1)
 		}
-		if err := run.Status.EncodeExtraFields(progress{Kind: kind.Name(), Attempt: attempt, Phase: "Working", Since: *run.Status.StartTime}); err != nil {
+		p := progress{Kind: kind.Name(), Attempt: attempt, Phase: "Working", Since: *run.Status.StartTime, Detail: r.jobs.progress(k)}
+		if err := run.Status.EncodeExtraFields(p); err != nil {
 			return fmt.Errorf("encode progress: %w", err)
 		}
 		// The job wakes the run when it finishes; this requeue only makes

@@ -30,7 +30,17 @@ type job struct {
 	cancel   context.CancelFunc
 	done     *outcome      // nil while running
 	finished chan struct{} // closed with done set
+
+	// The job's last progress report, and when its run was last woken
+	// for one (guarded by jobs.mu).
+	progress any
+	woken    time.Time
+	pending  bool
+	// holding: the job has a slot; Idle gives it up while it waits.
+	holding bool
 }
+
+type jobCtxKey struct{}
 
 // jobs runs kind Jobs off the reconcile workers. The reconciler asks for an
 // attempt's outcome on every reconcile; a job that finishes wakes its run up
@@ -42,6 +52,9 @@ type jobs struct {
 	notify func(types.NamespacedName)
 	grace  time.Duration // how long the starting reconcile waits for a quick job
 	slots  chan struct{} // caps jobs doing work at once
+	// progressEvery bounds how often a job's progress wakes its run (one
+	// status write each).
+	progressEvery time.Duration
 
 	mu  sync.Mutex
 	all map[jobKey]*job
@@ -64,6 +77,8 @@ func newJobs(base context.Context, maxConcurrent int, grace time.Duration, notif
 		slots:  make(chan struct{}, maxConcurrent),
 		all:    map[jobKey]*job{},
 		final:  map[types.UID]finalStatus{},
+
+		progressEvery: 5 * time.Second,
 	}
 }
 
@@ -80,6 +95,7 @@ func (js *jobs) outcome(k jobKey, work kinds.Job) (o outcome, ok bool) {
 	if !found {
 		ctx, cancel := context.WithCancel(js.base)
 		j = &job{cancel: cancel, finished: make(chan struct{})}
+		ctx = context.WithValue(ctx, jobCtxKey{}, j)
 		js.all[k] = j
 		go js.run(ctx, k, j, work)
 	}
@@ -99,14 +115,93 @@ func (js *jobs) outcome(k jobKey, work kinds.Job) (o outcome, ok bool) {
 }
 
 func (js *jobs) run(ctx context.Context, k jobKey, j *job, work kinds.Job) {
-	select {
-	case js.slots <- struct{}{}:
-		defer func() { <-js.slots }()
-	case <-ctx.Done():
+	if !js.acquire(ctx, j) {
 		js.finish(k, j, outcome{err: ctx.Err()})
 		return
 	}
+	defer js.release(j)
 	js.finish(k, j, safeRun(ctx, work))
+}
+
+func (js *jobs) acquire(ctx context.Context, j *job) bool {
+	select {
+	case js.slots <- struct{}{}:
+		js.mu.Lock()
+		j.holding = true
+		js.mu.Unlock()
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (js *jobs) release(j *job) {
+	js.mu.Lock()
+	held := j.holding
+	j.holding = false
+	js.mu.Unlock()
+	if held {
+		<-js.slots
+	}
+}
+
+// idle is kinds.Request.Idle: the job gives its slot to another while it
+// waits, and takes one again before it goes on. It reports false when ctx
+// ended (during the wait or while waiting for a slot).
+func (js *jobs) idle(ctx context.Context, d time.Duration) bool {
+	j, _ := ctx.Value(jobCtxKey{}).(*job)
+	if j != nil {
+		js.release(j)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		return false
+	}
+	return j == nil || js.acquire(ctx, j)
+}
+
+// report is kinds.Request.Progress: it keeps the job's latest progress and
+// wakes its run to write it, at most once per progressEvery.
+func (js *jobs) report(k jobKey, v any) {
+	js.mu.Lock()
+	defer js.mu.Unlock()
+	j, ok := js.all[k]
+	if !ok || j.done != nil {
+		return
+	}
+	j.progress = v
+	if j.pending {
+		return
+	}
+	wait := js.progressEvery - time.Since(j.woken)
+	if wait <= 0 {
+		j.woken = time.Now()
+		go js.notify(k.run)
+		return
+	}
+	j.pending = true
+	time.AfterFunc(wait, func() {
+		js.mu.Lock()
+		j.pending, j.woken = false, time.Now()
+		current := js.all[k] == j && j.done == nil
+		js.mu.Unlock()
+		if current {
+			js.notify(k.run)
+		}
+	})
+}
+
+// progress is the attempt's latest reported progress, or nil.
+func (js *jobs) progress(k jobKey) any {
+	js.mu.Lock()
+	defer js.mu.Unlock()
+	if j, ok := js.all[k]; ok {
+		return j.progress
+	}
+	return nil
 }
 
 // safeRun turns a panicking kind into a failed attempt instead of a dead

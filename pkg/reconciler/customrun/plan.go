@@ -7,6 +7,7 @@ import (
 
 	"github.com/modelguard/modelguard/pkg/kinds"
 	"github.com/tektoncd/pipeline/pkg/apis/pipeline/v1beta1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // planError is a permanent failure found before any work starts.
@@ -65,7 +66,13 @@ func (r *Reconciler) plan(run *v1beta1.CustomRun) (kinds.Kind, kinds.Job, error)
 	if err != nil {
 		return nil, nil, &planError{ReasonInvalidParams, oneLine(err.Error())}
 	}
-	job, err := kind.Plan(kinds.Request{Namespace: run.Namespace, Name: run.Name, Attempt: run.GetRetryCount(), Params: vals})
+	req := kinds.Request{Namespace: run.Namespace, Name: run.Name, Attempt: run.GetRetryCount(), Params: vals, Idle: r.jobs.idle}
+	if run.Status.StartTime != nil {
+		req.Started = run.Status.StartTime.Time
+	}
+	k := jobKey{run: types.NamespacedName{Namespace: run.Namespace, Name: run.Name}, uid: run.UID, attempt: req.Attempt}
+	req.Progress = func(v any) { r.jobs.report(k, v) }
+	job, err := kind.Plan(req)
 	if err != nil {
 		return nil, nil, &planError{ReasonInvalidParams, oneLine(err.Error())}
 	}

@@ -10,6 +10,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,6 +20,8 @@ import (
 	"syscall"
 
 	"github.com/modelguard/modelguard/test/acsemulator"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 )
 
 func main() {
@@ -34,6 +37,7 @@ func run(args []string) error {
 	addr := fs.String("addr", "127.0.0.1:0", "loopback address to listen on (port 0 picks a free port)")
 	tokenFile := fs.String("token-file", "", "file holding the API token clients must send as 'Authorization: Bearer' (required)")
 	caOut := fs.String("ca-out", "", "write the server's self-signed CA certificate (PEM) to this file")
+	kubeconfig := fs.String("sensor-kubeconfig", "", "play Sensor for this cluster: report its Deployments and their entrypoints as runtime data")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -65,6 +69,22 @@ func run(args []string) error {
 		return err
 	}
 	defer srv.Close()
+	if *kubeconfig != "" {
+		cfg, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
+		if err != nil {
+			return err
+		}
+		kube, err := kubernetes.NewForConfig(cfg)
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		if err := srv.WatchDeployments(ctx, kube, acsemulator.SensorOptions{}); err != nil {
+			return err
+		}
+		fmt.Fprintln(os.Stderr, "acs-emulator: reporting the Deployments of", cfg.Host, "as an emulated Sensor")
+	}
 	if *caOut != "" {
 		if err := os.WriteFile(*caOut, srv.CAPEM, 0o644); err != nil {
 			return err
