@@ -32,6 +32,13 @@ type Config struct {
 	// with Node the images in the node's registry: without a node no pod
 	// runs, so the images are never pulled.
 	TektonImages map[string]string
+	// TektonVersion is the Tekton Pipelines to run, one of
+	// tools.TektonVersions; "" means $MODELGUARD_TEKTON_VERSION, else
+	// tools.TektonVersion. `make test` runs the e2e suite with each.
+	TektonVersion string
+	// TektonFeatureFlags are set in Tekton's feature-flags ConfigMap
+	// before its controller starts (e.g. "set-security-context": "true").
+	TektonFeatureFlags map[string]string
 	// Node adds a node that runs pods: a registry holding busybox, pause
 	// and Tekton's images (built once per machine with ko), containerd,
 	// kubelet, kube-scheduler and kube-controller-manager. It needs root
@@ -64,6 +71,8 @@ type Cluster struct {
 	attached []procRecord // processes of a cluster opened with Attach
 	stopped  bool
 	onStop   []func() // run first by Stop (e.g. pod port forwarders)
+	fwd      *forwarder
+	netns    int // harness network namespaces made (StartInNetns)
 }
 
 // Names of what Start creates inside Dir; Stop removes exactly these when
@@ -100,18 +109,27 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 			return nil, err
 		}
 	}
+	tektonVersion := cfg.TektonVersion
+	if tektonVersion == "" {
+		tektonVersion = os.Getenv(TektonVersionEnv)
+	}
+	opts := tools.Options{Node: cfg.Node, TektonVersion: tektonVersion}
 	var images *tools.NodeImages
 	if cfg.Node {
+		if cfg.Detach {
+			// The node's network (forward.go) lives in this process.
+			return nil, fmt.Errorf("a detached cluster cannot have a node")
+		}
 		if err := checkNodeHost(); err != nil {
 			return nil, err
 		}
-		if c.Tools, err = tools.EnsureNode(ctx, c.log); err != nil {
+		if c.Tools, err = tools.EnsureWith(ctx, c.log, opts); err != nil {
 			return nil, fmt.Errorf("ensure tools: %w", err)
 		}
 		if images, _, err = tools.LoadNodeImages(ctx, c.Tools, c.log); err != nil {
 			return nil, fmt.Errorf("node images: %w", err)
 		}
-	} else if c.Tools, err = tools.Ensure(ctx, c.log); err != nil {
+	} else if c.Tools, err = tools.EnsureWith(ctx, c.log, opts); err != nil {
 		return nil, fmt.Errorf("ensure tools: %w", err)
 	}
 	if c.users, err = resolveUsers(cfg.Users); err != nil {
@@ -155,10 +173,10 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 		}
 	}
 	if !cfg.NoTekton {
-		if err := c.startTekton(ctx, c.tektonImages(cfg.TektonImages)); err != nil {
+		if err := c.startTekton(ctx, c.tektonImages(cfg.TektonImages), cfg.TektonFeatureFlags); err != nil {
 			return nil, fmt.Errorf("start tekton: %w", err)
 		}
-		fmt.Fprintf(c.log, "localcluster: tekton controller ready (%.1fs)\n", time.Since(start).Seconds())
+		fmt.Fprintf(c.log, "localcluster: tekton %s controller ready (%.1fs)\n", c.Tools.TektonVersion, time.Since(start).Seconds())
 	}
 	if cfg.Node {
 		// Waited for last: the kubelet registers while Tekton starts.
@@ -255,7 +273,7 @@ func (c *Cluster) startAPIServer(ctx context.Context, etcdURL string, port int, 
 		"--service-account-signing-key-file=" + pk.SAKeyFile,
 		"--token-auth-file=" + tokenFile,
 		"--authorization-mode=RBAC",
-		"--service-cluster-ip-range=10.0.0.0/24",
+		"--service-cluster-ip-range=" + serviceCIDR,
 		admission,
 		// The "kubernetes" Service's Endpoints may not hold a loopback
 		// address; without this the apiserver logs errors forever.
