@@ -9,7 +9,7 @@ GO ?= go
 GOFLAGS_TEST ?=
 E2E_TIMEOUT ?= 60m
 
-.PHONY: help demo demo-stop test test-unit test-e2e check bench fuzz build tools deps
+.PHONY: help demo demo-stop test test-unit test-e2e check bench fuzz build tools deps release
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -53,6 +53,13 @@ fuzz: ## run each fuzz target for FUZZTIME
 	$(GO) test ./pkg/acs/ -run '^$$' -fuzz '^FuzzDecodeImage$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/gate/ -run '^$$' -fuzz '^FuzzParseAllow$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/cli/ -run '^$$' -fuzz '^FuzzManifests$$' -fuzztime $(FUZZTIME)
+
+# release reads KO_DOCKER_REPO, VERSION, KO_DEFAULTBASEIMAGE (default:
+# .ko.yaml's, by digest), COSIGN_KEY and COSIGN_PASSWORD; see hack/release.
+VERSION ?=
+RELEASE_OUT ?= _release/$(VERSION)
+release: ## build, push and sign a release: make release KO_DOCKER_REPO=<registry>/modelguard VERSION=v0.1.0
+	$(GO) run ./hack/release -version "$(VERSION)" -repo "$(KO_DOCKER_REPO)" -base "$(KO_DEFAULTBASEIMAGE)" -key "$(COSIGN_KEY)" -out "$(RELEASE_OUT)"
 
 build: ## build the controller and CLI into bin/
 	$(GO) build -o bin/ ./cmd/...
