@@ -1,0 +1,124 @@
+package pods
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/modelguard/modelguard/test/localcluster"
+	"github.com/modelguard/modelguard/test/tools"
+)
+
+// release is one `make release` into the node's registry: its output dir
+// and digests.json.
+type release struct {
+	dir     string
+	Version string            `json:"version"`
+	Images  map[string]string `json:"images"`
+	Bundles map[string]string `json:"bundles"`
+	Signed  bool              `json:"signed"`
+}
+
+func (r *release) file(rel string) string { return filepath.Join(r.dir, rel) }
+
+// cli is the released CLI image by digest, as the released Tasks name it.
+func (r *release) cli() string { return digestOnly(r.Images["modelguard"]) }
+
+// digestOnly drops the tag of repo:tag@digest.
+func digestOnly(ref string) string {
+	repo, digest, ok := strings.Cut(ref, "@")
+	if !ok {
+		return ref
+	}
+	if i := strings.LastIndex(repo, ":"); i > strings.LastIndex(repo, "/") {
+		repo = repo[:i]
+	}
+	return repo + "@" + digest
+}
+
+// releaseBase pushes the release base (tools.StaticBase: linux/amd64 and
+// linux/arm64, non-root) into the node's registry, by digest.
+func releaseBase(ctx context.Context, c *localcluster.Cluster) (string, error) {
+	idx, err := tools.StaticBase()
+	if err != nil {
+		return "", err
+	}
+	return tools.PushIndex(ctx, c.Registry+"/base/static:nonroot", idx)
+}
+
+// makeRelease runs `make release` as a maintainer does, into the node's
+// registry, and reads what it pushed.
+func makeRelease(ctx context.Context, c *localcluster.Cluster, version, name string) (*release, error) {
+	base, err := releaseBase(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	out := filepath.Join(c.Dir, "releases", name)
+	cmd := exec.CommandContext(ctx, "make", "--no-print-directory", "-C", repoRoot(), "release",
+		"KO_DOCKER_REPO="+c.Registry+"/modelguard", "VERSION="+version, "KO_DEFAULTBASEIMAGE="+base, "RELEASE_OUT="+out)
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("make release VERSION=%s: %w\n%s", version, err, log.String())
+	}
+	fmt.Fprintf(os.Stderr, "pods: make release VERSION=%s in %s\n", version, time.Since(start).Round(time.Millisecond))
+	data, err := os.ReadFile(filepath.Join(out, "digests.json"))
+	if err != nil {
+		return nil, err
+	}
+	r := &release{dir: out}
+	if err := json.Unmarshal(data, r); err != nil {
+		return nil, fmt.Errorf("digests.json: %w", err)
+	}
+	if r.Version != version || r.Images["controller"] == "" || r.Images["modelguard"] == "" || len(r.Bundles) == 0 {
+		return nil, fmt.Errorf("digests.json of %s: %s", version, data)
+	}
+	return r, nil
+}
+
+func (e *environment) makeFirstRelease(ctx context.Context) error {
+	r, err := makeRelease(ctx, e.cluster, firstVersion, "first")
+	if err != nil {
+		return err
+	}
+	e.release, e.modelguard = r, r.cli()
+	return nil
+}
+
+// TestRelease: `make release` run again with the same version pushes the
+// same digests (images, bundles) and writes the same release.yaml; and
+// the controller installed from it runs in cluster as a restricted cluster
+// runs it.
+func TestRelease(t *testing.T) {
+	again, err := makeRelease(context.Background(), env.cluster, firstVersion, "again")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := env.release
+	for k, v := range first.Images {
+		if again.Images[k] != v {
+			t.Errorf("image %s: %s, then %s", k, v, again.Images[k])
+		}
+	}
+	for k, v := range first.Bundles {
+		if again.Bundles[k] != v {
+			t.Errorf("bundle %s: %s, then %s", k, v, again.Bundles[k])
+		}
+	}
+	for _, f := range []string{"release.yaml", "release.notags.yaml", "digests.json"} {
+		a, _ := os.ReadFile(first.file(f))
+		b, _ := os.ReadFile(again.file(f))
+		if len(a) == 0 || !bytes.Equal(a, b) {
+			t.Errorf("%s differs between two runs of make release", f)
+		}
+	}
+	t.Run("in-cluster", checkInCluster)
+}
