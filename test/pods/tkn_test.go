@@ -28,11 +28,12 @@ func tknStart(t *testing.T, ns, task string, args ...string) (string, error) {
 	return string(out), err
 }
 
-// The acs-image-scan README's tkn line, run with the real tkn v0.46.0:
-// a clean image passes with the step's log streamed; a vulnerable one
+// The README's tkn lines, run with the real tkn v0.46.0: from the
+// release's bundle (--image), a clean image passes with the step's log
+// streamed; from the Task applied to the namespace, a vulnerable one
 // leaves a failed TaskRun whose log names the CVE.
 func testACSImageScanWithTkn(t *testing.T, ns, secret string) {
-	out, err := tknStart(t, ns, "acs-image-scan", "-p", "image="+cleanImage,
+	out, err := tknStart(t, ns, "acs-image-scan", "--image", env.release.Bundles["tasks/acs-image-scan/0.1"], "-p", "image="+cleanImage,
 		"-w", "name=acs-secret,secret="+secret, "-w", "name=report,emptyDir=")
 	if err != nil || !strings.Contains(out, "gate: PASS") {
 		t.Fatalf("tkn task start acs-image-scan (clean): %v\n%s", err, out)
