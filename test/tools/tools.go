@@ -41,7 +41,7 @@ const (
 // the oldest the catalog's tekton.dev/pipelines.minVersion claims.
 const (
 	TektonNewest = "v1.15.1"
-	TektonOldest = "v0.59.6"
+	TektonOldest = "v0.59.0"
 )
 
 // TektonVersions lists every Tekton version Options.TektonVersion accepts.
