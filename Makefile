@@ -61,7 +61,8 @@ fuzz: ## run each fuzz target for FUZZTIME
 	$(GO) test ./pkg/guard/ -run '^$$' -fuzz '^FuzzParseEgress$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/acs/ -run '^$$' -fuzz '^FuzzDecodeImage$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/gate/ -run '^$$' -fuzz '^FuzzParseAllow$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./pkg/cli/ -run '^$$' -fuzz '^FuzzManifests$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/gate/ -run '^$$' -fuzz '^FuzzParseManifests$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/imageref/ -run '^$$' -fuzz '^FuzzDigest$$' -fuzztime $(FUZZTIME)
 
 # release reads KO_DOCKER_REPO, VERSION, KO_DEFAULTBASEIMAGE (default:
 # .ko.yaml's, by digest), COSIGN_KEY and COSIGN_PASSWORD; see hack/release.

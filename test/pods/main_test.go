@@ -126,10 +126,9 @@ func (e *environment) installController(ctx context.Context) error {
 	return e.cluster.InstallModelguardRelease(ctx, e.release.file("release.yaml"))
 }
 
+// dumpLogs writes what the processes and the controller's pods last said.
 func dumpLogs(c *localcluster.Cluster) {
-	for _, p := range c.Processes() {
-		fmt.Fprintf(os.Stderr, "--- last lines of %s ---\n%s\n", p.Name(), tail(p.LogPath(), 20))
-	}
+	c.WriteLogTails(os.Stderr, 20)
 	out, _ := c.Kubectl(context.Background(), localcluster.UserAdmin, "-n", localcluster.ControllerNamespace, "logs",
 		"-l", "app.kubernetes.io/name=modelguard-controller", "--tail=40", "--prefix")
 	fmt.Fprintf(os.Stderr, "--- modelguard controller pods ---\n%s\n", out)
@@ -138,20 +137,4 @@ func dumpLogs(c *localcluster.Cluster) {
 func repoRoot() string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
-}
-
-func tail(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err.Error()
-	}
-	lines := splitLines(string(b))
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	out := ""
-	for _, l := range lines {
-		out += l + "\n"
-	}
-	return out
 }

@@ -96,14 +96,23 @@ func buildTektonImages(ctx context.Context, t *Tools, version string, base v1.Im
 	if err != nil {
 		return err
 	}
+	cmds := map[string]string{}
 	var paths []string
 	for _, c := range tektonImageCmds {
+		cmds[c] = tektonCmd(c)
 		paths = append(paths, tektonCmd(c))
 	}
 	if err := b.writeWrapper(ctx, src, "tekton-images", "github.com/tektoncd/pipeline", version, paths...); err != nil {
 		return err
 	}
+	return koLayout(ctx, t, src, base, dir, log, cmds)
+}
 
+// koLayout builds the main packages of the module at src with ko onto
+// base and writes the images into a new OCI layout at dir, each named as
+// cmds says (layout name → import path). ko pushes to a throwaway
+// in-process registry that also serves the base.
+func koLayout(ctx context.Context, t *Tools, src string, base v1.Image, dir string, log io.Writer, cmds map[string]string) error {
 	host, stop, err := serveMemoryRegistry()
 	if err != nil {
 		return err
@@ -113,8 +122,12 @@ func buildTektonImages(ctx context.Context, t *Tools, version string, base v1.Im
 	if err != nil {
 		return err
 	}
+	var names, paths []string
+	for n, p := range cmds {
+		names, paths = append(names, n), append(paths, p)
+	}
 	refs, err := KoBuild(ctx, KoOptions{
-		Ko: t.Ko, Dir: src, ImportPaths: paths, Repo: host + "/tekton", Base: baseRef, Log: log,
+		Ko: t.Ko, Dir: src, ImportPaths: paths, Repo: host + "/build", Base: baseRef, Log: log,
 		Env: []string{"GOFLAGS=-mod=mod -buildvcs=false", "GOWORK=off"},
 	})
 	if err != nil {
@@ -130,7 +143,7 @@ func buildTektonImages(ctx context.Context, t *Tools, version string, base v1.Im
 		if err != nil {
 			return fmt.Errorf("pull %s: %w", r, err)
 		}
-		images[tektonImageCmds[i]] = img
+		images[names[i]] = img
 	}
 	return writeImageLayout(dir, images)
 }
