@@ -9,8 +9,10 @@ import (
 )
 
 // OperatorVersion is tektoncd/operator, whose Go types OpenShift Pipelines'
-// TektonConfig is (the newest the module proxy serves here).
-const OperatorVersion = "v0.77.0"
+// TektonConfig is: the newest whose types build from the module proxy here
+// (v0.77.0's import github.com/openshift-pipelines/tektoncd-pruner, which
+// the proxy refuses; v0.76.0 is not served).
+const OperatorVersion = "v0.75.0"
 
 // tektonConfigCheck is the program EnsureTektonConfigCheck builds: it
 // decodes a TektonConfig file strictly into the operator's own type (an
