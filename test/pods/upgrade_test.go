@@ -30,7 +30,7 @@ func TestRollingUpgrade(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if next.Images["controller"] == env.release.Images["controller"] {
+	if digestOnly(next.Images["controller"]) == digestOnly(env.release.Images["controller"]) {
 		t.Fatalf("release %s has the controller image of %s: nothing to roll", nextVersion, firstVersion)
 	}
 	central := startCentral(t)
