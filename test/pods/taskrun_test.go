@@ -61,6 +61,20 @@ func namespace(t *testing.T, name string) string {
 	}
 }
 
+// servingNamespace makes a namespace for what a Task deploys: Pod Security
+// "restricted" enforced, UIDs not assigned. model-deploy's Deployment
+// names UID 65532 (its model image's files are root's), which OpenShift's
+// restricted-v2 refuses outside the namespace's range.
+func servingNamespace(t *testing.T, name string) string {
+	t.Helper()
+	ctx := context.Background()
+	if err := env.cluster.RestrictedNamespace(ctx, env.kube, name, map[string]string{localcluster.SCCLabel: "none"}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.kube.CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{}) })
+	return name
+}
+
 // applyTask installs the released tasks/<task>/0.1/<task>.yaml into ns,
 // as a user applies it from the release (its step image defaults to the
 // released CLI by digest).
