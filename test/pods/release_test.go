@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modelguard/modelguard/test/catalog"
 	"github.com/modelguard/modelguard/test/localcluster"
 	"github.com/modelguard/modelguard/test/tools"
 )
@@ -119,6 +120,11 @@ func TestRelease(t *testing.T) {
 		if len(a) == 0 || !bytes.Equal(a, b) {
 			t.Errorf("%s differs between two runs of make release", f)
 		}
+	}
+	// What a release ships lints as a release: every image default a
+	// digest, every Task valid for Tekton.
+	for _, err := range catalog.Lint(first.dir, catalog.Released) {
+		t.Error(err)
 	}
 	t.Run("in-cluster", checkInCluster)
 }
