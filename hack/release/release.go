@@ -273,16 +273,13 @@ func (o *Options) pushBundle(ctx context.Context, rel string, doc []byte) (strin
 	return first.String() + "@" + d.String(), nil
 }
 
-// untagged drops the tag of repo:tag@digest.
+// untagged drops the tag of repo:tag@digest (repo@digest stays).
 func untagged(ref string) string {
-	repo, digest, ok := strings.Cut(ref, "@")
-	if !ok {
+	d, err := name.NewDigest(ref)
+	if err != nil {
 		return ref
 	}
-	if i := strings.LastIndex(repo, ":"); i > strings.LastIndex(repo, "/") {
-		repo = repo[:i]
-	}
-	return repo + "@" + digest
+	return d.Context().Name() + "@" + d.DigestStr()
 }
 
 // insecureHost reports whether the registry of repo may be plain HTTP: a
