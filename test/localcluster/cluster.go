@@ -298,43 +298,6 @@ func (c *Cluster) startAPIServer(ctx context.Context, etcdURL string, port int, 
 	return waitHTTP(ctx, p, client, c.Server+"/readyz", admin.Token, readyTimeout)
 }
 
-// waitHTTP polls url until it answers 200, p exits or the timeout passes.
-func waitHTTP(ctx context.Context, p *Process, client *http.Client, url, token string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	var last string
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return fmt.Errorf("wait for %s: %w", url, err)
-		}
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := client.Do(req)
-		if err == nil {
-			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			last = fmt.Sprintf("HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(body)))
-		} else {
-			last = err.Error()
-		}
-		if p.Exited() {
-			return fmt.Errorf("%s exited while starting; log tail:\n%s", p.Name(), logTail(p.LogPath(), 30))
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready after %s (last: %s); log tail:\n%s", url, timeout, last, logTail(p.LogPath(), 30))
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("wait for %s: %w", url, ctx.Err())
-		case <-time.After(pollInterval):
-		}
-	}
-}
-
 // StartProcess starts a process that belongs to the cluster: Stop stops it,
 // its output goes to Dir/logs/<name>.log, env is appended to os.Environ().
 // In Detach mode it survives this Go process like the control plane.
