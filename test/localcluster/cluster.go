@@ -322,27 +322,6 @@ func (c *Cluster) StartProcess(name string, argv []string, env []string) (*Proce
 	return p, nil
 }
 
-// Process returns the most recently started process of that name
-// ("etcd", "kube-apiserver", "tekton-controller", or one of StartProcess),
-// or nil.
-func (c *Cluster) Process(name string) *Process {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for i := len(c.procs) - 1; i >= 0; i-- {
-		if c.procs[i].name == name {
-			return c.procs[i]
-		}
-	}
-	return nil
-}
-
-// Processes returns every process the cluster started, in start order.
-func (c *Cluster) Processes() []*Process {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]*Process(nil), c.procs...)
-}
-
 // Stop stops every process the cluster started, the last started first
 // (SIGTERM, SIGKILL after 5s), then removes Dir unless the cluster is
 // detached or MODELGUARD_KEEP_CLUSTER=1. It is safe to call more than once.

@@ -294,3 +294,24 @@ func waitHTTP(ctx context.Context, p *Process, client *http.Client, url, token s
 		}
 	}
 }
+
+// Process returns the most recently started process of that name
+// ("etcd", "kube-apiserver", "tekton-controller", or one of StartProcess),
+// or nil.
+func (c *Cluster) Process(name string) *Process {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := len(c.procs) - 1; i >= 0; i-- {
+		if c.procs[i].name == name {
+			return c.procs[i]
+		}
+	}
+	return nil
+}
+
+// Processes returns every process the cluster started, in start order.
+func (c *Cluster) Processes() []*Process {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]*Process(nil), c.procs...)
+}
