@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/modelguard/modelguard/test/tools"
 	appsv1 "k8s.io/api/apps/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -146,4 +149,59 @@ type testLog struct{ t *testing.T }
 func (l testLog) Write(b []byte) (int, error) {
 	l.t.Log(strings.TrimRight(string(b), "\n"))
 	return len(b), nil
+}
+
+// TestCheckBase: the base must be an index with every release platform,
+// each image running as a numeric non-root user; a root base, a
+// single-platform image and a missing platform are each refused.
+func TestCheckBase(t *testing.T) {
+	ctx := t.Context()
+	host := serveRegistry(t)
+	idx, err := tools.StaticBase()
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, err := tools.PushIndex(ctx, host+"/base:good", idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checkBase(ctx, good, tools.ReleasePlatforms); err != nil {
+		t.Errorf("the static base: %v", err)
+	}
+	if err := checkBase(ctx, good, []string{"linux/s390x"}); err == nil || !strings.Contains(err.Error(), "no linux/s390x image") {
+		t.Errorf("a platform the base lacks: %v", err)
+	}
+	m, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := idx.Image(m.Manifests[0].Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	single, err := tools.PushImage(ctx, host+"/base:single", img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checkBase(ctx, single, tools.ReleasePlatforms[:1]); err == nil || !strings.Contains(err.Error(), "want an image index") {
+		t.Errorf("a single image: %v", err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf = cf.DeepCopy()
+	cf.Config.User = ""
+	rootImg, err := mutate.ConfigFile(img, cf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rootIdx := mutate.AppendManifests(empty.Index, mutate.IndexAddendum{Add: rootImg, Descriptor: v1.Descriptor{Platform: m.Manifests[0].Platform}})
+	root, err := tools.PushIndex(ctx, host+"/base:root", rootIdx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checkBase(ctx, root, tools.ReleasePlatforms[:1]); err == nil || !strings.Contains(err.Error(), "numeric non-root user") {
+		t.Errorf("a base running as root: %v", err)
+	}
 }
