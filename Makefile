@@ -59,6 +59,8 @@ fuzz: ## run each fuzz target for FUZZTIME
 	$(GO) test ./pkg/kinds/ -run '^$$' -fuzz '^FuzzCheck$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/guard/ -run '^$$' -fuzz '^FuzzParseIngress$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/guard/ -run '^$$' -fuzz '^FuzzParseEgress$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/guard/ -run '^$$' -fuzz '^FuzzReadLimits$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/guard/ -run '^$$' -fuzz '^FuzzLimitsEgress$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/acs/ -run '^$$' -fuzz '^FuzzDecodeImage$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/gate/ -run '^$$' -fuzz '^FuzzParseAllow$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/gate/ -run '^$$' -fuzz '^FuzzParseManifests$$' -fuzztime $(FUZZTIME)

@@ -5,6 +5,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -143,9 +144,26 @@ func runExamples(ctx context.Context, c *localcluster.Cluster, root string, out 
 	if b, err := c.Kubectl(ctx, localcluster.UserAdmin, "create", "namespace", demoNamespace); err != nil && !strings.Contains(string(b), "AlreadyExists") {
 		return nil, fmt.Errorf("create namespace: %w\n%s", err, b)
 	}
+	// The examples bind their hand-overs to the demo namespace's UID, as a
+	// cluster admin would with kubectl annotate.
+	uid, err := c.Kubectl(ctx, localcluster.UserAdmin, "get", "namespace", demoNamespace, "-o", "jsonpath={.metadata.uid}")
+	if err != nil {
+		return nil, err
+	}
 	var names []string
 	for _, f := range files {
 		step(out, "kubectl create -f examples/"+filepath.Base(f))
+		y, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		f = filepath.Join(c.Dir, "examples", filepath.Base(f))
+		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(f, bytes.ReplaceAll(y, []byte("UID-OF-"+demoNamespace), uid), 0o644); err != nil {
+			return nil, err
+		}
 		b, err := c.Kubectl(ctx, localcluster.UserAdmin, "create", "-n", demoNamespace, "-f", f, "-o", "name")
 		if err != nil {
 			return nil, fmt.Errorf("create %s: %w\n%s", f, err, b)

@@ -77,7 +77,7 @@ func (o *guardOptions) subcommand(mode guard.Mode) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster)")
 	f.StringVar(&o.namespace, "namespace", "", "namespace to guard (required)")
-	f.StringVar(&o.profile, "profile", "dev", "dev, staging or prod")
+	f.StringVar(&o.profile, "profile", "", "dev, staging or prod (default: the profile a cluster admin declared on the namespace, which it must match)")
 	for _, p := range guard.Personas {
 		f.StringSliceVar(o.groups[p], string(p)+"-group", nil, "groups given the "+string(p)+" persona (repeat or comma-separate)")
 		f.StringSliceVar(o.users[p], string(p)+"-user", nil, "users given the "+string(p)+" persona")
@@ -124,20 +124,27 @@ func (o *guardOptions) spec() (*guard.Spec, error) {
 		s.Egress = append(s.Egress, rule)
 	}
 	if err := s.Validate(); err != nil {
-		var fe *guard.FieldError
-		for _, e := range unwrapAll(err) {
-			if errors.As(e, &fe) {
-				errs = append(errs, fmt.Errorf("%s: %s", flagFor(fe), fe.Problem))
-			} else {
-				errs = append(errs, e)
-			}
-		}
+		errs = append(errs, flagErrors(unwrapAll(err))...)
 	}
 	return s, errors.Join(errs...)
 }
 
+// flagErrors renames guard.Spec fields to the flags that set them.
+func flagErrors(in []error) []error {
+	var out []error
+	for _, e := range in {
+		var fe *guard.FieldError
+		if errors.As(e, &fe) {
+			out = append(out, fmt.Errorf("%s: %s", flagFor(fe), fe.Problem))
+		} else {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // guardResults are the namespace-guard Task's results.
-var guardResults = []string{"created", "changed", "unchanged", "deleted", "summary", "access-matrix"}
+var guardResults = []string{"created", "changed", "unchanged", "deleted", "foreign", "summary", "access-matrix"}
 
 func (o *guardOptions) run(cmd *cobra.Command, mode guard.Mode) error {
 	spec, err := o.spec()
@@ -149,6 +156,20 @@ func (o *guardOptions) run(cmd *cobra.Command, mode guard.Mode) error {
 		return err
 	}
 	report, err := engine.Run(cmd.Context(), spec, mode, "")
+	var limits *guard.LimitError
+	if errors.As(err, &limits) {
+		// The cluster admin's limits said no: a policy answer (exit 2),
+		// with every result written.
+		var fields []error
+		for _, f := range limits.Fields {
+			fields = append(fields, f)
+		}
+		cause := fmt.Errorf("LimitExceeded: %s", strings.ReplaceAll(errors.Join(flagErrors(fields)...).Error(), "\n", "; "))
+		if err := fillResults(o.resultsDir, guardResults, cause); err != cause {
+			return err
+		}
+		return &DeniedError{Reason: cause.Error()}
+	}
 	if err != nil {
 		return err
 	}
@@ -187,7 +208,7 @@ func (o *guardOptions) engine() (*guard.Engine, error) {
 // time.
 func resultValues(r *guard.Report) map[string]string {
 	files := map[string]string{"summary": r.Summary(), "access-matrix": r.MatrixSummary()}
-	for _, a := range []string{guard.Created, guard.Changed, guard.Unchanged, guard.Deleted} {
+	for _, a := range []string{guard.Created, guard.Changed, guard.Unchanged, guard.Deleted, guard.Foreign} {
 		files[a] = strings.Join(r.Refs(a), ",")
 	}
 	return files

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
 )
 
@@ -46,6 +47,7 @@ func golden(t *testing.T, path string, docs []any) {
 var goldenSpecs = map[string]Spec{
 	"dev-minimal": {
 		Namespace: "team-a-dev",
+		Profile:   Dev,
 		Subjects:  map[Persona]Subjects{DataScientist: {Groups: []string{"team-a:data-scientists"}}},
 	},
 	"prod-full": {
@@ -57,9 +59,10 @@ var goldenSpecs = map[string]Spec{
 			Operator:      {Groups: []string{"platform:operators"}},
 		},
 		Ingress: []IngressSource{{Kind: FromOpenShiftRouter}, {Kind: FromMonitoring}, {Kind: FromKnative}, {Kind: FromIstio}, {Kind: FromNamespace, Namespace: "api-gateway"}},
-		Egress:  []EgressRule{{CIDR: "10.20.0.0/16", Port: 443}, {CIDR: "192.0.2.10/32"}},
-		Quota:   map[string]string{"gpu": "8", "inferenceservices": "5"},
-		Limits:  map[string]string{"max-gpu": "2"},
+		// Except is what Limits.Apply carves out (here: the API server).
+		Egress: []EgressRule{{CIDR: "10.20.0.0/16", Port: 443}, {CIDR: "192.0.2.10/32"}, {CIDR: "10.0.0.0/8", Port: 9000, Except: []string{"10.0.0.1/32"}}},
+		Quota:  map[string]string{"gpu": "8", "inferenceservices": "5"},
+		Limits: map[string]string{"max-gpu": "2"},
 	},
 }
 
@@ -86,15 +89,25 @@ func TestBuildGolden(t *testing.T) {
 // config/ installs the persona ClusterRoles; they must be exactly what the
 // builders make, so the code and the manifests cannot drift apart.
 func TestPersonaClusterRolesMatchConfig(t *testing.T) {
-	var docs []any
+	var objs []runtime.Object
 	for _, r := range PersonaClusterRoles() {
-		u, err := toUnstructured(r)
+		objs = append(objs, r)
+	}
+	goldenConfig(t, "210-persona-clusterroles.yaml", objs)
+}
+
+// goldenConfig compares objects with a file of config/.
+func goldenConfig(t *testing.T, file string, objs []runtime.Object) {
+	t.Helper()
+	var docs []any
+	for _, o := range objs {
+		u, err := toUnstructured(o)
 		if err != nil {
 			t.Fatal(err)
 		}
 		docs = append(docs, u.Object)
 	}
-	golden(t, filepath.Join("..", "..", "config", "210-persona-clusterroles.yaml"), docs)
+	golden(t, filepath.Join("..", "..", "config", file), docs)
 }
 
 // The controller may bind exactly the persona roles: the bind rule in
@@ -131,4 +144,10 @@ func TestControllerBindsOnlyPersonaRoles(t *testing.T) {
 	if strings.Join(bound, ",") != strings.Join(want, ",") {
 		t.Fatalf("bind resourceNames = %v; want the persona roles %v", bound, want)
 	}
+}
+
+// config/ installs the admission policies; they must be exactly what the
+// builders make.
+func TestAdmissionPoliciesMatchConfig(t *testing.T) {
+	goldenConfig(t, "230-admission-policies.yaml", AdmissionPolicies())
 }

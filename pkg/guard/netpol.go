@@ -68,7 +68,7 @@ func ingressPolicy(s *Spec, src IngressSource) *networkingv1.NetworkPolicy {
 		peer = namespacesLabelled(nsNameLabel, "istio-system")
 	case FromNamespace:
 		peer = namespacesLabelled(nsNameLabel, src.Namespace)
-		name = "allow-from-ns-" + src.Namespace
+		name = nsIngressPrefix + src.Namespace
 	}
 	return netpol(s, name, networkingv1.NetworkPolicySpec{
 		PodSelector: metav1.LabelSelector{},
@@ -80,7 +80,7 @@ func ingressPolicy(s *Spec, src IngressSource) *networkingv1.NetworkPolicy {
 func egressPolicy(s *Spec) *networkingv1.NetworkPolicy {
 	var rules []networkingv1.NetworkPolicyEgressRule
 	for _, e := range s.Egress {
-		r := networkingv1.NetworkPolicyEgressRule{To: []networkingv1.NetworkPolicyPeer{{IPBlock: &networkingv1.IPBlock{CIDR: e.CIDR}}}}
+		r := networkingv1.NetworkPolicyEgressRule{To: []networkingv1.NetworkPolicyPeer{{IPBlock: &networkingv1.IPBlock{CIDR: e.CIDR, Except: e.Except}}}}
 		if e.Port != 0 {
 			tcp := corev1.ProtocolTCP
 			port := intstr.FromInt32(int32(e.Port))
@@ -98,7 +98,7 @@ func egressPolicy(s *Spec) *networkingv1.NetworkPolicy {
 func netpol(s *Spec, name string, spec networkingv1.NetworkPolicySpec) *networkingv1.NetworkPolicy {
 	return &networkingv1.NetworkPolicy{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
-		ObjectMeta: objectMeta(s, "modelguard-"+name),
+		ObjectMeta: objectMeta(s, namePrefix+name),
 		Spec:       spec,
 	}
 }

@@ -55,11 +55,13 @@ func PersonaRules(p Persona, prof Profile) []rbacv1.PolicyRule {
 	case DataScientist:
 		// Experiments happen in dev: workbenches, models, their config.
 		// In staging and prod a data scientist looks but does not touch.
+		// No pods/exec: exec reads whatever the pod can, its Secrets and
+		// its ServiceAccount token (see exec below).
 		if prof == Dev {
 			add(rule(write, kubeflow, "notebooks"),
 				rule(write, kserveGroup, "inferenceservices", "servingruntimes"),
 				rule(write, coreGroup, "configmaps", "persistentvolumeclaims"),
-				rule([]string{"create"}, coreGroup, "pods/exec", "pods/portforward"))
+				rule([]string{"create"}, coreGroup, "pods/portforward"))
 		}
 	case MLEngineer:
 		// ML engineers run the pipelines that build, scan and deploy, and
@@ -69,7 +71,7 @@ func PersonaRules(p Persona, prof Profile) []rbacv1.PolicyRule {
 			add(rule(write, tektonGroup, "pipelines", "tasks"),
 				rule(write, kserveGroup, "inferenceservices", "servingruntimes"),
 				rule(write, coreGroup, "configmaps"),
-				rule([]string{"create"}, coreGroup, "pods/exec", "pods/portforward"))
+				rule([]string{"create"}, coreGroup, "pods/portforward"))
 		}
 	case Operator:
 		// Admin-like for workloads, but never for access control, network
@@ -86,6 +88,10 @@ func PersonaRules(p Persona, prof Profile) []rbacv1.PolicyRule {
 			rule(write, tektonGroup, "pipelineruns", "pipelines", "tasks"),
 			rule(write, monitorGroup, "servicemonitors", "podmonitors"),
 			rule(read, rbacGroup, "roles", "rolebindings"))
+		// exec belongs with those who may read the namespace's Secrets
+		// anyway: a shell in a pod reads the Secrets it mounts and its
+		// ServiceAccount token, and an operator's pods may mount any.
+		// Never in prod, where changes go through pipelines.
 		if prof != Prod {
 			add(rule([]string{"create"}, coreGroup, "pods/exec", "pods/portforward"))
 		}

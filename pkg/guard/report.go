@@ -7,27 +7,6 @@ import (
 	"time"
 )
 
-// Mode is what a guard run does.
-type Mode string
-
-const (
-	// ModeApply makes the namespace match, then proves access with the matrix.
-	ModeApply Mode = "apply"
-	// ModeDiff is a dry run: it reports what apply would change.
-	ModeDiff Mode = "diff"
-	// ModeVerify changes nothing and fails on drift or a matrix mismatch.
-	ModeVerify Mode = "verify"
-)
-
-// ParseMode reads apply, diff or verify.
-func ParseMode(s string) (Mode, error) {
-	switch m := Mode(s); m {
-	case ModeApply, ModeDiff, ModeVerify:
-		return m, nil
-	}
-	return "", fmt.Errorf("%s: want apply, diff or verify", quote(s))
-}
-
 // Reasons a run's answer is no.
 const (
 	ReasonDrift          = "Drift"
@@ -42,28 +21,6 @@ type Report struct {
 	Changes   []Change `json:"changes"`
 	// Checks is the access matrix; empty in diff mode.
 	Checks []Check `json:"accessMatrix,omitempty"`
-}
-
-// Run does what mode asks: plan or apply, then (except for diff) verify
-// the access matrix. from is the namespace asking on behalf of a pipeline
-// (the target must have opted in for it), or "" for a person's own
-// credentials.
-func (e *Engine) Run(ctx context.Context, s *Spec, mode Mode, from string) (*Report, error) {
-	r := &Report{Namespace: s.Namespace, Profile: s.Profile, Mode: mode}
-	var err error
-	if mode == ModeApply {
-		r.Changes, err = e.Apply(ctx, s, from)
-	} else {
-		r.Changes, err = e.Plan(ctx, s, from)
-	}
-	if err != nil || mode == ModeDiff {
-		return r, err
-	}
-	r.Checks, err = e.Verify(ctx, s)
-	if err == nil && mode == ModeApply && len(r.Refs(Created))+len(r.Refs(Changed)) > 0 {
-		err = e.settle(ctx, s, r.Checks)
-	}
-	return r, err
 }
 
 // settle asks again the questions whose answer was not the intended one,
@@ -112,6 +69,9 @@ func (r *Report) Refs(action string) []string {
 func (r *Report) Summary() string {
 	n := Summary(r.Changes)
 	s := fmt.Sprintf("created %d, changed %d, unchanged %d, deleted %d", n[Created], n[Changed], n[Unchanged], n[Deleted])
+	if n[Foreign] > 0 {
+		s += fmt.Sprintf(", foreign %d", n[Foreign])
+	}
 	if r.Mode == ModeDiff {
 		return "dry run: " + s
 	}
@@ -143,8 +103,14 @@ func (r *Report) MatrixSummary() string {
 }
 
 // Problem says why the run's answer is no, or returns "" when it is yes:
-// verify fails on drift; apply and verify fail on any matrix mismatch.
+// verify fails on drift; apply and verify fail on a foreign NetworkPolicy
+// or RoleBinding (the guard cannot vouch for a namespace it may open) and
+// on any matrix mismatch.
 func (r *Report) Problem() (reason, message string) {
+	if foreign := r.Refs(Foreign); len(foreign) > 0 && r.Mode == ModeApply {
+		return ReasonDrift, "objects the guard did not make may open what it closes: " + refList(foreign) +
+			"; a cluster admin removes them or lists them in the namespace annotation " + AllowForeignAnnotation
+	}
 	if r.Mode == ModeVerify {
 		var drifted []string
 		for _, c := range r.Changes {
@@ -153,7 +119,7 @@ func (r *Report) Problem() (reason, message string) {
 			}
 		}
 		if len(drifted) > 0 {
-			return ReasonDrift, "guarded objects differ from the guard (hand edits?): " + strings.Join(drifted, ", ")
+			return ReasonDrift, "the namespace differs from its guard (hand edits, or objects the guard did not make): " + refList(drifted)
 		}
 	}
 	if bad := Mismatches(r.Checks); len(bad) > 0 {
@@ -172,4 +138,12 @@ func word(allowed bool) string {
 		return "allowed"
 	}
 	return "denied"
+}
+
+// refList joins refs for a message, at most ten of them.
+func refList(refs []string) string {
+	if len(refs) > 10 {
+		return strings.Join(refs[:10], ", ") + fmt.Sprintf(" and %d more", len(refs)-10)
+	}
+	return strings.Join(refs, ", ")
 }

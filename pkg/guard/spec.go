@@ -1,14 +1,8 @@
-// Package guard locks down a namespace that serves models: RoleBindings of
-// persona roles to groups, NetworkPolicies, a ResourceQuota (GPUs
-// included), a LimitRange and Pod Security labels. The builders are pure
-// (Spec in, objects out); Engine applies them with server-side apply,
-// reports drift, and proves the result with SubjectAccessReviews.
 package guard
 
 import (
 	"errors"
 	"fmt"
-	"net"
 	"sort"
 	"strconv"
 	"strings"
@@ -52,8 +46,10 @@ type Subjects struct {
 // Spec is everything a guard applies to one namespace.
 type Spec struct {
 	Namespace string
-	Profile   Profile
-	Subjects  map[Persona]Subjects
+	// Profile is dev, staging or prod; empty means the profile a cluster
+	// admin declared on the namespace (NamespaceProfileLabel).
+	Profile  Profile
+	Subjects map[Persona]Subjects
 	// Ingress lists who may reach the namespace's pods besides themselves.
 	Ingress []IngressSource
 	// Egress lists destinations the pods may reach besides DNS and each
@@ -98,10 +94,21 @@ func ParseIngress(s string) (IngressSource, error) {
 	return IngressSource{}, fmt.Errorf("%s: want openshift-router, monitoring, knative, istio or namespace:<name>", quote(s))
 }
 
+// String is the source as ParseIngress reads it.
+func (s IngressSource) String() string {
+	if s.Kind == FromNamespace {
+		return FromNamespace + ":" + s.Namespace
+	}
+	return s.Kind
+}
+
 // EgressRule allows traffic to a CIDR, on one TCP port or on all ports.
 type EgressRule struct {
 	CIDR string
 	Port int // 0: all ports
+	// Except are sensitive destinations inside CIDR that stay closed,
+	// filled in by Limits.Apply (never by a run).
+	Except []string
 }
 
 // ParseEgress reads "10.1.0.0/16" or "10.1.0.0/16:443".
@@ -114,8 +121,8 @@ func ParseEgress(s string) (EgressRule, error) {
 		}
 		cidr, port = s[:i], p
 	}
-	if _, _, err := net.ParseCIDR(cidr); err != nil {
-		return EgressRule{}, fmt.Errorf("%s: not a CIDR like 10.0.0.0/16 or 10.0.0.0/16:443", quote(s))
+	if _, err := parsePrefix(cidr); err != nil {
+		return EgressRule{}, fmt.Errorf("%v (write CIDR or CIDR:port, e.g. 10.0.0.0/16:443)", err)
 	}
 	return EgressRule{CIDR: cidr, Port: port}, nil
 }
@@ -189,10 +196,8 @@ func (s *Spec) Validate() error {
 	if msgs := validation.IsDNS1123Label(s.Namespace); len(msgs) > 0 {
 		bad("Namespace", "", "%s is not a namespace name: %s", quote(s.Namespace), msgs[0])
 	}
-	if s.Profile == "" {
-		s.Profile = Dev
-	}
-	if _, ok := defaultQuota[s.Profile]; !ok {
+	// An empty profile is the namespace's own (see Limits.Apply).
+	if _, ok := defaultQuota[s.Profile]; !ok && s.Profile != "" {
 		bad("Profile", "", "%s: want dev, staging or prod", quote(string(s.Profile)))
 	}
 	for _, p := range Personas {

@@ -98,10 +98,16 @@ func TestBench(t *testing.T) {
 func benchNamespaceGuard(t *testing.T, ns string, w *completionWatch) {
 	const runs = 50
 	lat := make([]time.Duration, 0, runs)
+	from, err := env.kube.CoreV1().Namespaces().Get(context.Background(), ns, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i := 0; i < runs; i++ {
 		target := fmt.Sprintf("%s-guard-%d", ns, i)
 		_, err := env.kube.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
-			Name: target, Labels: map[string]string{guard.OptInLabel: ns}}}, metav1.CreateOptions{})
+			Name:        target,
+			Labels:      map[string]string{guard.OptInLabel: ns, guard.NamespaceProfileLabel: "dev"},
+			Annotations: with(map[string]string{guard.OptInUIDAnnotation: string(from.UID)})}}, metav1.CreateOptions{})
 		if err != nil {
 			t.Fatalf("create %s: %v", target, err)
 		}

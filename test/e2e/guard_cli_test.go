@@ -26,7 +26,10 @@ func modelguard(args ...string) (code int, stdout, stderr string) {
 // codes that tell "policy said no" (2) from "could not run" (1), and
 // Tekton result files.
 func TestGuardCLI(t *testing.T) {
-	ns := targetNamespace(t, "cli", "")
+	ns := targetNamespace(t, "cli", handOver{profile: guard.Staging, limits: with(map[string]string{
+		guard.AllowIngressAnnotation: "openshift-router,namespace:api-gateway",
+		guard.MaxQuotaAnnotation:     "gpu=4",
+	})})
 	admin := env.cluster.Kubeconfig(localcluster.UserAdmin)
 	results := t.TempDir()
 	flags := []string{"--kubeconfig", admin, "--namespace", ns, "--profile", "staging",
@@ -40,7 +43,7 @@ func TestGuardCLI(t *testing.T) {
 	if !strings.Contains(out, "created   NetworkPolicy/modelguard-allow-from-ns-api-gateway") || !strings.Contains(out, "access matrix") {
 		t.Fatalf("apply output:\n%s", out)
 	}
-	for _, name := range []string{"created", "changed", "unchanged", "deleted", "summary", "access-matrix"} {
+	for _, name := range []string{"created", "changed", "unchanged", "deleted", "foreign", "summary", "access-matrix"} {
 		if _, err := os.Stat(filepath.Join(results, name)); err != nil {
 			t.Errorf("result file %s not written: %v", name, err)
 		}
@@ -75,6 +78,23 @@ func TestGuardCLI(t *testing.T) {
 	code, _, errOut = modelguard(daveFlags...)
 	if code != cli.ExitError || !strings.Contains(errOut, "forbidden") {
 		t.Fatalf("dave: exit %d, stderr %q; want 1 and forbidden", code, errOut)
+	}
+
+	// The CLI door is held to the same limits, even for a cluster admin:
+	// they are changed on the namespace, not on the command line. A
+	// refusal is a policy's no (exit 2), naming the flag and the limit,
+	// with every result written.
+	refused := t.TempDir()
+	code, _, errOut = modelguard("guard", "apply", "--kubeconfig", admin, "--namespace", ns, "--results-dir", refused,
+		"--pod-security", "privileged", "--egress", "169.254.169.254/32", "--operator-user", "mallory")
+	for _, want := range []string{"LimitExceeded", `--pod-security: "privileged" is below restricted`, `--egress: "169.254.169.254/32"`,
+		`--operator-user: "mallory" is not among the operator users`, guard.AllowSubjectsAnnotation(guard.Operator)} {
+		if code != cli.ExitDenied || !strings.Contains(errOut, want) {
+			t.Errorf("over the limits: exit %d, stderr %q; want 2 and %q", code, errOut, want)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(refused, "summary")); err != nil || !strings.Contains(string(b), "LimitExceeded") {
+		t.Errorf("summary result after a refusal: %q (%v)", b, err)
 	}
 
 	// Bad flags name the flag.

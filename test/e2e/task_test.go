@@ -8,9 +8,11 @@ import (
 	"testing"
 
 	"github.com/modelguard/modelguard/pkg/cli"
+	"github.com/modelguard/modelguard/pkg/guard"
 	"github.com/modelguard/modelguard/test/localcluster"
 	"github.com/modelguard/modelguard/test/taskstep"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -29,8 +31,17 @@ var taskServiceAccount = localcluster.User{
 func TestNamespaceGuardTaskStep(t *testing.T) {
 	needCluster(t)
 	ctx := context.Background()
+	// What a cluster admin sets on the namespaces the Task guards: the
+	// profile, the persona subjects allowed, and the Task's own
+	// RoleBinding as expected there.
+	served := metav1.ObjectMeta{Labels: map[string]string{guard.NamespaceProfileLabel: "dev", guard.OptInLabel: "model-pipelines"},
+		Annotations: with(map[string]string{guard.AllowForeignAnnotation: "RoleBinding/modelguard-namespace-guard-task"})}
 	for _, ns := range []string{"model-pipelines", "model-serving", "model-elsewhere"} {
-		if _, err := env.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		meta := metav1.ObjectMeta{Name: ns}
+		if ns != "model-pipelines" {
+			meta.Labels, meta.Annotations = served.Labels, served.Annotations
+		}
+		if _, err := env.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: meta}, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = env.kube.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
@@ -77,6 +88,24 @@ func TestNamespaceGuardTaskStep(t *testing.T) {
 	if code, out := run(params); code != cli.ExitOK {
 		t.Fatalf("verify: exit %d\n%s", code, out)
 	}
+	// Its users choose the Task's params, and may run other steps as its
+	// ServiceAccount: its rights on the namespace still cannot move the
+	// opt-in, the limits or the trusted labels, nor lower Pod Security, nor
+	// bind a persona outside the admin's allow-lists.
+	sa := kubeAs(t, taskServiceAccount.Name)
+	for _, a := range labelAttacks("model-pipelines") {
+		a.try(t, sa, "the Task's ServiceAccount", "model-serving")
+	}
+	rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "modelguard-operator"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "modelguard-operator-dev"},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: localcluster.UserDave}}}
+	if _, err := sa.RbacV1().RoleBindings("model-serving").Create(ctx, rb, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}); err == nil || !strings.Contains(err.Error(), guard.PolicyPersonaBindings) {
+		t.Errorf("the Task's ServiceAccount binds operator to dave: err = %v; want refused by %s", err, guard.PolicyPersonaBindings)
+	}
+	if canI(t, taskServiceAccount.Name, guard.GuardrailsAdminVerb, guard.GuardrailsAdminGroup, guard.GuardrailsAdminResource) {
+		t.Error("the Task's ServiceAccount is a guardrails admin")
+	}
+
 	// The same ServiceAccount has no RoleBinding in another namespace.
 	params["namespace"], params["mode"] = "model-elsewhere", "apply"
 	if code, out := run(params); code != cli.ExitError || !strings.Contains(out, "forbidden") {

@@ -6,8 +6,17 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
+	"time"
 
+	"github.com/modelguard/modelguard/pkg/guard"
 	"github.com/modelguard/modelguard/test/tools"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 )
 
 // ModelguardOptions say how InstallModelguard runs the controller.
@@ -39,6 +48,9 @@ func (c *Cluster) InstallModelguard(ctx context.Context, o ModelguardOptions) (*
 		if out, err := c.Kubectl(ctx, UserAdmin, args...); err != nil {
 			return nil, fmt.Errorf("install modelguard: kubectl %v: %w\n%s", args, err, out)
 		}
+	}
+	if err := c.waitForAdmissionPolicies(ctx); err != nil {
+		return nil, fmt.Errorf("install modelguard: %w", err)
 	}
 	argv := o.Controller
 	if len(argv) == 0 {
@@ -78,7 +90,10 @@ func (c *Cluster) InstallModelguardRelease(ctx context.Context, releaseYAML stri
 			return fmt.Errorf("install modelguard release: kubectl %v: %w\n%s", args, err, out)
 		}
 	}
-	return c.WaitControllerRollout(ctx)
+	if err := c.WaitControllerRollout(ctx); err != nil {
+		return err
+	}
+	return c.waitForAdmissionPolicies(ctx)
 }
 
 // WaitControllerRollout waits until the modelguard controller Deployment
@@ -92,4 +107,41 @@ func (c *Cluster) WaitControllerRollout(ctx context.Context) error {
 		return fmt.Errorf("modelguard controller rollout: %w\n%s\n%s\n%s", err, out, desc, logs)
 	}
 	return nil
+}
+
+// waitForAdmissionPolicies returns once the API server enforces the
+// policies config/ installed: it learns of new policies and bindings
+// through informers, so for a moment after `kubectl apply` it admits what
+// they refuse. The probes are dry runs as the controller's identity, on a
+// namespace declared prod, against the first and the last policy applied.
+func (c *Cluster) waitForAdmissionPolicies(ctx context.Context) error {
+	const probe = "modelguard-admission-probe"
+	admin := kubernetes.NewForConfigOrDie(c.RESTConfig(UserAdmin))
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: probe, Labels: map[string]string{guard.NamespaceProfileLabel: "prod"}}}
+	if _, err := admin.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	defer admin.CoreV1().Namespaces().Delete(context.Background(), probe, metav1.DeleteOptions{}) //nolint:errcheck // best effort
+	ctrl := kubernetes.NewForConfigOrDie(c.RESTConfig(UserController))
+	dry := []string{metav1.DryRunAll}
+	label := []byte(`{"metadata":{"labels":{"policy-group.network.openshift.io/ingress":""}}}`)
+	rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "probe"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "modelguard-operator-prod"},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "probe"}}}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		_, err1 := ctrl.CoreV1().Namespaces().Patch(ctx, probe, types.MergePatchType, label, metav1.PatchOptions{DryRun: dry})
+		_, err2 := ctrl.RbacV1().RoleBindings(probe).Create(ctx, rb, metav1.CreateOptions{DryRun: dry})
+		if err1 != nil && strings.Contains(err1.Error(), guard.PolicyNamespaceLabels) && err2 != nil && strings.Contains(err2.Error(), guard.PolicyPersonaBindings) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("admission policies not enforced 60s after install: %v; %v", err1, err2)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }

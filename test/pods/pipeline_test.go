@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/modelguard/modelguard/pkg/attest"
+	"github.com/modelguard/modelguard/pkg/guard"
 	"github.com/modelguard/modelguard/pkg/modelserver"
 	"github.com/modelguard/modelguard/test/acsemulator"
 	"github.com/modelguard/modelguard/test/localcluster"
@@ -25,7 +26,21 @@ import (
 func prepareModelRelease(t *testing.T, pipelines, serving string, central *acsemulator.Server) {
 	t.Helper()
 	ctx := context.Background()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: serving, Labels: map[string]string{"modelguard.dev/guarded-from": pipelines}}}
+	// A cluster admin hands the serving namespace to the pipeline
+	// namespace (bound to its UID), declares its profile, the persona
+	// subjects runs may name, and the deploy Task's RoleBinding as expected.
+	from, err := env.kube.CoreV1().Namespaces().Get(ctx, pipelines, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: serving,
+		Labels: map[string]string{guard.OptInLabel: pipelines, guard.NamespaceProfileLabel: "dev"},
+		Annotations: map[string]string{
+			guard.OptInUIDAnnotation:                           string(from.UID),
+			guard.AllowSubjectsAnnotation(guard.DataScientist): "group:" + localcluster.GroupDataScientists,
+			guard.AllowSubjectsAnnotation(guard.Operator):      "group:" + localcluster.GroupOperators,
+			guard.AllowForeignAnnotation:                       "RoleBinding/modelguard-model-deploy-task",
+		}}}
 	if _, err := env.kube.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}

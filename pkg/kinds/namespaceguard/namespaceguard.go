@@ -19,6 +19,10 @@ import (
 const (
 	ReasonNotOptedIn       = "NotOptedIn"
 	ReasonNamespaceMissing = "NamespaceNotFound"
+	// ReasonLimitExceeded: the run asked for more than the cluster admin
+	// allows in the target namespace; the message names each param and
+	// the limit.
+	ReasonLimitExceeded = "LimitExceeded"
 )
 
 // Kind is NamespaceGuard.
@@ -32,8 +36,8 @@ func (*Kind) Params() []kinds.Param {
 	arr := v1beta1.ParamTypeArray
 	obj := v1beta1.ParamTypeObject
 	ps := []kinds.Param{
-		{Name: "namespace", Required: true, Description: "the namespace to guard; it must carry the label " + guard.OptInLabel + "=<this run's namespace>"},
-		{Name: "profile", Description: "dev (default), staging or prod"},
+		{Name: "namespace", Required: true, Description: "the namespace to guard; a cluster admin hands it to this run's namespace with the label " + guard.OptInLabel + " and the annotation " + guard.OptInUIDAnnotation},
+		{Name: "profile", Description: "dev, staging or prod; it must be the profile the cluster admin declared on the namespace (label " + guard.NamespaceProfileLabel + "), which is the default"},
 		{Name: "ingress", Type: arr, Description: "allowed sources: openshift-router, monitoring, knative, istio, namespace:<name>"},
 		{Name: "egress", Type: arr, Description: "allowed destinations besides DNS: CIDR or CIDR:port"},
 		{Name: "quota", Type: obj, Description: "ResourceQuota overrides: cpu, memory, gpu, pods, storage, ephemeral-storage, pvcs, services, configmaps, secrets, inferenceservices"},
@@ -65,11 +69,14 @@ func (k *Kind) Plan(req kinds.Request) (kinds.Job, error) {
 // namespace nobody handed to the run's namespace.
 func (k *Kind) run(ctx context.Context, from string, spec *guard.Spec, mode guard.Mode) (results.Results, error) {
 	report, err := k.Engine.Run(ctx, spec, mode, from)
+	var limits *guard.LimitError
 	switch {
+	case errors.As(err, &limits):
+		return nil, refuse(ReasonLimitExceeded, "%s", joinMessages(paramErrors(limits)))
 	case errors.Is(err, guard.ErrNotOptedIn):
-		return nil, kinds.Deny(ReasonNotOptedIn, nil, "%v", err)
+		return nil, refuse(ReasonNotOptedIn, "%v", kinds.Invalid("namespace", "%v", err))
 	case errors.Is(err, guard.ErrNamespaceNotFound):
-		return nil, kinds.Deny(ReasonNamespaceMissing, nil, "namespace %q does not exist; the guard locks a namespace down, it does not create one", spec.Namespace)
+		return nil, refuse(ReasonNamespaceMissing, "namespace %q does not exist; the guard locks a namespace down, it does not create one", spec.Namespace)
 	case err != nil:
 		return nil, err
 	}
@@ -80,12 +87,25 @@ func (k *Kind) run(ctx context.Context, from string, spec *guard.Spec, mode guar
 	return res, nil
 }
 
+// refuse fails a run that wrote nothing; its results are still all
+// written, the summary saying why.
+func refuse(reason, format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	res := Results(&guard.Report{})
+	for i := range res {
+		if res[i].Name == "summary" {
+			res[i].Value = fit("nothing written: "+msg, 1024)
+		}
+	}
+	return kinds.Deny(reason, res, "%s", msg)
+}
+
 // Results are the run's results, always all written: "created",
-// "changed", "unchanged", "deleted" (comma-separated object refs),
-// "summary" and "access-matrix" (empty in diff mode).
+// "changed", "unchanged", "deleted", "foreign" (comma-separated object
+// refs), "summary" and "access-matrix" (empty in diff mode).
 func Results(r *guard.Report) results.Results {
 	var out results.Results
-	for _, a := range []string{guard.Created, guard.Changed, guard.Unchanged, guard.Deleted} {
+	for _, a := range []string{guard.Created, guard.Changed, guard.Unchanged, guard.Deleted, guard.Foreign} {
 		out = append(out, results.Result{Name: a, Value: fit(strings.Join(r.Refs(a), ","), 1024)})
 	}
 	return append(out,

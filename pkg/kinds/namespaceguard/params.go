@@ -13,7 +13,7 @@ import (
 func SpecFromParams(v kinds.Values) (*guard.Spec, guard.Mode, error) {
 	spec := &guard.Spec{
 		Namespace:   v.String("namespace", ""),
-		Profile:     guard.Profile(v.String("profile", "dev")),
+		Profile:     guard.Profile(v.String("profile", "")),
 		Quota:       v.Object("quota"),
 		Limits:      v.Object("limits"),
 		PodSecurity: v.String("pod-security", ""),
@@ -55,7 +55,14 @@ func SpecFromParams(v kinds.Values) (*guard.Spec, guard.Mode, error) {
 // paramErrors renames guard.Spec fields to the params that set them.
 func paramErrors(err error) []error {
 	var out []error
-	for _, e := range unjoin(err) {
+	errs := unjoin(err)
+	if le, ok := err.(*guard.LimitError); ok {
+		errs = nil
+		for _, f := range le.Fields {
+			errs = append(errs, f)
+		}
+	}
+	for _, e := range errs {
 		var fe *guard.FieldError
 		if !errors.As(e, &fe) {
 			out = append(out, e)
@@ -80,6 +87,14 @@ func paramFor(fe *guard.FieldError) string {
 		return "pod-security"
 	}
 	return strings.ToLower(fe.Field)
+}
+
+func joinMessages(errs []error) string {
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = e.Error()
+	}
+	return strings.Join(msgs, "; ")
 }
 
 func unjoin(err error) []error {

@@ -13,7 +13,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 )
 
 // Actions a guard takes on one object.
@@ -22,6 +21,9 @@ const (
 	Changed   = "changed"
 	Unchanged = "unchanged"
 	Deleted   = "deleted"
+	// Foreign is a NetworkPolicy or RoleBinding in the namespace that the
+	// guard did not make: it may open what the guard closes.
+	Foreign = "foreign"
 )
 
 // Change is what happened (or, in a dry run, would happen) to one object.
@@ -31,12 +33,6 @@ type Change struct {
 	// Diff is a readable difference for Changed objects (what the
 	// cluster has, -, against what the guard wants, +).
 	Diff string `json:"diff,omitempty"`
-}
-
-// Engine applies, diffs and verifies guards against a cluster.
-type Engine struct {
-	Dynamic dynamic.Interface
-	Kube    kubernetes.Interface
 }
 
 // ErrNamespaceNotFound is returned when the target namespace is missing:
@@ -61,11 +57,20 @@ func (e *Engine) Apply(ctx context.Context, s *Spec, from string) ([]Change, err
 }
 
 func (e *Engine) run(ctx context.Context, s *Spec, from string, write bool) ([]Change, error) {
-	objs, err := Build(s)
+	ns, limits, err := e.target(ctx, s.Namespace, from)
 	if err != nil {
 		return nil, err
 	}
-	ns, err := e.namespace(ctx, s.Namespace, from)
+	var sensitive []Sensitive
+	if len(s.Egress) > 0 {
+		if sensitive, err = e.sensitiveEgress(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if err := limits.Apply(s, sensitive); err != nil {
+		return nil, err
+	}
+	objs, err := Build(s)
 	if err != nil {
 		return nil, err
 	}
@@ -93,25 +98,8 @@ func (e *Engine) run(ctx context.Context, s *Spec, from string, write bool) ([]C
 	if err != nil {
 		return changes, err
 	}
-	pruned, err := e.prune(ctx, s.Namespace, objs, current, write)
+	pruned, err := e.prune(ctx, s.Namespace, objs, current, limits, write)
 	return append(changes, pruned...), err
-}
-
-// namespace fetches the target and, for a request from another door than
-// a person's own credentials, checks that it opted in.
-func (e *Engine) namespace(ctx context.Context, name, from string) (*unstructured.Unstructured, error) {
-	ns, err := e.Dynamic.Resource(namespaceGVR).Get(ctx, name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil, fmt.Errorf("%w: %s", ErrNamespaceNotFound, name)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("get namespace %s: %w", name, err)
-	}
-	if got := ns.GetLabels()[OptInLabel]; from != "" && got != from {
-		return nil, fmt.Errorf("%w: namespace %q may be guarded only from the namespace named by its label %s (it is %q); a cluster admin opts it in with: kubectl label namespace %s %s=%s",
-			ErrNotOptedIn, name, OptInLabel, got, name, OptInLabel, from)
-	}
-	return ns, nil
 }
 
 // current lists, in parallel, every object of the kinds the guard manages
@@ -190,9 +178,12 @@ func (e *Engine) resource(o Object) dynamic.ResourceInterface {
 	return e.Dynamic.Resource(o.GVR).Namespace(o.Obj.GetNamespace())
 }
 
-// prune deletes objects this guard applied earlier (they carry GuardLabel)
-// that the Spec no longer asks for, e.g. an ingress source removed.
-func (e *Engine) prune(ctx context.Context, ns string, want []Object, current map[string]*unstructured.Unstructured, write bool) ([]Change, error) {
+// prune deletes what this guard applied earlier and no longer wants (an
+// ingress source removed): objects with a name the guard gives (Owns) and
+// its label. Any other NetworkPolicy or RoleBinding it does not want is
+// reported as Foreign, unless a cluster admin expects it
+// (AllowForeignAnnotation); the guard never deletes what is not its own.
+func (e *Engine) prune(ctx context.Context, ns string, want []Object, current map[string]*unstructured.Unstructured, limits *Limits, write bool) ([]Change, error) {
 	wanted := map[string]bool{}
 	for _, o := range want {
 		wanted[o.GVR.Resource+"/"+o.Obj.GetName()] = true
@@ -200,10 +191,16 @@ func (e *Engine) prune(ctx context.Context, ns string, want []Object, current ma
 	var out []Change
 	for _, gvr := range namespacedKinds {
 		for key, item := range current {
-			if !strings.HasPrefix(key, gvr.Resource+"/") || wanted[key] || item.GetLabels()[GuardLabel] != "true" {
+			if !strings.HasPrefix(key, gvr.Resource+"/") || wanted[key] {
 				continue
 			}
 			c := Change{Ref: item.GetKind() + "/" + item.GetName(), Action: Deleted}
+			if !Owns(gvr.Resource, item.GetName()) || item.GetLabels()[GuardLabel] != "true" {
+				if foreignKinds[gvr.Resource] && !limits.Foreign[c.Ref] {
+					out = append(out, Change{Ref: c.Ref, Action: Foreign})
+				}
+				continue
+			}
 			if write {
 				err := e.Dynamic.Resource(gvr).Namespace(ns).Delete(ctx, item.GetName(), metav1.DeleteOptions{})
 				if err != nil && !apierrors.IsNotFound(err) {
@@ -230,19 +227,9 @@ func comparable(u *unstructured.Unstructured) map[string]any {
 
 // Summary counts changes by action.
 func Summary(changes []Change) map[string]int {
-	out := map[string]int{Created: 0, Changed: 0, Unchanged: 0, Deleted: 0}
+	out := map[string]int{Created: 0, Changed: 0, Unchanged: 0, Deleted: 0, Foreign: 0}
 	for _, c := range changes {
 		out[c.Action]++
 	}
 	return out
 }
-
-// OptInLabel on a target namespace names the one namespace whose
-// pipelines may guard it. Only someone who may label namespaces (a cluster
-// admin) can set it, so a pipeline author cannot reach into a namespace
-// nobody handed to them.
-const OptInLabel = "modelguard.dev/guarded-from"
-
-// ErrNotOptedIn is returned when the target namespace does not name the
-// requesting namespace in OptInLabel.
-var ErrNotOptedIn = errors.New("namespace has not opted in")
