@@ -9,7 +9,7 @@ GO ?= go
 GOFLAGS_TEST ?=
 E2E_TIMEOUT ?= 60m
 
-.PHONY: help demo demo-stop test test-unit test-e2e check bench fuzz build tools deps
+.PHONY: help demo demo-stop test test-unit test-e2e test-tekton check bench fuzz build tools deps release
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -25,6 +25,7 @@ demo-stop: ## stop the demo cluster
 test: deps check ## everything: static checks, unit tests, e2e on a real control plane
 	$(GO) test -count=1 $(GOFLAGS_TEST) ./pkg/... ./cmd/... ./hack/...
 	$(MAKE) --no-print-directory test-e2e
+	$(MAKE) --no-print-directory test-tekton
 
 test-unit: ## the fast loop: unit tests only (no cluster)
 	$(GO) test -count=1 -short $(GOFLAGS_TEST) ./...
@@ -33,6 +34,14 @@ test-unit: ## the fast loop: unit tests only (no cluster)
 # controller always binds port 8080, so they take turns.
 test-e2e: tools ## e2e tests against a real kube-apiserver + Tekton controller
 	$(GO) test -count=1 -p 1 -timeout $(E2E_TIMEOUT) $(GOFLAGS_TEST) ./test/...
+
+# The versions the README names besides the pin (test/tools.TektonVersions).
+TEKTON_VERSIONS_OTHER ?= v1.15.1 v0.59.0
+test-tekton: tools ## the e2e suite against the other Tekton versions the README names
+	for v in $(TEKTON_VERSIONS_OTHER); do \
+	  echo "e2e suite against Tekton $$v"; \
+	  MODELGUARD_TEKTON_VERSION=$$v $(GO) test -count=1 -p 1 -timeout $(E2E_TIMEOUT) $(GOFLAGS_TEST) ./test/e2e/; \
+	done
 
 check: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -58,6 +67,13 @@ fuzz: ## run each fuzz target for FUZZTIME
 	$(GO) test ./pkg/gate/ -run '^$$' -fuzz '^FuzzParseProcessAllow$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/gate/ -run '^$$' -fuzz '^FuzzParseManifests$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/imageref/ -run '^$$' -fuzz '^FuzzDigest$$' -fuzztime $(FUZZTIME)
+
+# release reads KO_DOCKER_REPO, VERSION, KO_DEFAULTBASEIMAGE (default:
+# .ko.yaml's, by digest), COSIGN_KEY and COSIGN_PASSWORD; see hack/release.
+VERSION ?=
+RELEASE_OUT ?= _release/$(VERSION)
+release: ## build, push and sign a release: make release KO_DOCKER_REPO=<registry>/modelguard VERSION=v0.1.0
+	$(GO) run ./hack/release -version "$(VERSION)" -repo "$(KO_DOCKER_REPO)" -base "$(KO_DEFAULTBASEIMAGE)" -key "$(COSIGN_KEY)" -out "$(RELEASE_OUT)"
 
 build: ## build the controller and CLI into bin/
 	$(GO) build -o bin/ ./cmd/...

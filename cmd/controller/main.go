@@ -3,10 +3,17 @@
 package main
 
 import (
+	"fmt"
+	"os"
+
 	"github.com/modelguard/modelguard/pkg/kinds/all"
 	"github.com/modelguard/modelguard/pkg/reconciler/customrun"
 )
 
+// version is the release, stamped by ko (.ko.yaml) from hack/release.
+var version = "devel"
+
 func main() {
+	fmt.Fprintf(os.Stderr, "modelguard controller %s\n", version)
 	customrun.Main(all.Kinds)
 }

@@ -9,6 +9,11 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// version is the release, stamped by ko (.ko.yaml) from hack/release;
+// empty or "devel" in a build of a checkout, which reports what Go's
+// build info knows instead.
+var version string
+
 type versionReport struct {
 	Version   string `json:"version"`
 	GoVersion string `json:"goVersion"`
@@ -33,7 +38,9 @@ func newVersionCommand(opts *globalOptions) *cobra.Command {
 
 func currentVersion() versionReport {
 	v := versionReport{Version: "(devel)", GoVersion: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+	if version != "" && version != "devel" {
+		v.Version = version
+	} else if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
 		v.Version = bi.Main.Version
 	}
 	return v

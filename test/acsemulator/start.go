@@ -36,13 +36,30 @@ type Server struct {
 // 127.0.0.1 with a fresh certificate, and stops it in t.Cleanup.
 func Start(t testing.TB, data Data, token string) *Server {
 	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("acsemulator: %v", err)
+	}
+	return StartOn(t, data, token, ln)
+}
+
+// StartOn is Start on a listener the caller made, for clients that cannot
+// reach this machine's loopback (pods on a local node's network). The
+// listener must refuse connections from other machines, as
+// test/localcluster's PodListener does: the emulator accepts a known token
+// and answers with made-up verdicts. The certificate covers the
+// listener's IP.
+func StartOn(t testing.TB, data Data, token string, ln net.Listener) *Server {
+	t.Helper()
 	if err := data.Validate(); err != nil {
+		ln.Close()
 		t.Fatalf("acsemulator: invalid data: %v", err)
 	}
 	if token == "" {
+		ln.Close()
 		t.Fatal("acsemulator: an API token is required")
 	}
-	s, err := NewServer(New(data, token), "127.0.0.1:0")
+	s, err := serve(New(data, token), ln)
 	if err != nil {
 		t.Fatalf("acsemulator: %v", err)
 	}
@@ -57,13 +74,22 @@ func NewServer(e *Emulator, addr string) (*Server, error) {
 	if err := CheckLoopback(addr); err != nil {
 		return nil, err
 	}
-	cert, certPEM, err := selfSignedCert()
-	if err != nil {
-		return nil, fmt.Errorf("generating certificate: %w", err)
-	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	return serve(e, ln)
+}
+
+func serve(e *Emulator, ln net.Listener) (*Server, error) {
+	var ip net.IP
+	if a, ok := ln.Addr().(*net.TCPAddr); ok && !a.IP.IsLoopback() && !a.IP.IsUnspecified() {
+		ip = a.IP
+	}
+	cert, certPEM, err := selfSignedCert(ip)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("generating certificate: %w", err)
 	}
 	srv := httptest.NewUnstartedServer(e)
 	srv.Listener.Close()
@@ -104,9 +130,9 @@ func CheckLoopback(addr string) error {
 }
 
 // selfSignedCert makes a short-lived ECDSA certificate for the loopback
-// names. A fresh key per server (rather than httptest's shared, published
-// one) means trusting it trusts this process only.
-func selfSignedCert() (tls.Certificate, []byte, error) {
+// names and extra, if any. A fresh key per server (rather than httptest's
+// shared, published one) means trusting it trusts this process only.
+func selfSignedCert(extra net.IP) (tls.Certificate, []byte, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return tls.Certificate{}, nil, err
@@ -127,6 +153,9 @@ func selfSignedCert() (tls.Certificate, []byte, error) {
 		IsCA:                  true,
 		DNSNames:              []string{"localhost"},
 		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+	}
+	if extra != nil {
+		tmpl.IPAddresses = append(tmpl.IPAddresses, extra)
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {

@@ -10,8 +10,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/modelguard/modelguard/test/tools"
@@ -54,9 +52,9 @@ type Chains struct {
 //     HTTP on loopback);
 //   - a cosign key pair, generated here, in Secret signing-secrets.
 //
-// The Deployment gets what a real cluster would give its pod: a route to
-// the apiserver and the registry (see podForwarder; it runs in this
-// process, so Chains loses them when it exits).
+// The pod reaches the apiserver through the "kubernetes" Service and the
+// registry on the bridge, as any pod here does (forward.go); both live in
+// this process, so Chains loses them when it exits.
 // It needs a node (Config.Node).
 func (c *Cluster) InstallChains(ctx context.Context) (*Chains, error) {
 	if c.Images == nil || c.Registry == "" {
@@ -79,19 +77,11 @@ func (c *Cluster) InstallChains(ctx context.Context) (*Chains, error) {
 	if err != nil {
 		return nil, err
 	}
-	apiPort, err := strconv.Atoi(c.Server[strings.LastIndex(c.Server, ":")+1:])
-	if err != nil {
-		return nil, fmt.Errorf("apiserver port of %s: %w", c.Server, err)
-	}
-	regPort, err := strconv.Atoi(c.Registry[strings.LastIndex(c.Registry, ":")+1:])
-	if err != nil {
-		return nil, fmt.Errorf("registry port of %s: %w", c.Registry, err)
-	}
 	release, deployment, err := chainsRelease(filepath.Join(modDir, "config"))
 	if err != nil {
 		return nil, err
 	}
-	adaptChainsDeployment(deployment, ref, c.Images.Busybox, apiPort, regPort)
+	deployment.Spec.Template.Spec.Containers[0].Image = ref
 	config, err := chainsConfig(filepath.Join(root, "config", "chains", "chains-config.yaml"))
 	if err != nil {
 		return nil, err
@@ -131,9 +121,6 @@ func (c *Cluster) InstallChains(ctx context.Context) (*Chains, error) {
 	}
 	if _, err := c.Kubectl(ctx, UserAdmin, "apply", "--server-side", "-f", filepath.Join(dir, "deployment.yaml")); err != nil {
 		return nil, fmt.Errorf("install chains: %w", err)
-	}
-	if err := c.forwardChainsPod(ctx, client, []int{apiPort, regPort}); err != nil {
-		return nil, err
 	}
 	if err := c.waitChainsLeases(ctx, client); err != nil {
 		return nil, err
@@ -185,30 +172,6 @@ func chainsRelease(dir string) ([]any, *appsv1.Deployment, error) {
 		return nil, nil, fmt.Errorf("chains release in %s has no one-container Deployment", dir)
 	}
 	return objs, dep, nil
-}
-
-// adaptChainsDeployment changes what a cluster without kube-proxy needs,
-// nothing else:
-//   - the controller image, by digest, instead of ko://;
-//   - the apiserver's address for in-cluster config (no Service VIP works
-//     here; the pod's 127.0.0.1:<port> is forwarded to the apiserver);
-//   - an init container that waits until the forwarding is in place, so
-//     the controller does not start (and crash) before it.
-func adaptChainsDeployment(d *appsv1.Deployment, image, busybox string, apiPort, regPort int) {
-	spec := &d.Spec.Template.Spec
-	ctr := &spec.Containers[0]
-	ctr.Image = image
-	ctr.Env = append(ctr.Env,
-		corev1.EnvVar{Name: "KUBERNETES_SERVICE_HOST", Value: "127.0.0.1"},
-		corev1.EnvVar{Name: "KUBERNETES_SERVICE_PORT", Value: strconv.Itoa(apiPort)})
-	spec.InitContainers = append(spec.InitContainers, corev1.Container{
-		Name:  "wait-for-cluster-network",
-		Image: busybox,
-		// No wget -T: Debian's busybox-static wget segfaults with it.
-		// The forwarder accepts or refuses at once, so nothing hangs.
-		Command: []string{"sh", "-c", fmt.Sprintf(
-			"until wget -q -O - http://127.0.0.1:%d/v2/ >/dev/null; do sleep 0.2; done", regPort)},
-	})
 }
 
 // chainsConfig reads the project's chains-config ConfigMap and allows the

@@ -184,15 +184,8 @@ func TestChainsManifests(t *testing.T) {
 	if ctr.Image != "ko://"+tools.ChainsControllerCmd {
 		t.Errorf("release image = %q, want ko://%s", ctr.Image, tools.ChainsControllerCmd)
 	}
-	adaptChainsDeployment(dep, "reg/chains@sha256:x", "reg/busybox@sha256:y", 6443, 5000)
-	spec := dep.Spec.Template.Spec
-	env := map[string]string{}
-	for _, e := range spec.Containers[0].Env {
-		env[e.Name] = e.Value
-	}
-	if spec.Containers[0].Image != "reg/chains@sha256:x" || env["KUBERNETES_SERVICE_HOST"] != "127.0.0.1" ||
-		env["KUBERNETES_SERVICE_PORT"] != "6443" || len(spec.InitContainers) != 1 || spec.HostNetwork {
-		t.Errorf("adapted Deployment: image %q env %v init %d hostNetwork %v", spec.Containers[0].Image, env, len(spec.InitContainers), spec.HostNetwork)
+	if spec := dep.Spec.Template.Spec; spec.HostNetwork {
+		t.Error("chains release runs on the host network; the pod network is what InstallChains provides")
 	}
 
 	root := tools.RepoRoot()

@@ -3,8 +3,6 @@ package localcluster
 import (
 	"context"
 	"fmt"
-	"os/exec"
-	"strconv"
 	"strings"
 	"time"
 
@@ -15,65 +13,6 @@ import (
 
 // chainsPodSelector selects the controller pod of Chains' release.
 const chainsPodSelector = "app=tekton-chains-controller"
-
-// forwardChainsPod waits for the Chains controller pod's init container to
-// run, then forwards ports from the pod's network namespace to the host
-// (see podForwarder). The cluster's Stop closes the forwarder.
-func (c *Cluster) forwardChainsPod(ctx context.Context, client kubernetes.Interface, ports []int) error {
-	var containerID string
-	err := waitFor(ctx, 2*time.Minute, func() (bool, string, error) {
-		pods, err := client.CoreV1().Pods(ChainsNamespace).List(ctx, metav1.ListOptions{LabelSelector: chainsPodSelector})
-		if err != nil {
-			return false, err.Error(), nil
-		}
-		if len(pods.Items) == 0 {
-			return false, "no controller pod yet", nil
-		}
-		p := pods.Items[0]
-		if bad := podTrouble(p); bad != "" {
-			return false, "", fmt.Errorf("%s", bad)
-		}
-		for _, s := range p.Status.InitContainerStatuses {
-			if s.State.Running != nil && s.ContainerID != "" {
-				containerID = s.ContainerID
-				return true, "", nil
-			}
-		}
-		return false, fmt.Sprintf("pod %s is %s; init container not running", p.Name, p.Status.Phase), nil
-	})
-	if err != nil {
-		return fmt.Errorf("chains controller pod: %w\n%s", err, c.describeChains(ctx))
-	}
-	pid, err := c.containerPid(ctx, strings.TrimPrefix(containerID, "containerd://"))
-	if err != nil {
-		return err
-	}
-	f, err := forwardIntoNetns(pid, ports)
-	if err != nil {
-		return fmt.Errorf("chains controller pod: %w", err)
-	}
-	c.mu.Lock()
-	c.onStop = append(c.onStop, f.Close)
-	c.mu.Unlock()
-	return nil
-}
-
-// containerPid asks the node's containerd for the pid of a container's
-// task.
-func (c *Cluster) containerPid(ctx context.Context, id string) (int, error) {
-	sock := nodePathsIn(c.Dir).containerdSock
-	out, err := exec.CommandContext(ctx, "ctr", "--address", sock, "--namespace", "k8s.io", "tasks", "ls").CombinedOutput()
-	if err != nil {
-		return 0, fmt.Errorf("ctr tasks ls: %w: %s", err, strings.TrimSpace(string(out)))
-	}
-	for _, l := range strings.Split(string(out), "\n") {
-		f := strings.Fields(l)
-		if len(f) >= 2 && f[0] == id {
-			return strconv.Atoi(f[1])
-		}
-	}
-	return 0, fmt.Errorf("containerd has no task for container %s", id)
-}
 
 // waitChainsLeases waits until the controller holds the leader election
 // Lease of its TaskRun reconciler: then its informers have synced and it

@@ -32,6 +32,13 @@ type Config struct {
 	// with Node the images in the node's registry: without a node no pod
 	// runs, so the images are never pulled.
 	TektonImages map[string]string
+	// TektonVersion is the Tekton Pipelines to run, one of
+	// tools.TektonVersions; "" means $MODELGUARD_TEKTON_VERSION, else
+	// tools.TektonVersion. `make test` runs the e2e suite with each.
+	TektonVersion string
+	// TektonFeatureFlags are set in Tekton's feature-flags ConfigMap
+	// before its controller starts (e.g. "set-security-context": "true").
+	TektonFeatureFlags map[string]string
 	// Node adds a node that runs pods: a registry holding busybox, pause
 	// and Tekton's images (built once per machine with ko), containerd,
 	// kubelet, kube-scheduler and kube-controller-manager. It needs root
@@ -64,6 +71,8 @@ type Cluster struct {
 	attached []procRecord // processes of a cluster opened with Attach
 	stopped  bool
 	onStop   []func() // run first by Stop (e.g. pod port forwarders)
+	fwd      *forwarder
+	netns    int // harness network namespaces made (StartInNetns)
 }
 
 // Names of what Start creates inside Dir; Stop removes exactly these when
@@ -100,18 +109,27 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 			return nil, err
 		}
 	}
+	tektonVersion := cfg.TektonVersion
+	if tektonVersion == "" {
+		tektonVersion = os.Getenv(TektonVersionEnv)
+	}
+	opts := tools.Options{Node: cfg.Node, TektonVersion: tektonVersion}
 	var images *tools.NodeImages
 	if cfg.Node {
+		if cfg.Detach {
+			// The node's network (forward.go) lives in this process.
+			return nil, fmt.Errorf("a detached cluster cannot have a node")
+		}
 		if err := checkNodeHost(); err != nil {
 			return nil, err
 		}
-		if c.Tools, err = tools.EnsureNode(ctx, c.log); err != nil {
+		if c.Tools, err = tools.EnsureWith(ctx, c.log, opts); err != nil {
 			return nil, fmt.Errorf("ensure tools: %w", err)
 		}
 		if images, _, err = tools.LoadNodeImages(ctx, c.Tools, c.log); err != nil {
 			return nil, fmt.Errorf("node images: %w", err)
 		}
-	} else if c.Tools, err = tools.Ensure(ctx, c.log); err != nil {
+	} else if c.Tools, err = tools.EnsureWith(ctx, c.log, opts); err != nil {
 		return nil, fmt.Errorf("ensure tools: %w", err)
 	}
 	if c.users, err = resolveUsers(cfg.Users); err != nil {
@@ -155,10 +173,10 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 		}
 	}
 	if !cfg.NoTekton {
-		if err := c.startTekton(ctx, c.tektonImages(cfg.TektonImages)); err != nil {
+		if err := c.startTekton(ctx, c.tektonImages(cfg.TektonImages), cfg.TektonFeatureFlags); err != nil {
 			return nil, fmt.Errorf("start tekton: %w", err)
 		}
-		fmt.Fprintf(c.log, "localcluster: tekton controller ready (%.1fs)\n", time.Since(start).Seconds())
+		fmt.Fprintf(c.log, "localcluster: tekton %s controller ready (%.1fs)\n", c.Tools.TektonVersion, time.Since(start).Seconds())
 	}
 	if cfg.Node {
 		// Waited for last: the kubelet registers while Tekton starts.
@@ -255,7 +273,7 @@ func (c *Cluster) startAPIServer(ctx context.Context, etcdURL string, port int, 
 		"--service-account-signing-key-file=" + pk.SAKeyFile,
 		"--token-auth-file=" + tokenFile,
 		"--authorization-mode=RBAC",
-		"--service-cluster-ip-range=10.0.0.0/24",
+		"--service-cluster-ip-range=" + serviceCIDR,
 		admission,
 		// The "kubernetes" Service's Endpoints may not hold a loopback
 		// address; without this the apiserver logs errors forever.
@@ -280,43 +298,6 @@ func (c *Cluster) startAPIServer(ctx context.Context, etcdURL string, port int, 
 	return waitHTTP(ctx, p, client, c.Server+"/readyz", admin.Token, readyTimeout)
 }
 
-// waitHTTP polls url until it answers 200, p exits or the timeout passes.
-func waitHTTP(ctx context.Context, p *Process, client *http.Client, url, token string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	var last string
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return fmt.Errorf("wait for %s: %w", url, err)
-		}
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := client.Do(req)
-		if err == nil {
-			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			last = fmt.Sprintf("HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(body)))
-		} else {
-			last = err.Error()
-		}
-		if p.Exited() {
-			return fmt.Errorf("%s exited while starting; log tail:\n%s", p.Name(), logTail(p.LogPath(), 30))
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready after %s (last: %s); log tail:\n%s", url, timeout, last, logTail(p.LogPath(), 30))
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("wait for %s: %w", url, ctx.Err())
-		case <-time.After(pollInterval):
-		}
-	}
-}
-
 // StartProcess starts a process that belongs to the cluster: Stop stops it,
 // its output goes to Dir/logs/<name>.log, env is appended to os.Environ().
 // In Detach mode it survives this Go process like the control plane.
@@ -339,27 +320,6 @@ func (c *Cluster) StartProcess(name string, argv []string, env []string) (*Proce
 		fmt.Fprintf(c.log, "localcluster: %v\n", err)
 	}
 	return p, nil
-}
-
-// Process returns the most recently started process of that name
-// ("etcd", "kube-apiserver", "tekton-controller", or one of StartProcess),
-// or nil.
-func (c *Cluster) Process(name string) *Process {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for i := len(c.procs) - 1; i >= 0; i-- {
-		if c.procs[i].name == name {
-			return c.procs[i]
-		}
-	}
-	return nil
-}
-
-// Processes returns every process the cluster started, in start order.
-func (c *Cluster) Processes() []*Process {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]*Process(nil), c.procs...)
 }
 
 // Stop stops every process the cluster started, the last started first

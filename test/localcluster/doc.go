@@ -5,9 +5,16 @@
 // and no pod: Tekton's reconcilers run, but nothing executes a pod-based
 // step. With Config.Node a real node joins (containerd, kubelet, scheduler,
 // controller-manager, a local registry with Tekton's images built by ko), so
-// TaskRuns run in real pods. On such a cluster, InstallChains runs Tekton
-// Chains as a pod, from its release manifests, and InstallModelguard
-// installs the project itself as a cluster admin would.
+// TaskRuns run in real pods, on a pod network that reaches the apiserver
+// through the "kubernetes" Service and the registry and test servers on the
+// node's bridge (forward.go). On such a cluster, InstallChains runs Tekton
+// Chains as a pod, from its release manifests; InstallResolvers runs
+// Tekton's resolvers; ServeGit serves git repositories; EmulateRestrictedV2
+// and RestrictedNamespace make namespaces as a restricted (OpenShift)
+// cluster has them; InstallModelguard installs the project itself as a
+// cluster admin would (the controller out of cluster, as its
+// ServiceAccount), and InstallModelguardRelease from a release.yaml, in
+// cluster.
 //
 // The binaries and images come from test/tools, built once per machine.
 package localcluster

@@ -22,7 +22,7 @@ type Images struct {
 
 // push pushes every node image into the registry at host, in parallel, and
 // returns their references by digest.
-func pushNodeImages(ctx context.Context, ni *tools.NodeImages, host string) (*Images, error) {
+func pushNodeImages(ctx context.Context, ni *tools.NodeImages, host, tektonVersion string) (*Images, error) {
 	out := &Images{}
 	jobs := []struct {
 		ref string

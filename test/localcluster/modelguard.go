@@ -72,6 +72,43 @@ func kserveStandIns() string {
 	return filepath.Join(filepath.Dir(file), "testdata", "kserve-crds.yaml")
 }
 
+// InstallModelguardRelease installs modelguard from a release the way its
+// README says, `kubectl apply -f release.yaml`, after the KServe CRD
+// stand-ins, and waits until the controller Deployment has rolled out:
+// every replica Ready, in cluster, on the pod network. A namespace
+// "modelguard" made beforehand (e.g. by RestrictedNamespace) keeps its
+// labels. The cluster must have a node.
+func (c *Cluster) InstallModelguardRelease(ctx context.Context, releaseYAML string) error {
+	if !c.node {
+		return fmt.Errorf("install modelguard release: the cluster has no node (Config.Node)")
+	}
+	for _, args := range [][]string{
+		{"apply", "-f", kserveStandIns()},
+		{"apply", "-f", releaseYAML},
+	} {
+		if out, err := c.Kubectl(ctx, UserAdmin, args...); err != nil {
+			return fmt.Errorf("install modelguard release: kubectl %v: %w\n%s", args, err, out)
+		}
+	}
+	if err := c.WaitControllerRollout(ctx); err != nil {
+		return err
+	}
+	return c.waitForAdmissionPolicies(ctx)
+}
+
+// WaitControllerRollout waits until the modelguard controller Deployment
+// has rolled out (kubectl rollout status), with the pods' description in
+// the error if it does not.
+func (c *Cluster) WaitControllerRollout(ctx context.Context) error {
+	out, err := c.Kubectl(ctx, UserAdmin, "-n", ControllerNamespace, "rollout", "status", "deployment/modelguard-controller", "--timeout=4m")
+	if err != nil {
+		desc, _ := c.Kubectl(ctx, UserAdmin, "-n", ControllerNamespace, "describe", "pods")
+		logs, _ := c.Kubectl(ctx, UserAdmin, "-n", ControllerNamespace, "logs", "-l", "app.kubernetes.io/name=modelguard-controller", "--tail=30", "--all-containers")
+		return fmt.Errorf("modelguard controller rollout: %w\n%s\n%s\n%s", err, out, desc, logs)
+	}
+	return nil
+}
+
 // waitForAdmissionPolicies returns once the API server enforces the
 // policies config/ installed: it learns of new policies and bindings
 // through informers, so for a moment after `kubectl apply` it admits what

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -67,13 +68,19 @@ func (c *Cluster) startNode(ctx context.Context, ni *tools.NodeImages) error {
 	if n := len(p.containerdSock) + len(".ttrpc"); n > 100 {
 		return fmt.Errorf("cluster dir %s is too long for containerd's socket path (%d bytes); use a shorter Config.Dir or TMPDIR", c.Dir, n)
 	}
+	if err := createBridge(); err != nil {
+		return err
+	}
 	host, err := c.startRegistry(ctx)
 	if err != nil {
 		return fmt.Errorf("start registry: %w", err)
 	}
 	c.Registry = host
+	if err := c.forwardKubernetesService(); err != nil {
+		return err
+	}
 	start := time.Now()
-	if c.Images, err = pushNodeImages(ctx, ni, host); err != nil {
+	if c.Images, err = pushNodeImages(ctx, ni, host, c.Tools.TektonVersion); err != nil {
 		return err
 	}
 	fmt.Fprintf(c.log, "localcluster: node images pushed to %s (%.1fs)\n", host, time.Since(start).Seconds())
@@ -83,9 +90,6 @@ func (c *Cluster) startNode(ctx context.Context, ni *tools.NodeImages) error {
 	}
 	c.ports = append(c.ports, ports...)
 	if err := writeNodeConfigs(p, host, c.Images.Pause, ports[0], ports[1]); err != nil {
-		return err
-	}
-	if err := createBridge(); err != nil {
 		return err
 	}
 	if err := c.startContainerd(ctx, p); err != nil {
@@ -243,20 +247,22 @@ func nodeUsable(n *corev1.Node) (bool, string) {
 }
 
 // startRegistry runs CNCF distribution's registry for the node's images as
-// a process of the cluster, storage under Dir/registry.
+// a process of the cluster, storage under Dir/registry, on loopback, and
+// forwards the same port of the bridge's host address to it: that is the
+// registry's one name, for the host, the node's containerd and pods.
 func (c *Cluster) startRegistry(ctx context.Context) (string, error) {
 	port, err := FreePort()
 	if err != nil {
 		return "", err
 	}
 	c.ports = append(c.ports, port)
-	host := "127.0.0.1:" + strconv.Itoa(port)
+	local := "127.0.0.1:" + strconv.Itoa(port)
 	dir := filepath.Join(c.Dir, "registry")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("create registry dir: %w", err)
 	}
 	config := fmt.Sprintf("version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\nhttp:\n  addr: %s\n",
-		filepath.Join(dir, "data"), host)
+		filepath.Join(dir, "data"), local)
 	if err := os.WriteFile(filepath.Join(dir, "config.yml"), []byte(config), 0o644); err != nil {
 		return "", fmt.Errorf("write registry config: %w", err)
 	}
@@ -264,10 +270,37 @@ func (c *Cluster) startRegistry(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := waitHTTP(ctx, p, http.DefaultClient, "http://"+host+"/v2/", "", 20*time.Second); err != nil {
+	if err := waitHTTP(ctx, p, http.DefaultClient, "http://"+local+"/v2/", "", 20*time.Second); err != nil {
 		return "", err
 	}
-	return host, nil
+	l, err := listenOnBridge(bridgeHostIP, port)
+	if err != nil {
+		return "", err
+	}
+	c.forward(l, local)
+	return l.Addr().String(), nil
+}
+
+// forwardKubernetesService serves the "kubernetes" Service's ClusterIP and
+// port (443) for pods: forwarded to the apiserver.
+func (c *Cluster) forwardKubernetesService() error {
+	l, err := listenOnBridge(kubernetesServiceIP, 443)
+	if err != nil {
+		return err
+	}
+	c.forward(l, strings.TrimPrefix(c.Server, "https://"))
+	return nil
+}
+
+// forward forwards l's connections to target until the cluster stops.
+func (c *Cluster) forward(l net.Listener, target string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.fwd == nil {
+		c.fwd = newForwarder()
+		c.onStop = append(c.onStop, c.fwd.Close)
+	}
+	c.fwd.forward(l, target)
 }
 
 // The host sysctls the kubelet sets at start (its "kernel tunables"). It

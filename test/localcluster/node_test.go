@@ -96,6 +96,11 @@ func TestNode(t *testing.T) {
 	}
 	waitLogs(ctx, t, c, "default", "ko-hello", "main", "hello-from-ko")
 
+	// (d) A pod on the pod network, in a namespace enforcing Pod Security
+	// "restricted", reaches the apiserver through the kubelet's in-cluster
+	// environment and the registry by its one name.
+	checkPodNetwork(ctx, t, c)
+
 	// Stop leaves no process, shim or mount behind.
 	procs := c.Processes()
 	stopStart := time.Now()
@@ -145,6 +150,48 @@ func containerCgroups() []string {
 		}
 	}
 	return dirs
+}
+
+func checkPodNetwork(ctx context.Context, t *testing.T, c *Cluster) {
+	t.Helper()
+	admin := clientFor(t, c, UserAdmin)
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "restricted", Labels: map[string]string{
+		"pod-security.kubernetes.io/enforce": "restricted"}}}
+	if _, err := admin.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	host := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "host", Namespace: "restricted"},
+		Spec: corev1.PodSpec{HostNetwork: true, Containers: []corev1.Container{{Name: "main", Image: c.Images.Busybox}}}}
+	if _, err := admin.CoreV1().Pods("restricted").Create(ctx, host, metav1.CreateOptions{}); err == nil || !strings.Contains(err.Error(), "violates PodSecurity") {
+		t.Errorf("a host-network pod in a restricted namespace: %v, want refused by Pod Security", err)
+	}
+	script := `set -e
+echo "api=$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT"
+nc -w 5 "$KUBERNETES_SERVICE_HOST" "$KUBERNETES_SERVICE_PORT" </dev/null && echo api-reachable
+wget -q -O - "http://$REGISTRY/v2/" >/dev/null && echo registry-reachable`
+	uid := int64(1000650000)
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "net", Namespace: "restricted"},
+		Spec: corev1.PodSpec{
+			RestartPolicy: corev1.RestartPolicyNever,
+			SecurityContext: &corev1.PodSecurityContext{RunAsNonRoot: new(true), RunAsUser: &uid,
+				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
+			Containers: []corev1.Container{{
+				Name: "main", Image: c.Images.Busybox, Command: []string{"sh", "-c", script},
+				Env: []corev1.EnvVar{{Name: "REGISTRY", Value: c.Registry}},
+				SecurityContext: &corev1.SecurityContext{AllowPrivilegeEscalation: new(false),
+					Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}},
+			}},
+		},
+	}
+	if _, err := admin.CoreV1().Pods("restricted").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create pod: %v", err)
+	}
+	waitLogs(ctx, t, c, "restricted", "net", "main", "registry-reachable")
+	out, _ := c.Kubectl(ctx, UserAdmin, "-n", "restricted", "logs", "net")
+	if !strings.Contains(string(out), "api="+kubernetesServiceIP+":443") || !strings.Contains(string(out), "api-reachable") {
+		t.Errorf("pod network: %s", out)
+	}
 }
 
 // TestBenchTaskRun measures a one-step pod-based TaskRun from create to

@@ -37,6 +37,11 @@ type nodePaths struct {
 const (
 	cniBridge = "mgcni0"
 	podSubnet = "10.244.0.0/24"
+	// The addresses host-local gives pods; harnessNetnsBase and up are
+	// the harness's own network namespaces (netnsproc.go).
+	podRangeStart    = "10.244.0.10"
+	podRangeEnd      = "10.244.0.199"
+	harnessNetnsBase = 200
 	// nodeName is also the node's address; see startKubelet.
 	nodeName = "127.0.0.1"
 )
@@ -110,8 +115,10 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 
 // cniConfig is the pods' network: a bridge without a gateway or masquerade
 // (pods reach each other, nothing outside the node, and the host's routing
-// and firewall stay as they were), host-local IPAM keeping its allocations
-// under our dir, and portmap for hostPort.
+// and firewall stay as they were), one route, the service range via the
+// host (see forward.go), host-local IPAM keeping its allocations under our
+// dir and handing out .10-.199 (the rest is the harness's: the host is
+// .1, harness namespaces take .200 and up), and portmap for hostPort.
 func cniConfig(p nodePaths) string {
 	return fmt.Sprintf(`{
   "cniVersion": "1.0.0",
@@ -126,13 +133,14 @@ func cniConfig(p nodePaths) string {
       "ipam": {
         "type": "host-local",
         "dataDir": %q,
-        "ranges": [[{"subnet": %q}]]
+        "ranges": [[{"subnet": %q, "rangeStart": %q, "rangeEnd": %q, "gateway": %q}]],
+        "routes": [{"dst": %q, "gw": %q}]
       }
     },
     {"type": "portmap", "capabilities": {"portMappings": true}}
   ]
 }
-`, p.cniNetwork, cniBridge, p.cniDataDir, podSubnet)
+`, p.cniNetwork, cniBridge, p.cniDataDir, podSubnet, podRangeStart, podRangeEnd, bridgeHostIP, serviceCIDR, bridgeHostIP)
 }
 
 // kubeletConfig is the KubeletConfiguration of the node.

@@ -123,6 +123,7 @@ func cleanupNode(dir string, log io.Writer) []string {
 		}
 	}
 	_ = syscall.Rmdir("/sys/fs/cgroup/k8s.io") // cgroup v2 only hosts
+	deleteHarnessNetns()
 	if err := deleteBridge(); err != nil {
 		problems = append(problems, err.Error())
 	}

@@ -2,6 +2,7 @@ package localcluster
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -16,6 +17,10 @@ import (
 
 // TektonNamespace is where Tekton's configuration and leases live.
 const TektonNamespace = "tekton-pipelines"
+
+// TektonVersionEnv names the environment variable that picks the Tekton
+// version of clusters whose Config does not (see Config.TektonVersion).
+const TektonVersionEnv = "MODELGUARD_TEKTON_VERSION"
 
 // Placeholder image references for the controller's image flags. Nothing
 // pulls them: the cluster has no node. Config.TektonImages overrides them.
@@ -47,8 +52,8 @@ func checkPort8080() error {
 // pipeline module and runs its controller out-of-cluster as admin. There is
 // no Tekton webhook: nothing defaults or validates Tekton objects on
 // admission, but the reconcilers run.
-func (c *Cluster) startTekton(ctx context.Context, images map[string]string) error {
-	cfgDir, err := tektonConfigDir(ctx)
+func (c *Cluster) startTekton(ctx context.Context, images, flags map[string]string) error {
+	cfgDir, err := tektonConfigDir(ctx, c.Tools.TektonVersion)
 	if err != nil {
 		return err
 	}
@@ -77,6 +82,15 @@ func (c *Cluster) startTekton(ctx context.Context, images map[string]string) err
 	}
 	if err := apply(configs...); err != nil {
 		return err
+	}
+	if len(flags) > 0 {
+		patch, err := json.Marshal(map[string]any{"data": flags})
+		if err != nil {
+			return err
+		}
+		if _, err := c.Kubectl(ctx, UserAdmin, "-n", TektonNamespace, "patch", "configmap", "feature-flags", "--type=merge", "-p", string(patch)); err != nil {
+			return fmt.Errorf("set tekton feature flags: %w", err)
+		}
 	}
 
 	ports, err := freePorts(3)
@@ -153,9 +167,9 @@ func (c *Cluster) waitTektonLease(ctx context.Context, p *Process) error {
 }
 
 // tektonConfigDir returns the config/ dir of github.com/tektoncd/pipeline
-// at tools.TektonVersion, so the CRDs match the controller binary.
-func tektonConfigDir(ctx context.Context) (string, error) {
-	dir, err := tools.ModuleDir(ctx, "github.com/tektoncd/pipeline", tools.TektonVersion)
+// at version, so the CRDs match the controller binary.
+func tektonConfigDir(ctx context.Context, version string) (string, error) {
+	dir, err := tools.ModuleDir(ctx, "github.com/tektoncd/pipeline", version)
 	if err != nil {
 		return "", err
 	}

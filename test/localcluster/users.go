@@ -38,6 +38,10 @@ const (
 
 	ControllerNamespace      = "modelguard"
 	ControllerServiceAccount = "modelguard-controller"
+
+	// UserResolvers is Tekton's resolvers' ServiceAccount, as which
+	// InstallResolvers runs them.
+	UserResolvers = "system:serviceaccount:" + ResolversNamespace + ":tekton-pipelines-resolvers"
 )
 
 // Groups of the default users.
@@ -59,6 +63,11 @@ func defaultUsers() []User {
 		{Name: UserController, Groups: []string{
 			"system:serviceaccounts",
 			"system:serviceaccounts:" + ControllerNamespace,
+			"system:authenticated",
+		}},
+		{Name: UserResolvers, Groups: []string{
+			"system:serviceaccounts",
+			"system:serviceaccounts:" + ResolversNamespace,
 			"system:authenticated",
 		}},
 	}

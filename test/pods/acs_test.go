@@ -21,13 +21,19 @@ const (
 	log4jImage    = "quay.io/acme-ml/legacy-indexer@sha256:2c2865a162cf4358d20939a8134660e99f9b266587081be568ebed98c323a21b"
 )
 
+// startCentral serves the emulator where pods (the Tasks' steps and the
+// in-cluster controller) reach it: on the node's bridge.
 func startCentral(t *testing.T) *acsemulator.Server {
 	t.Helper()
 	data, err := acsemulator.Load(filepath.Join(repoRoot(), "test", "acsemulator", "testdata", "central.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return acsemulator.Start(t, data, centralToken)
+	l, err := env.cluster.PodListener()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return acsemulator.StartOn(t, data, centralToken, l)
 }
 
 // acsSecret creates the Secret a user binds as the acs-secret workspace.

@@ -39,13 +39,9 @@ func TestBenchGatePodVsCustomRun(t *testing.T) {
 		return &pipelinev1.TaskRun{
 			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("pod-%d", i), Namespace: ns},
 			Spec: pipelinev1.TaskRunSpec{
-				TaskRef: &pipelinev1.TaskRef{Name: "acs-image-scan"},
-				Params: pipelinev1.Params{
-					{Name: "image", Value: *pipelinev1.NewStructuredValues(image(i))},
-					{Name: "modelguard-image", Value: *pipelinev1.NewStructuredValues(env.modelguard)},
-				},
-				Workspaces:  []pipelinev1.WorkspaceBinding{secretWorkspace("acs-secret", secret)},
-				PodTemplate: hostPods(),
+				TaskRef:    &pipelinev1.TaskRef{Name: "acs-image-scan"},
+				Params:     pipelinev1.Params{{Name: "image", Value: *pipelinev1.NewStructuredValues(image(i))}},
+				Workspaces: []pipelinev1.WorkspaceBinding{secretWorkspace("acs-secret", secret)},
 			},
 		}
 	}

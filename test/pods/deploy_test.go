@@ -60,7 +60,7 @@ func sampleRBAC(t *testing.T, task string, rename map[string]string) {
 // that no one signed with the given key is refused before anything is
 // applied.
 func testModelDeploy(t *testing.T) {
-	pipelines, serving := namespace(t, "deploy-pipelines"), namespace(t, "deploy-serving")
+	pipelines, serving := namespace(t, "deploy-pipelines"), servingNamespace(t, "deploy-serving")
 	sampleRBAC(t, "model-deploy", map[string]string{"model-pipelines": pipelines, "model-serving": serving})
 	applyTask(t, pipelines, "model-deploy")
 	image := buildTiny(t, "models/tiny-deploy")

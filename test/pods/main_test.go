@@ -1,21 +1,27 @@
-// Package pods runs every catalog Task for real: in pods on a local node
-// (kubelet + containerd), through the real Tekton controller, with the
-// modelguard image built by ko into the node's registry. A Task whose YAML
-// parses but whose step fails on a node fails here, not on a user's
-// cluster.
+// Package pods runs modelguard as users' clusters run it, on a local node
+// (kubelet + containerd) with the real Tekton controller:
+//   - a release made with `make release` into the node's registry
+//     (images for linux/amd64 and linux/arm64, bundles, release.yaml);
+//   - the controller installed from that release.yaml, in cluster: two
+//     replicas, leader election, an arbitrary UID assigned as OpenShift's
+//     restricted-v2 assigns one (localcluster.EmulateRestrictedV2);
+//   - every catalog Task run in pods on the pod network, in namespaces that
+//     enforce Pod Security "restricted", with Tekton's feature flags set as
+//     a restricted cluster needs (RestrictedFeatureFlags);
+//   - Tekton's resolvers, for Tasks fetched by bundle and the Pipeline by
+//     git from a git server holding this repository at a commit;
+//   - Tekton Chains signing what the Tasks build.
 //
-// Only loopback addresses exist here, and the node has no kube-proxy, so
-// TaskRun pods that call the API server, the registry or the ACS Central
-// emulator run on the host network, with the in-cluster API address
-// pointed at the apiserver's loopback port (see podTemplate). Nothing else
-// about the Tasks changes.
+// A Task whose YAML parses but whose step fails on a node fails here, not
+// on a user's cluster. Pods reach the apiserver through the "kubernetes"
+// Service and the registry and the ACS emulator on the node's bridge (see
+// test/localcluster's forward.go); nothing listens beyond this machine.
 package pods
 
 import (
 	"context"
 	"flag"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -27,19 +33,34 @@ import (
 	"k8s.io/client-go/kubernetes"
 )
 
+// RestrictedFeatureFlags are the Tekton feature flags a cluster that
+// enforces Pod Security "restricted" needs (the README says so too):
+// Tekton v1.15 injects its init containers (prepare, place-scripts,
+// working-dir-initializer) and the affinity assistant without a
+// securityContext unless set-security-context is on (v1.16 turns it on by
+// default), and "restricted" refuses such a pod.
+var RestrictedFeatureFlags = map[string]string{"set-security-context": "true"}
+
+// firstVersion is the release installed first; TestRollingUpgrade rolls
+// to the next.
+const firstVersion = "v0.1.0"
+
 var env *environment
 
 type environment struct {
 	cluster *localcluster.Cluster
 	kube    kubernetes.Interface
 	tekton  tekton.Interface
-	// modelguard is the CLI image (the step image of every Task), by digest.
+	// release is what `make release` pushed into the node's registry.
+	release *release
+	// modelguard is the released CLI image (the step image of every
+	// Task), by digest.
 	modelguard string
-	// apiPort is the apiserver's loopback port, for in-cluster config.
-	apiPort string
 	// chains is Tekton Chains, installed as a user would; it signs every
 	// TaskRun's images here.
 	chains *localcluster.Chains
+	// git serves this repository at a commit, for the git resolver.
+	git *localcluster.GitServer
 }
 
 func TestMain(m *testing.M) {
@@ -56,51 +77,61 @@ func run(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Minute)
 	defer cancel()
 	start := time.Now()
-	c, err := localcluster.Start(ctx, localcluster.Config{Log: os.Stderr, Node: true})
+	c, err := localcluster.Start(ctx, localcluster.Config{Log: os.Stderr, Node: true, TektonFeatureFlags: RestrictedFeatureFlags})
 	if err != nil {
 		// The node must start: a machine where it cannot fails loudly.
 		fmt.Fprintln(os.Stderr, "pods: start local cluster with a node:", err)
 		return 1
 	}
 	defer c.Stop()
-	u, err := url.Parse(c.Server)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "pods:", err)
-		return 1
-	}
 	env = &environment{
 		cluster: c,
 		kube:    kubernetes.NewForConfigOrDie(c.RESTConfig(localcluster.UserAdmin)),
 		tekton:  tekton.NewForConfigOrDie(c.RESTConfig(localcluster.UserAdmin)),
-		apiPort: u.Port(),
 	}
-	if env.modelguard, err = buildModelguardImage(ctx, c); err != nil {
-		fmt.Fprintln(os.Stderr, "pods:", err)
-		return 1
+	for _, s := range []struct {
+		what string
+		do   func(context.Context) error
+	}{
+		{"restricted-v2 emulation", c.EmulateRestrictedV2},
+		{"release " + firstVersion + " (make release)", env.makeFirstRelease},
+		{"controller from release.yaml", env.installController},
+		{"resolvers", func(ctx context.Context) error { _, err := c.InstallResolvers(ctx); return err }},
+		{"git server", env.serveRepo},
+		{"Tekton Chains", func(ctx context.Context) (err error) { env.chains, err = c.InstallChains(ctx); return err }},
+	} {
+		t0 := time.Now()
+		if err := s.do(ctx); err != nil {
+			fmt.Fprintf(os.Stderr, "pods: %s: %v\n", s.what, err)
+			dumpLogs(c)
+			return 1
+		}
+		fmt.Fprintf(os.Stderr, "pods: %s ready in %s\n", s.what, time.Since(t0).Round(time.Millisecond))
 	}
-	if err := env.installController(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "pods:", err)
-		return 1
-	}
-	if env.chains, err = c.InstallChains(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "pods: install Tekton Chains:", err)
-		return 1
-	}
-	fmt.Fprintf(os.Stderr, "pods: cluster, node, modelguard image, controller and Chains ready in %s\n", time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(os.Stderr, "pods: cluster, node, release, controller, resolvers and Chains ready in %s\n", time.Since(start).Round(time.Millisecond))
 	code := m.Run()
 	if code != 0 {
-		c.WriteLogTails(os.Stderr, 20)
+		dumpLogs(c)
 	}
 	return code
 }
 
-// installController installs modelguard and runs the controller binary
-// out of cluster as its ServiceAccount: the pipelines here use the custom
-// tasks too. (Its own image and Deployment are the demo's business; the
-// Tasks are what must run in pods.)
+// installController installs modelguard from the release's release.yaml,
+// as the README says, into a namespace that assigns UIDs as
+// restricted-v2 does: the pipelines' gates are served by it.
 func (e *environment) installController(ctx context.Context) error {
-	_, err := e.cluster.InstallModelguard(ctx, localcluster.ModelguardOptions{})
-	return err
+	if err := e.cluster.RestrictedNamespace(ctx, e.kube, localcluster.ControllerNamespace, nil); err != nil {
+		return err
+	}
+	return e.cluster.InstallModelguardRelease(ctx, e.release.file("release.yaml"))
+}
+
+// dumpLogs writes what the processes and the controller's pods last said.
+func dumpLogs(c *localcluster.Cluster) {
+	c.WriteLogTails(os.Stderr, 20)
+	out, _ := c.Kubectl(context.Background(), localcluster.UserAdmin, "-n", localcluster.ControllerNamespace, "logs",
+		"-l", "app.kubernetes.io/name=modelguard-controller", "--tail=40", "--prefix")
+	fmt.Fprintf(os.Stderr, "--- modelguard controller pods ---\n%s\n", out)
 }
 
 func repoRoot() string {

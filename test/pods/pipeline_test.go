@@ -2,7 +2,6 @@ package pods
 
 import (
 	"context"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -22,9 +21,9 @@ import (
 	"knative.dev/pkg/apis"
 )
 
-// release sets up what pipelines/model-release needs in a pipeline
+// prepareModelRelease sets up what pipelines/model-release needs in a pipeline
 // namespace, as its README lists, and returns the serving namespace.
-func release(t *testing.T, pipelines, serving string, central *acsemulator.Server) {
+func prepareModelRelease(t *testing.T, pipelines, serving string, central *acsemulator.Server) {
 	t.Helper()
 	ctx := context.Background()
 	// A cluster admin hands the serving namespace to the pipeline
@@ -65,24 +64,21 @@ func release(t *testing.T, pipelines, serving string, central *acsemulator.Serve
 		applyTask(t, pipelines, task)
 	}
 	sampleRBAC(t, "model-deploy", map[string]string{"model-pipelines": pipelines, "model-serving": serving})
-	file := filepath.Join(repoRoot(), "pipelines", "model-release", "0.1", "model-release.yaml")
-	if out, err := env.cluster.Kubectl(ctx, localcluster.UserAdmin, "apply", "-n", pipelines, "-f", file); err != nil {
-		t.Fatalf("apply %s: %v\n%s", file, err, out)
-	}
 }
 
-// TestModelRelease runs pipelines/model-release end to end on the node:
+// TestModelRelease runs pipelines/model-release end to end on the node,
+// the Pipeline fetched by Tekton's git resolver from the release commit:
 // the tiny model from testdata is built in a pod, scanned and checked
-// against the ACS emulator (a test double), the serving namespace is
-// guarded, and the model is deployed there and answers with the digest of
-// the very files in testdata.
+// against the ACS emulator (a test double) by the in-cluster controller,
+// the serving namespace is guarded, and the model is deployed there and
+// answers with the digest of the very files in testdata.
 func TestModelRelease(t *testing.T) {
 	central := startCentral(t)
 	// Central would pull and scan the image the pipeline builds: a
 	// busybox base and three model files, nothing vulnerable.
 	central.ScanUnknownAs(&acsemulator.Image{User: "65532", Components: []acsemulator.Component{{Name: "busybox", Version: "1.37.0"}}})
 	pipelines, serving := namespace(t, "release-pipelines"), "release-serving"
-	release(t, pipelines, serving, central)
+	prepareModelRelease(t, pipelines, serving, central)
 	claim := modelVolume(t, pipelines, "models", map[string]string{"tiny": tinyModel()})
 	// Chains' public key, as the deploy step's cosign-pub workspace.
 	pub := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "chains-public-key"}, Data: map[string][]byte{"cosign.pub": env.chains.PublicKey}}
@@ -97,7 +93,7 @@ func TestModelRelease(t *testing.T) {
 	pr := &pipelinev1.PipelineRun{
 		ObjectMeta: metav1.ObjectMeta{Name: "release", Namespace: pipelines},
 		Spec: pipelinev1.PipelineRunSpec{
-			PipelineRef: &pipelinev1.PipelineRef{Name: "model-release"},
+			PipelineRef: gitPipelineRef("model-release"),
 			Params: pipelinev1.Params{
 				{Name: "image", Value: str(env.cluster.Registry + "/models/tiny-release:1")},
 				{Name: "base-image", Value: str(env.cluster.Images.Busybox)},
@@ -108,13 +104,11 @@ func TestModelRelease(t *testing.T) {
 				{Name: "model-name", Value: str("tiny")},
 				{Name: "operator-groups", Value: arr(localcluster.GroupOperators)},
 				{Name: "data-scientist-groups", Value: arr(localcluster.GroupDataScientists)},
-				{Name: "modelguard-image", Value: str(env.modelguard)},
 				{Name: "watch-window", Value: str("20s")},
 				{Name: "watch-grace", Value: str("5s")},
 				{Name: "watch-allow-processes", Value: arr("server:/usr/bin/modelguard")},
 			},
-			TaskRunTemplate: pipelinev1.PipelineTaskRunTemplate{PodTemplate: hostPods()},
-			TaskRunSpecs:    []pipelinev1.PipelineTaskRunSpec{{PipelineTaskName: "deploy", ServiceAccountName: "model-deploy"}},
+			TaskRunSpecs: []pipelinev1.PipelineTaskRunSpec{{PipelineTaskName: "deploy", ServiceAccountName: "model-deploy"}},
 			Workspaces: []pipelinev1.WorkspaceBinding{
 				{Name: "model", PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: claim}},
 				secretWorkspace("cosign-pub", "chains-public-key"),

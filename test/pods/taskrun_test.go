@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/modelguard/modelguard/test/localcluster"
-	"github.com/tektoncd/pipeline/pkg/apis/pipeline/pod"
 	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -22,13 +21,32 @@ type taskRun struct {
 	arrays         map[string][]string
 	workspaces     []pipelinev1.WorkspaceBinding
 	serviceAccount string
+	// bundle fetches the Task from the release's bundle through Tekton's
+	// bundles resolver instead of the namespace's copy.
+	bundle bool
 }
 
-// namespace makes a fresh namespace for one test and removes it after.
+// ref is the TaskRun's taskRef: the Task applied to the namespace, or the
+// release's bundle of it.
+func (r taskRun) ref(task string) *pipelinev1.TaskRef {
+	if !r.bundle {
+		return &pipelinev1.TaskRef{Name: task}
+	}
+	return &pipelinev1.TaskRef{ResolverRef: pipelinev1.ResolverRef{Resolver: "bundles", Params: pipelinev1.Params{
+		{Name: "bundle", Value: *pipelinev1.NewStructuredValues(env.release.Bundles["tasks/"+task+"/0.1"])},
+		{Name: "name", Value: *pipelinev1.NewStructuredValues(task)},
+		{Name: "kind", Value: *pipelinev1.NewStructuredValues("task")},
+	}}}
+}
+
+// namespace makes a fresh namespace for one test, as a restricted cluster
+// has them (Pod Security "restricted" enforced, UIDs assigned as
+// restricted-v2 does: localcluster.RestrictedNamespace), and removes it
+// after.
 func namespace(t *testing.T, name string) string {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := env.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+	if err := env.cluster.RestrictedNamespace(ctx, env.kube, name, nil); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = env.kube.CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{}) })
@@ -43,40 +61,43 @@ func namespace(t *testing.T, name string) string {
 	}
 }
 
-// applyTask installs tasks/<task>/0.1/<task>.yaml into ns, unchanged.
+// servingNamespace makes a namespace for what a Task deploys: Pod Security
+// "restricted" enforced, UIDs not assigned. model-deploy's Deployment
+// names UID 65532 (its model image's files are root's), which OpenShift's
+// restricted-v2 refuses outside the namespace's range.
+func servingNamespace(t *testing.T, name string) string {
+	t.Helper()
+	ctx := context.Background()
+	if err := env.cluster.RestrictedNamespace(ctx, env.kube, name, map[string]string{localcluster.SCCLabel: "none"}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.kube.CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{}) })
+	return name
+}
+
+// applyTask installs the released tasks/<task>/0.1/<task>.yaml into ns,
+// as a user applies it from the release (its step image defaults to the
+// released CLI by digest).
 func applyTask(t *testing.T, ns, task string) {
 	t.Helper()
-	file := filepath.Join(repoRoot(), "tasks", task, "0.1", task+".yaml")
+	file := env.release.file(filepath.Join("tasks", task, "0.1", task+".yaml"))
 	if out, err := env.cluster.Kubectl(context.Background(), localcluster.UserAdmin, "apply", "-n", ns, "-f", file); err != nil {
 		t.Fatalf("apply %s: %v\n%s", file, err, out)
 	}
 }
 
-// hostPods is the pod template of every TaskRun here: the host network,
-// because the registry, the ACS emulator and the API server listen on
-// loopback only, and the in-cluster API address pointed at the
-// apiserver's port, because there is no kube-proxy to serve the
-// "kubernetes" Service.
-func hostPods() *pod.PodTemplate {
-	return &pod.PodTemplate{HostNetwork: true, Env: []corev1.EnvVar{
-		{Name: "KUBERNETES_SERVICE_HOST", Value: "127.0.0.1"},
-		{Name: "KUBERNETES_SERVICE_PORT", Value: env.apiPort},
-	}}
-}
-
-// run creates a TaskRun of task in ns and waits until it is done. The
-// modelguard-image param is the image built for this test run.
+// run creates a TaskRun of task in ns, with no pod template (the pod
+// network, the namespace's Pod Security, the Task's own defaults), and
+// waits until it is done.
 func (r taskRun) run(t *testing.T, ns, task string) *pipelinev1.TaskRun {
 	t.Helper()
 	ctx := context.Background()
 	tr := &pipelinev1.TaskRun{
 		ObjectMeta: metav1.ObjectMeta{Name: r.name, Namespace: ns},
 		Spec: pipelinev1.TaskRunSpec{
-			TaskRef:            &pipelinev1.TaskRef{Name: task},
-			Params:             pipelinev1.Params{{Name: "modelguard-image", Value: *pipelinev1.NewStructuredValues(env.modelguard)}},
+			TaskRef:            r.ref(task),
 			Workspaces:         r.workspaces,
 			ServiceAccountName: r.serviceAccount,
-			PodTemplate:        hostPods(),
 			Timeout:            &metav1.Duration{Duration: 5 * time.Minute},
 		},
 	}

@@ -46,12 +46,7 @@ var kubernetesCommands = []string{
 // buildKubernetes builds pkgs (import path → binary path), a subset of
 // kubernetesCommands.
 func (b *builder) buildKubernetes(ctx context.Context, pkgs map[string]string) error {
-	var names []string
-	for p := range pkgs {
-		names = append(names, filepath.Base(p))
-	}
-	sort.Strings(names)
-	fmt.Fprintf(b.log, "tools: building %s %s (first run on this machine, ~3-5 min)\n", strings.Join(names, ", "), KubernetesVersion)
+	fmt.Fprintf(b.log, "tools: building %s %s (first run on this machine, ~3-5 min)\n", strings.Join(sortedBase(pkgs), ", "), KubernetesVersion)
 	dir, err := b.wrapperDir("kubernetes-" + KubernetesVersion)
 	if err != nil {
 		return err
@@ -119,9 +114,38 @@ func (b *builder) buildEtcd(ctx context.Context, t *Tools) error {
 	return b.buildInto(ctx, dir, []string{"-ldflags", "-s -w"}, map[string]string{".": t.Etcd})
 }
 
-func (b *builder) buildTekton(ctx context.Context, t *Tools) error {
-	return b.buildCommand(ctx, "tekton controller", "tekton-pipeline", "github.com/tektoncd/pipeline", TektonVersion,
-		"github.com/tektoncd/pipeline/cmd/controller", t.TektonController, "~2 min")
+// tektonCmds are the Tekton commands run as processes; the wrapper module
+// imports all of them, so its go.mod is the same whichever are built.
+var tektonCmds = []string{"controller", "resolvers"}
+
+func tektonCmd(name string) string { return "github.com/tektoncd/pipeline/cmd/" + name }
+
+// buildTekton builds pkgs (import path → binary path), Tekton commands of
+// version, in one go build.
+func (b *builder) buildTekton(ctx context.Context, version string, pkgs map[string]string) error {
+	fmt.Fprintf(b.log, "tools: building tekton %s %s (first run on this machine, ~2 min)\n", strings.Join(sortedBase(pkgs), ", "), version)
+	dir, err := b.wrapperDir("tekton-pipeline-" + version)
+	if err != nil {
+		return err
+	}
+	var cmds []string
+	for _, c := range tektonCmds {
+		cmds = append(cmds, tektonCmd(c))
+	}
+	if err := b.writeWrapper(ctx, dir, "tekton-pipeline", "github.com/tektoncd/pipeline", version, cmds...); err != nil {
+		return err
+	}
+	return b.buildInto(ctx, dir, []string{"-ldflags", "-s -w"}, pkgs)
+}
+
+// sortedBase returns the last elements of the keys of pkgs, sorted.
+func sortedBase(pkgs map[string]string) []string {
+	var names []string
+	for p := range pkgs {
+		names = append(names, filepath.Base(p))
+	}
+	sort.Strings(names)
+	return names
 }
 
 func (b *builder) buildRegistry(ctx context.Context, t *Tools) error {
@@ -144,16 +168,26 @@ func (b *builder) buildCommand(ctx context.Context, what, dirName, module, versi
 	if err != nil {
 		return err
 	}
-	if err := writeFile(dir, "go.mod", "module modelguard.local/tools/"+dirName+"\n\ngo 1.26\n\nrequire "+module+" "+version+"\n"); err != nil {
-		return err
-	}
-	if err := writeFile(dir, "tools.go", "//go:build tools\n\npackage tools\n\nimport _ \""+cmdPath+"\"\n"); err != nil {
-		return err
-	}
-	if err := b.goCmd(ctx, dir, "tidy", "mod", "tidy"); err != nil {
+	if err := b.writeWrapper(ctx, dir, dirName, module, version, cmdPath); err != nil {
 		return err
 	}
 	return b.buildInto(ctx, dir, []string{"-ldflags", "-s -w"}, map[string]string{cmdPath: out})
+}
+
+// writeWrapper writes and tidies a wrapper module in dir that requires
+// module@version and imports cmds from a tools file.
+func (b *builder) writeWrapper(ctx context.Context, dir, name, module, version string, cmds ...string) error {
+	if err := writeFile(dir, "go.mod", "module modelguard.local/tools/"+name+"\n\ngo 1.26\n\nrequire "+module+" "+version+"\n"); err != nil {
+		return err
+	}
+	var imports strings.Builder
+	for _, c := range cmds {
+		fmt.Fprintf(&imports, "\t_ %q\n", c)
+	}
+	if err := writeFile(dir, "tools.go", "//go:build tools\n\npackage tools\n\nimport (\n"+imports.String()+")\n"); err != nil {
+		return err
+	}
+	return b.goCmd(ctx, dir, "tidy", "mod", "tidy")
 }
 
 // wrapperDir creates <root>/src/<name>. A go.sum left by an earlier

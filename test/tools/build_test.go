@@ -1,7 +1,10 @@
 package tools
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -25,5 +28,22 @@ replace (
 	want := []string{"k8s.io/api", "k8s.io/apimachinery", "k8s.io/single"}
 	if !slices.Equal(got, want) {
 		t.Errorf("localReplaces = %v, want %v", got, want)
+	}
+}
+
+// make test-tekton runs the e2e suite against the versions besides the
+// pin; the Makefile's list must be tools.TektonVersions'.
+func TestMakefileTektonVersions(t *testing.T) {
+	root := RepoRoot()
+	if root == "" {
+		t.Fatal("no checkout")
+	}
+	data, err := os.ReadFile(filepath.Join(root, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "TEKTON_VERSIONS_OTHER ?= " + strings.Join(TektonVersions[1:], " ") + "\n"
+	if !strings.Contains(string(data), want) {
+		t.Errorf("the Makefile lacks %q", want)
 	}
 }

@@ -69,6 +69,10 @@ func TestKoRefs(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("koRefs = %v, want %v", got, want)
 	}
+	tagged := "10.244.0.1:5000/mg/controller:v0.2.0@sha256:cc\n"
+	if got, err := koRefs(tagged, "10.244.0.1:5000/mg", []string{"./cmd/controller"}); err != nil || got[0] != "10.244.0.1:5000/mg/controller:v0.2.0@sha256:cc" {
+		t.Errorf("koRefs of a tagged release = %v, %v", got, err)
+	}
 	if _, err := koRefs(out, "127.0.0.1:5000/tekton", []string{"./cmd/missing"}); err == nil {
 		t.Error("koRefs found an image ko did not print")
 	}

@@ -25,11 +25,22 @@ type KoOptions struct {
 	Base string
 	Env  []string  // appended to os.Environ() (e.g. GOFLAGS)
 	Log  io.Writer // ko's output; nil discards it
+	// Platforms to build, e.g. "linux/arm64"; none means linux on this
+	// machine's architecture. More than one makes an image index, and
+	// the base must be an index that has each.
+	Platforms []string
+	// Tag is pushed besides the digest ("" → ko's default, latest); a tag
+	// other than latest also appears in the printed references
+	// (repo/name:tag@sha256:...).
+	Tag string
+	// Secure pushes over HTTPS only; by default a plain-HTTP registry is
+	// allowed (--insecure-registry), as the test registries are.
+	Secure bool
 }
 
 // KoBuild builds and pushes the images of opts.ImportPaths with ko. It
 // returns the pushed references by digest, in the order of ImportPaths.
-// No SBOM is made; the platform is linux on this machine's architecture.
+// No SBOM is made.
 func KoBuild(ctx context.Context, opts KoOptions) ([]string, error) {
 	if opts.Ko == "" || opts.Repo == "" || opts.Base == "" || len(opts.ImportPaths) == 0 {
 		return nil, fmt.Errorf("ko build: Ko, Repo, Base and ImportPaths are required")
@@ -38,8 +49,17 @@ func KoBuild(ctx context.Context, opts KoOptions) ([]string, error) {
 	if log == nil {
 		log = io.Discard
 	}
-	args := []string{"build", "--base-import-paths", "--insecure-registry", "--sbom=none",
-		"--platform=linux/" + runtime.GOARCH}
+	platforms := opts.Platforms
+	if len(platforms) == 0 {
+		platforms = []string{"linux/" + runtime.GOARCH}
+	}
+	args := []string{"build", "--base-import-paths", "--sbom=none", "--platform=" + strings.Join(platforms, ",")}
+	if !opts.Secure {
+		args = append(args, "--insecure-registry")
+	}
+	if opts.Tag != "" {
+		args = append(args, "--tags="+opts.Tag)
+	}
 	args = append(args, opts.ImportPaths...)
 	cmd := exec.CommandContext(ctx, opts.Ko, args...)
 	cmd.Dir = opts.Dir
@@ -58,12 +78,16 @@ func KoBuild(ctx context.Context, opts KoOptions) ([]string, error) {
 }
 
 // koRefs matches the references ko printed (one per line, in no particular
-// order) to the import paths by image name.
+// order, repo/name[:tag]@sha256:...) to the import paths by image name.
 func koRefs(stdout, repo string, importPaths []string) ([]string, error) {
 	byRepo := map[string]string{}
 	for _, l := range strings.Split(stdout, "\n") {
 		l = strings.TrimSpace(l)
 		if r, _, ok := strings.Cut(l, "@sha256:"); ok {
+			// A tag follows the last "/"; a ":" before it is a port.
+			if i := strings.LastIndex(r, ":"); i > strings.LastIndex(r, "/") {
+				r = r[:i]
+			}
 			byRepo[r] = l
 		}
 	}

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -59,14 +58,18 @@ func LoadNodeImages(ctx context.Context, t *Tools, log io.Writer) (*NodeImages, 
 	if err != nil {
 		return nil, "", err
 	}
-	dir, err := koCacheDir("tekton-"+TektonVersion, busybox)
+	version := t.TektonVersion
+	if version == "" {
+		version = TektonVersion
+	}
+	dir, err := koCacheDir("tekton-"+version, busybox)
 	if err != nil {
 		return nil, "", err
 	}
 	ni := &NodeImages{Busybox: busybox, Pause: pause}
 	ni.Tekton, err = cachedLayout(ctx, log, dir, tektonImageCmds, func() error {
 		start := time.Now()
-		if err := buildTektonImages(ctx, t, busybox, dir, log); err != nil {
+		if err := buildTektonImages(ctx, t, version, busybox, dir, log); err != nil {
 			return fmt.Errorf("build tekton images: %w", err)
 		}
 		fmt.Fprintf(log, "tools: built tekton images in %s\n", time.Since(start).Round(time.Second))
@@ -78,35 +81,28 @@ func LoadNodeImages(ctx context.Context, t *Tools, log io.Writer) (*NodeImages, 
 	return ni, dir, nil
 }
 
-// buildTektonImages builds Tekton's pod images with ko in a wrapper module
-// (github.com/tektoncd/pipeline at TektonVersion, no .ko.yaml, so nothing
+// buildTektonImages builds Tekton's pod images of version with ko in a
+// wrapper module (github.com/tektoncd/pipeline, no .ko.yaml, so nothing
 // points at a public registry), pushing to a throwaway in-process registry
 // that also serves the base; then copies them into an OCI layout at dir.
-func buildTektonImages(ctx context.Context, t *Tools, base v1.Image, dir string, log io.Writer) error {
-	fmt.Fprintf(log, "tools: building tekton %s images with ko (first run on this machine, ~2-3 min)\n", TektonVersion)
+func buildTektonImages(ctx context.Context, t *Tools, version string, base v1.Image, dir string, log io.Writer) error {
+	fmt.Fprintf(log, "tools: building tekton %s images with ko (first run on this machine, ~2-3 min)\n", version)
 	root, err := CacheRoot()
 	if err != nil {
 		return err
 	}
 	b := &builder{root: root, log: log}
-	src, err := b.wrapperDir("tekton-images-" + TektonVersion)
+	src, err := b.wrapperDir("tekton-images-" + version)
 	if err != nil {
 		return err
 	}
-	var imports []string
 	cmds := map[string]string{}
+	var paths []string
 	for _, c := range tektonImageCmds {
-		p := "github.com/tektoncd/pipeline/cmd/" + c
-		cmds[c] = p
-		imports = append(imports, fmt.Sprintf("\t_ %q\n", p))
+		cmds[c] = tektonCmd(c)
+		paths = append(paths, tektonCmd(c))
 	}
-	if err := writeFile(src, "go.mod", "module modelguard.local/tools/tekton-images\n\ngo 1.26\n\nrequire github.com/tektoncd/pipeline "+TektonVersion+"\n"); err != nil {
-		return err
-	}
-	if err := writeFile(src, "tools.go", "//go:build tools\n\npackage tools\n\nimport (\n"+strings.Join(imports, "")+")\n"); err != nil {
-		return err
-	}
-	if err := b.goCmd(ctx, src, "tidy", "mod", "tidy"); err != nil {
+	if err := b.writeWrapper(ctx, src, "tekton-images", "github.com/tektoncd/pipeline", version, paths...); err != nil {
 		return err
 	}
 	return koLayout(ctx, t, src, base, dir, log, cmds)
@@ -232,6 +228,22 @@ func PushImage(ctx context.Context, ref string, img v1.Image) (string, error) {
 		return "", fmt.Errorf("push %s: %w", ref, err)
 	}
 	d, err := img.Digest()
+	if err != nil {
+		return "", fmt.Errorf("push %s: %w", ref, err)
+	}
+	return r.Context().Name() + "@" + d.String(), nil
+}
+
+// PushIndex pushes idx to ref (a tag) and returns the reference by digest.
+func PushIndex(ctx context.Context, ref string, idx v1.ImageIndex) (string, error) {
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		return "", fmt.Errorf("push %s: %w", ref, err)
+	}
+	if err := remote.WriteIndex(r, idx, remote.WithContext(ctx)); err != nil {
+		return "", fmt.Errorf("push %s: %w", ref, err)
+	}
+	d, err := idx.Digest()
 	if err != nil {
 		return "", fmt.Errorf("push %s: %w", ref, err)
 	}

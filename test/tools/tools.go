@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -17,7 +19,9 @@ const (
 	KubernetesVersion        = "v1.36.3"
 	KubernetesStagingVersion = "v0.36.3"
 	EtcdVersion              = "v3.6.6"
-	TektonVersion            = "v1.15.0"
+	// TektonVersion is the Tekton Pipelines the project pins and the tests
+	// run by default; Options.TektonVersion picks another of TektonVersions.
+	TektonVersion = "v1.15.0"
 	// DistributionVersion is the OCI registry (CNCF distribution) used where
 	// a test needs a registry that behaves, and performs, like a real one.
 	DistributionVersion = "v3.0.0"
@@ -32,13 +36,29 @@ const (
 	TknVersion = "v0.46.0"
 )
 
+// The Tekton Pipelines versions the e2e suite runs against: the pin, the
+// newest the module proxy serves here (v1.16.0's zip is refused, 403), and
+// the oldest the catalog's tekton.dev/pipelines.minVersion claims.
+const (
+	TektonNewest = "v1.15.1"
+	TektonOldest = "v0.59.0"
+)
+
+// TektonVersions lists every Tekton version Options.TektonVersion accepts.
+var TektonVersions = []string{TektonVersion, TektonNewest, TektonOldest}
+
 // Tools holds the absolute paths of the built binaries.
 type Tools struct {
-	Etcd             string
-	KubeAPIServer    string
-	Kubectl          string
+	Etcd          string
+	KubeAPIServer string
+	Kubectl       string
+	// TektonVersion is the version of TektonController and TektonResolvers.
+	TektonVersion    string
 	TektonController string
-	Registry         string // CNCF distribution's registry
+	// TektonResolvers is Tekton's remote resolution binary (git, bundles,
+	// hub, cluster, http): built with Options.Resolvers only.
+	TektonResolvers string
+	Registry        string // CNCF distribution's registry
 
 	// Node tools: built by EnsureNode only (Config.Node).
 	Kubelet               string
@@ -70,13 +90,15 @@ func CacheRoot() (string, error) {
 // toolsIn returns where the binaries live under the cache root. The version
 // is part of each name, so a version bump builds anew and never reuses a
 // stale binary.
-func toolsIn(root string) *Tools {
+func toolsIn(root, tekton string) *Tools {
 	bin := filepath.Join(root, "bin")
 	return &Tools{
 		Etcd:             filepath.Join(bin, "etcd-"+EtcdVersion),
 		KubeAPIServer:    filepath.Join(bin, "kube-apiserver-"+KubernetesVersion),
 		Kubectl:          filepath.Join(bin, "kubectl-"+KubernetesVersion),
-		TektonController: filepath.Join(bin, "tekton-controller-"+TektonVersion),
+		TektonVersion:    tekton,
+		TektonController: filepath.Join(bin, "tekton-controller-"+tekton),
+		TektonResolvers:  filepath.Join(bin, "tekton-resolvers-"+tekton),
 		Registry:         filepath.Join(bin, "registry-"+DistributionVersion),
 
 		Kubelet:               filepath.Join(bin, "kubelet-"+KubernetesVersion),
@@ -86,6 +108,20 @@ func toolsIn(root string) *Tools {
 
 		Tkn: filepath.Join(bin, "tkn-"+TknVersion),
 	}
+}
+
+// Options say which tools EnsureWith builds besides the control plane
+// (etcd, kube-apiserver, kubectl, the Tekton controller, the registry).
+type Options struct {
+	// Node adds what a node needs: kubelet, kube-scheduler,
+	// kube-controller-manager and ko.
+	Node bool
+	// Tkn adds tkn (~2 min on a new machine).
+	Tkn bool
+	// Resolvers adds Tekton's resolvers binary.
+	Resolvers bool
+	// TektonVersion is one of TektonVersions; "" means TektonVersion.
+	TektonVersion string
 }
 
 // Ensure returns the paths of etcd, kube-apiserver, kubectl, the
@@ -99,39 +135,41 @@ func toolsIn(root string) *Tools {
 // and each binary is written under a temporary name and renamed into place,
 // so nobody ever sees a half-written binary.
 func Ensure(ctx context.Context, log io.Writer) (*Tools, error) {
-	return ensureTools(ctx, log, false, false)
+	return EnsureWith(ctx, log, Options{})
 }
 
 // EnsureNode is Ensure plus what a node needs: kubelet,
 // kube-scheduler, kube-controller-manager and ko.
 func EnsureNode(ctx context.Context, log io.Writer) (*Tools, error) {
-	return ensureTools(ctx, log, true, false)
+	return EnsureWith(ctx, log, Options{Node: true})
 }
 
 // EnsureTkn is Ensure plus tkn (Tools.Tkn). Only tests that run tkn
 // pay its build (~2 min on a new machine).
 func EnsureTkn(ctx context.Context, log io.Writer) (*Tools, error) {
-	return ensureTools(ctx, log, false, true)
+	return EnsureWith(ctx, log, Options{Tkn: true})
 }
 
-func ensureTools(ctx context.Context, log io.Writer, node, tkn bool) (*Tools, error) {
+// EnsureWith is Ensure plus what o asks for.
+func EnsureWith(ctx context.Context, log io.Writer, o Options) (*Tools, error) {
 	if log == nil {
 		log = io.Discard
+	}
+	if o.TektonVersion == "" {
+		o.TektonVersion = TektonVersion
+	}
+	if !slices.Contains(TektonVersions, o.TektonVersion) {
+		return nil, fmt.Errorf("tekton %s: not one of the versions the tests run (%s)", o.TektonVersion, strings.Join(TektonVersions, ", "))
 	}
 	root, err := CacheRoot()
 	if err != nil {
 		return nil, err
 	}
-	t := toolsIn(root)
-	if t.missing(node, tkn) == nil {
+	t := toolsIn(root, o.TektonVersion)
+	if t.missing(o) == nil {
 		return t, nil
 	}
-	for _, d := range []string{filepath.Join(root, "bin"), filepath.Join(root, "src")} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, fmt.Errorf("create tool cache: %w", err)
-		}
-	}
-	unlock, err := lockFile(ctx, filepath.Join(root, ".lock"), log)
+	unlock, err := lockCache(ctx, root, log)
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +179,8 @@ func ensureTools(ctx context.Context, log io.Writer, node, tkn bool) (*Tools, er
 	// Kubernetes binaries wanted and missing are built in one go build:
 	// they share most packages, and a cached apiserver is not rebuilt.
 	b := &builder{root: root, log: log}
-	k8s := t.missingKubernetes(node)
+	k8s := t.missingKubernetes(o.Node)
+	tekton := t.missingTekton(o.Resolvers)
 	steps := []struct {
 		name   string
 		needed bool
@@ -151,10 +190,12 @@ func ensureTools(ctx context.Context, log io.Writer, node, tkn bool) (*Tools, er
 			return b.buildKubernetes(ctx, k8s)
 		}},
 		{"etcd " + EtcdVersion, !exists(t.Etcd), b.buildEtcd},
-		{"tekton controller " + TektonVersion, !exists(t.TektonController), b.buildTekton},
+		{"tekton " + o.TektonVersion, len(tekton) > 0, func(ctx context.Context, t *Tools) error {
+			return b.buildTekton(ctx, o.TektonVersion, tekton)
+		}},
 		{"registry " + DistributionVersion, !exists(t.Registry), b.buildRegistry},
-		{"ko " + KoVersion, node && !exists(t.Ko), b.buildKo},
-		{"tkn " + TknVersion, tkn && !exists(t.Tkn), b.buildTkn},
+		{"ko " + KoVersion, o.Node && !exists(t.Ko), b.buildKo},
+		{"tkn " + TknVersion, o.Tkn && !exists(t.Tkn), b.buildTkn},
 	}
 	for _, s := range steps {
 		if !s.needed {
@@ -166,10 +207,49 @@ func ensureTools(ctx context.Context, log io.Writer, node, tkn bool) (*Tools, er
 		}
 		fmt.Fprintf(log, "tools: built %s in %s\n", s.name, time.Since(start).Round(time.Second))
 	}
-	if err := t.missing(node, tkn); err != nil {
+	if err := t.missing(o); err != nil {
 		return nil, err
 	}
 	return t, nil
+}
+
+// EnsureKo builds ko alone (for `make release`, which needs nothing else)
+// and returns its path.
+func EnsureKo(ctx context.Context, log io.Writer) (string, error) {
+	if log == nil {
+		log = io.Discard
+	}
+	root, err := CacheRoot()
+	if err != nil {
+		return "", err
+	}
+	t := toolsIn(root, TektonVersion)
+	if exists(t.Ko) {
+		return t.Ko, nil
+	}
+	unlock, err := lockCache(ctx, root, log)
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	if !exists(t.Ko) {
+		start := time.Now()
+		if err := (&builder{root: root, log: log}).buildKo(ctx, t); err != nil {
+			return "", fmt.Errorf("build ko %s: %w", KoVersion, err)
+		}
+		fmt.Fprintf(log, "tools: built ko %s in %s\n", KoVersion, time.Since(start).Round(time.Second))
+	}
+	return t.Ko, nil
+}
+
+// lockCache creates the cache dirs and takes the cache's build lock.
+func lockCache(ctx context.Context, root string, log io.Writer) (func(), error) {
+	for _, d := range []string{filepath.Join(root, "bin"), filepath.Join(root, "src")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("create tool cache: %w", err)
+		}
+	}
+	return lockFile(ctx, filepath.Join(root, ".lock"), log)
 }
 
 // missingKubernetes maps the import path of each wanted Kubernetes command
@@ -192,15 +272,33 @@ func (t *Tools) missingKubernetes(node bool) map[string]string {
 	return want
 }
 
-// missing returns an error naming the first binary that does not exist;
-// node adds the node tools, tkn adds tkn.
-func (t *Tools) missing(node, tkn bool) error {
+// missingTekton maps the import path of each wanted Tekton command whose
+// binary is missing to that binary's path.
+func (t *Tools) missingTekton(resolvers bool) map[string]string {
+	want := map[string]string{tektonCmd("controller"): t.TektonController}
+	if resolvers {
+		want[tektonCmd("resolvers")] = t.TektonResolvers
+	}
+	for pkg, bin := range want {
+		if exists(bin) {
+			delete(want, pkg)
+		}
+	}
+	return want
+}
+
+// missing returns an error naming the first binary o wants that does not
+// exist.
+func (t *Tools) missing(o Options) error {
 	paths := []string{t.Etcd, t.KubeAPIServer, t.Kubectl, t.TektonController, t.Registry}
-	if node {
+	if o.Node {
 		paths = append(paths, t.Kubelet, t.KubeScheduler, t.KubeControllerManager, t.Ko)
 	}
-	if tkn {
+	if o.Tkn {
 		paths = append(paths, t.Tkn)
+	}
+	if o.Resolvers {
+		paths = append(paths, t.TektonResolvers)
 	}
 	for _, p := range paths {
 		if !exists(p) {

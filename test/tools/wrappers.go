@@ -31,7 +31,8 @@ func (b *builder) buildTkn(ctx context.Context, t *Tools) error {
 
 // replacingWrapper writes (under <root>/src/<name>-<version>) a module that
 // requires module@version with module's own replace directives, imports
-// cmds from a tools file and is tidied; it returns its dir.
+// cmds from a tools file (if any; a main.go written there before serves
+// as well) and is tidied; it returns its dir.
 func (b *builder) replacingWrapper(ctx context.Context, name, module, version string, cmds ...string) (string, error) {
 	dir, err := b.wrapperDir(name + "-" + version)
 	if err != nil {
@@ -61,12 +62,14 @@ func (b *builder) replacingWrapper(ctx context.Context, name, module, version st
 	if err := writeFile(dir, "go.mod", mod.String()); err != nil {
 		return "", err
 	}
-	var imports strings.Builder
-	for _, c := range cmds {
-		fmt.Fprintf(&imports, "\t_ %q\n", c)
-	}
-	if err := writeFile(dir, "tools.go", "//go:build tools\n\npackage tools\n\nimport (\n"+imports.String()+")\n"); err != nil {
-		return "", err
+	if len(cmds) > 0 {
+		var imports strings.Builder
+		for _, c := range cmds {
+			fmt.Fprintf(&imports, "\t_ %q\n", c)
+		}
+		if err := writeFile(dir, "tools.go", "//go:build tools\n\npackage tools\n\nimport (\n"+imports.String()+")\n"); err != nil {
+			return "", err
+		}
 	}
 	if err := b.goCmd(ctx, dir, "tidy", "mod", "tidy"); err != nil {
 		return "", err

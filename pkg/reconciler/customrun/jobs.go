@@ -217,6 +217,12 @@ func safeRun(ctx context.Context, work kinds.Job) (o outcome) {
 }
 
 func (js *jobs) finish(k jobKey, j *job, o outcome) {
+	// A job cut short by this process shutting down has no outcome: its
+	// run stays Running and the next leader starts the attempt again (a
+	// rolling upgrade must not fail the runs in flight).
+	if js.base.Err() != nil {
+		return
+	}
 	js.mu.Lock()
 	j.done = &o
 	close(j.finished)

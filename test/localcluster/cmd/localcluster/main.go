@@ -84,16 +84,31 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		if t, err = tools.EnsureTkn(ctx, stderr); err != nil {
+		if t, err = tools.EnsureWith(ctx, stderr, tools.Options{Node: true, Tkn: true, Resolvers: true}); err != nil {
 			return err
 		}
-		for _, l := range [][2]string{
+		// The e2e suite also runs against the other Tekton versions the
+		// README names (make test-tekton).
+		var others [][2]string
+		for _, v := range tools.TektonVersions[1:] {
+			o, err := tools.EnsureWith(ctx, stderr, tools.Options{TektonVersion: v})
+			if err != nil {
+				return err
+			}
+			others = append(others, [2]string{"tekton-controller " + v, o.TektonController})
+		}
+		check, err := tools.EnsureTektonConfigCheck(ctx, stderr)
+		if err != nil {
+			return err
+		}
+		for _, l := range append([][2]string{
 			{"etcd", t.Etcd}, {"kube-apiserver", t.KubeAPIServer}, {"kubectl", t.Kubectl},
 			{"tekton-controller", t.TektonController}, {"registry", t.Registry},
 			{"kubelet", t.Kubelet}, {"kube-scheduler", t.KubeScheduler},
 			{"kube-controller-manager", t.KubeControllerManager}, {"ko", t.Ko},
 			{"node images", images}, {"chains image", chains}, {"tkn", t.Tkn},
-		} {
+			{"tekton-resolvers", t.TektonResolvers}, {"tektonconfig-check", check},
+		}, others...) {
 			fmt.Fprintf(stdout, "%-24s%s\n", l[0], l[1])
 		}
 		return nil
