@@ -3,8 +3,11 @@ package attest
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"time"
 
+	"github.com/in-toto/in-toto-golang/in_toto"
+	slsa02 "github.com/in-toto/in-toto-golang/in_toto/slsa_provenance/v0.2"
 	"github.com/sigstore/cosign/v2/pkg/cosign/attestation"
 )
 
@@ -103,4 +106,31 @@ func (i *Invocation) UnmarshalJSON(b []byte) error {
 	}
 	i.URI, i.EventID, i.Namespace = m["uri"], m["event_id"], m["namespace"]
 	return nil
+}
+
+// predicateNames are cosign's --type names, mapped to predicate URIs with
+// the constants cosign itself uses.
+var predicateNames = map[string]string{
+	"custom":           attestation.CosignCustomProvenanceV01,
+	"slsaprovenance":   slsa02.PredicateSLSAProvenance,
+	"slsaprovenance02": slsa02.PredicateSLSAProvenance,
+	"slsaprovenance1":  PredicateSLSA1,
+	"spdx":             in_toto.PredicateSPDX,
+	"spdxjson":         in_toto.PredicateSPDX,
+	"cyclonedx":        PredicateCycloneDX,
+	"link":             in_toto.PredicateLinkV1,
+	"vuln":             PredicateVuln,
+	"openvex":          attestation.OpenVexNamespace,
+}
+
+// ParsePredicateType maps a cosign --type name to its URI, or checks that
+// t is an absolute URI.
+func ParsePredicateType(t string) (string, error) {
+	if uri, ok := predicateNames[t]; ok {
+		return uri, nil
+	}
+	if u, err := url.ParseRequestURI(t); err != nil || u.Scheme == "" || u.Host == "" {
+		return "", fmt.Errorf("%q is neither a cosign predicate type (vuln, cyclonedx, slsaprovenance1, custom, ...) nor a URI", cut(t, 64))
+	}
+	return t, nil
 }

@@ -426,3 +426,29 @@ func (r ImageReport) Results() results.Results {
 
 // ResultNames lists the results Results writes, for a Task's declaration.
 var ResultNames = []string{"verified", "reason", "digest", CheckTag, CheckSig, CheckBuild, CheckPipeline, CheckScan, "summary"}
+
+// CheckImageRef says whether ref names an image by digest, as VerifyImage
+// wants it.
+func CheckImageRef(ref string) error {
+	_, _, err := pinned(ref, false)
+	return err
+}
+
+// ParseMaxAge reads a maximum scan age: a Go duration ("36h") or whole
+// days ("7d"), more than zero and at most a year.
+func ParseMaxAge(s string) (time.Duration, error) {
+	var d time.Duration
+	var err error
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		var n int
+		if n, err = strconv.Atoi(days); err == nil {
+			d = time.Duration(n) * 24 * time.Hour
+		}
+	} else {
+		d, err = time.ParseDuration(s)
+	}
+	if err != nil || d <= 0 || d > 366*24*time.Hour {
+		return 0, fmt.Errorf("%q: want a duration such as 24h or 7d, at most a year", cut(s, 64))
+	}
+	return d, nil
+}

@@ -8,6 +8,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/modelguard/modelguard/pkg/attest"
 	"github.com/modelguard/modelguard/pkg/central"
 	"github.com/modelguard/modelguard/pkg/guard"
 	"github.com/modelguard/modelguard/pkg/kinds"
@@ -15,6 +16,7 @@ import (
 	"github.com/modelguard/modelguard/pkg/kinds/imagecheck"
 	"github.com/modelguard/modelguard/pkg/kinds/imagescan"
 	"github.com/modelguard/modelguard/pkg/kinds/namespaceguard"
+	"github.com/modelguard/modelguard/pkg/kinds/verifyimage"
 	kubeclient "knative.dev/pkg/client/injection/kube/client"
 	"knative.dev/pkg/injection/clients/dynamicclient"
 )
@@ -23,10 +25,12 @@ import (
 func Kinds(ctx context.Context) []kinds.Kind {
 	engine := &guard.Engine{Kube: kubeclient.Get(ctx), Dynamic: dynamicclient.Get(ctx)}
 	acs := &central.Clients{Kube: kubeclient.Get(ctx)}
+	keys := &attest.NamespaceKeys{Kube: kubeclient.Get(ctx)}
 	return []kinds.Kind{
 		&namespaceguard.Kind{Engine: engine},
 		&imagescan.Kind{Central: acs, ReuseWindow: 10 * time.Minute},
 		&imagecheck.Kind{Central: acs},
 		&deploymentcheck.Kind{Central: acs, Kube: kubeclient.Get(ctx)},
+		&verifyimage.Kind{Keys: keys},
 	}
 }
