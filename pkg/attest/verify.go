@@ -119,8 +119,10 @@ func (o VerifyOptions) checkOpts(ref string) (name.Reference, *cosign.CheckOpts,
 		return nil, nil, fmt.Errorf("public key: %w", err)
 	}
 	return r, &cosign.CheckOpts{
-		SigVerifier:        v,
-		RegistryClientOpts: []ociremote.Option{ociremote.WithRemoteOptions(o.Remote...)},
+		SigVerifier: v,
+		// More, not instead of, cosign's defaults: they carry the docker
+		// config keychain, which a Task step's credentials come through.
+		RegistryClientOpts: []ociremote.Option{ociremote.WithMoreRemoteOptions(o.Remote...)},
 		// Key-based and offline: there is no transparency log or
 		// certificate to check, and nothing to fetch from the internet.
 		IgnoreTlog: true,

@@ -191,7 +191,7 @@ func pinned(ref string, insecure bool) (name.Digest, *name.Tag, error) {
 }
 
 func (v *verification) tag(ctx context.Context, t name.Tag) error {
-	desc, err := remote.Head(t, append([]remote.Option{remote.WithContext(ctx)}, v.p.Remote...)...)
+	desc, err := remote.Head(t, registryOptions(ctx, v.p.Remote)...)
 	var terr *transport.Error
 	switch {
 	case errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound:

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/sigstore/cosign/v2/pkg/cosign"
@@ -46,8 +47,15 @@ func (o WriteOptions) now() time.Time {
 	return time.Now()
 }
 
+// registryOptions are go-containerregistry's options for a call: the
+// docker config keychain (what a Task step's credentials come through, as
+// cosign does by default), then the caller's.
+func registryOptions(ctx context.Context, extra []remote.Option) []remote.Option {
+	return append([]remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain)}, extra...)
+}
+
 func (o WriteOptions) remote(ctx context.Context) []ociremote.Option {
-	return []ociremote.Option{ociremote.WithRemoteOptions(append([]remote.Option{remote.WithContext(ctx)}, o.Remote...)...)}
+	return []ociremote.Option{ociremote.WithMoreRemoteOptions(registryOptions(ctx, o.Remote)...)}
 }
 
 // digestRef parses an image reference that must name a digest

@@ -75,7 +75,7 @@ type verifyOptions struct {
 func newVerifyCommand(g *globalOptions) *cobra.Command {
 	o := &verifyOptions{globalOptions: g}
 	cmd := &cobra.Command{
-		Use:   "verify",
+		Use:   "verify [-- GATE...]",
 		Short: "Verify an image's signature, provenance and scan against a policy (the VerifyImage gate)",
 		Long: `verify runs the VerifyImage gate, offline (no transparency log, no TUF),
 with cosign's verification code. Each check runs when its flags are given:
@@ -95,9 +95,11 @@ Exit 0 when every check passes, 2 when one fails (the reason says which:
 TagMoved, NotSigned, WrongKey, NoProvenance, WrongBuilder, WrongTask,
 WrongSource, NoPipelineProvenance, WrongNamespace, NotFromPipeline,
 GateMissing, GateFailed, NoScan, ScanFailed, ScanTooOld), 1 when it
-could not check.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+could not check. Arguments after -- are more required gates (a Tekton array
+param expands into them).`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.gates = append(o.gates, args...)
 			err := o.run(cmd)
 			var denied *DeniedError
 			if err == nil || errors.As(err, &denied) {
