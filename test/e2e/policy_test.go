@@ -66,9 +66,19 @@ func TestPolicyRenderMatchesPublishedCRDs(t *testing.T) {
 			t.Fatalf("install %s: %v\n%s", filepath.Base(f), err, out)
 		}
 		name, _ := crd["metadata"].(map[string]any)["name"].(string)
-		t.Cleanup(func() { _, _ = env.cluster.Kubectl(context.Background(), localcluster.UserAdmin, "delete", "crd", name) })
-		if out, err := env.cluster.Kubectl(ctx, localcluster.UserAdmin, "wait", "--for=condition=Established", "--timeout=60s", "crd/"+name); err != nil {
-			t.Fatalf("CRD %s: %v\n%s", name, err, out)
+		t.Cleanup(func() {
+			_, _ = env.cluster.Kubectl(context.Background(), localcluster.UserAdmin, "delete", "crd", name)
+		})
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			out, err := env.cluster.Kubectl(ctx, localcluster.UserAdmin, "get", "crd", name, "-o", `jsonpath={.status.conditions[?(@.type=="Established")].status}`)
+			if err == nil && string(out) == "True" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("CRD %s not established: %v\n%s", name, err, out)
+			}
+			time.Sleep(250 * time.Millisecond)
 		}
 	}
 	src := filepath.Join(tools.RepoRoot(), "pkg", "attest", "testdata", "trust")

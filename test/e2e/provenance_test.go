@@ -3,8 +3,6 @@ package e2e
 import (
 	"context"
 	"crypto"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -16,38 +14,22 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/modelguard/modelguard/pkg/attest"
 	"github.com/modelguard/modelguard/pkg/reconciler/pipelinerun"
+	"github.com/modelguard/modelguard/test/localcluster"
 	"github.com/modelguard/modelguard/test/ociregistry"
 	"github.com/sigstore/cosign/v2/pkg/cosign"
 	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
 	sigs "github.com/sigstore/cosign/v2/pkg/signature"
 	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
-
-// signingKey is a namespace's cosign key pair as the Secret holds it.
-type signingKey struct {
-	private, password, public []byte
-}
 
 // optIn creates the namespace's modelguard-signing Secret, as `cosign
 // generate-key-pair k8s://<ns>/modelguard-signing` does, and (if bind)
 // the RoleBinding that lets the controller read it.
-func optIn(t *testing.T, ns string, bind bool) signingKey {
+func optIn(t *testing.T, ns string, bind bool) *localcluster.KeyPair {
 	t.Helper()
-	pw := make([]byte, 12)
-	if _, err := rand.Read(pw); err != nil {
-		t.Fatal(err)
-	}
-	k := signingKey{password: []byte(hex.EncodeToString(pw))}
-	kp, err := cosign.GenerateKeyPair(func(bool) ([]byte, error) { return k.password, nil })
+	k, err := localcluster.StoreKeyPair(context.Background(), env.kube, ns, attest.SigningSecret)
 	if err != nil {
-		t.Fatal(err)
-	}
-	k.private, k.public = kp.PrivateBytes, kp.PublicBytes
-	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: attest.SigningSecret},
-		Data: map[string][]byte{attest.SecretPrivateKey: k.private, attest.SecretPassword: k.password, attest.SecretPublicKey: k.public}}
-	if _, err := env.kube.CoreV1().Secrets(ns).Create(context.Background(), sec, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if bind {
@@ -126,7 +108,7 @@ func TestPipelineProvenance(t *testing.T) {
 	ns := namespace(t)
 	key := optIn(t, ns, true)
 	url, digest := pushRandom(t, reg, "models/provenance")
-	pr := releaseRun(t, ns, "release", url, digest, key.public)
+	pr := releaseRun(t, ns, "release", url, digest, key.Public)
 	if c := pr.Status.GetCondition("Succeeded"); c.IsTrue() {
 		t.Fatalf("the VerifyImage gate passed an unsigned image: %+v", c)
 	}
@@ -142,7 +124,7 @@ func TestPipelineProvenance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	verifier, err := sigs.LoadPublicKeyRaw(key.public, crypto.SHA256)
+	verifier, err := sigs.LoadPublicKeyRaw(key.Public, crypto.SHA256)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +175,7 @@ func TestPipelineProvenance(t *testing.T) {
 	}
 
 	// The statement says the gate failed; VerifyImage says so too.
-	rep, err := attest.VerifyImage(context.Background(), attest.ImagePolicy{Image: ref.String(), Key: key.public, RequiredGates: []string{"verify"}})
+	rep, err := attest.VerifyImage(context.Background(), attest.ImagePolicy{Image: ref.String(), Key: key.Public, RequiredGates: []string{"verify"}})
 	if err != nil || rep.Reason != attest.ReasonNotSigned {
 		t.Errorf("VerifyImage: %+v %v", rep, err)
 	}
@@ -205,7 +187,7 @@ func TestPipelineProvenance(t *testing.T) {
 			optIn(t, other, false)
 		}
 		url, digest := pushRandom(t, reg, "models/"+other)
-		releaseRun(t, other, "release", url, digest, key.public)
+		releaseRun(t, other, "release", url, digest, key.Public)
 		if got := waitAnnotation(t, other, "release", 3*time.Second); got != "" {
 			t.Errorf("namespace without opt-in (Secret: %v): annotation %q", bind, got)
 		}

@@ -3,25 +3,15 @@ package localcluster
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/modelguard/modelguard/test/tools"
-	"github.com/sigstore/cosign/v2/pkg/cosign"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 )
@@ -79,19 +69,15 @@ func (c *Cluster) InstallChains(ctx context.Context) (*Chains, error) {
 	if err != nil {
 		return nil, err
 	}
-	apiPort, err := strconv.Atoi(c.Server[strings.LastIndex(c.Server, ":")+1:])
-	if err != nil {
-		return nil, fmt.Errorf("apiserver port of %s: %w", c.Server, err)
-	}
-	regPort, err := strconv.Atoi(c.Registry[strings.LastIndex(c.Registry, ":")+1:])
-	if err != nil {
-		return nil, fmt.Errorf("registry port of %s: %w", c.Registry, err)
-	}
-	release, deployment, err := chainsRelease(filepath.Join(modDir, "config"))
+	apiPort, regPort, err := c.loopbackPorts()
 	if err != nil {
 		return nil, err
 	}
-	adaptChainsDeployment(deployment, ref, c.Images.Busybox, apiPort, regPort)
+	release, deployment, err := readRelease(filepath.Join(modDir, "config"))
+	if err != nil {
+		return nil, err
+	}
+	adaptDeployment(deployment, ref, c.Images.Busybox, apiPort, regPort)
 	config, err := chainsConfig(filepath.Join(root, "config", "chains", "chains-config.yaml"))
 	if err != nil {
 		return nil, err
@@ -117,10 +103,11 @@ func (c *Cluster) InstallChains(ctx context.Context) (*Chains, error) {
 			return nil, fmt.Errorf("install chains: %w", err)
 		}
 	}
-	pub, err := createSigningSecret(ctx, client)
+	keys, err := StoreKeyPair(ctx, client, ChainsNamespace, "signing-secrets")
 	if err != nil {
 		return nil, err
 	}
+	pub := keys.Public
 	// The pod's CA file comes from this ConfigMap, which the
 	// controller-manager publishes into every new namespace.
 	if err := waitFor(ctx, 30*time.Second, func() (bool, string, error) {
@@ -142,75 +129,6 @@ func (c *Cluster) InstallChains(ctx context.Context) (*Chains, error) {
 	return &Chains{Namespace: ChainsNamespace, Image: ref, PublicKey: pub}, nil
 }
 
-// chainsRelease reads the YAML files of Chains' config/ dir and returns
-// every object but the controller Deployment, and that Deployment.
-func chainsRelease(dir string) ([]any, *appsv1.Deployment, error) {
-	paths, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
-	if err != nil || len(paths) == 0 {
-		return nil, nil, fmt.Errorf("no chains release manifests in %s", dir)
-	}
-	var objs []any
-	var dep *appsv1.Deployment
-	for _, p := range paths {
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return nil, nil, fmt.Errorf("read chains release: %w", err)
-		}
-		dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-		for {
-			var u unstructured.Unstructured
-			if err := dec.Decode(&u.Object); err != nil {
-				if errors.Is(err, io.EOF) {
-					break
-				}
-				return nil, nil, fmt.Errorf("parse %s: %w", filepath.Base(p), err)
-			}
-			if len(u.Object) == 0 {
-				continue
-			}
-			if u.GetKind() != "Deployment" {
-				objs = append(objs, u.Object)
-				continue
-			}
-			if dep != nil {
-				return nil, nil, fmt.Errorf("chains release has more than one Deployment")
-			}
-			dep = &appsv1.Deployment{}
-			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, dep); err != nil {
-				return nil, nil, fmt.Errorf("chains Deployment: %w", err)
-			}
-		}
-	}
-	if dep == nil || len(dep.Spec.Template.Spec.Containers) != 1 {
-		return nil, nil, fmt.Errorf("chains release in %s has no one-container Deployment", dir)
-	}
-	return objs, dep, nil
-}
-
-// adaptChainsDeployment changes what a cluster without kube-proxy needs,
-// nothing else:
-//   - the controller image, by digest, instead of ko://;
-//   - the apiserver's address for in-cluster config (no Service VIP works
-//     here; the pod's 127.0.0.1:<port> is forwarded to the apiserver);
-//   - an init container that waits until the forwarding is in place, so
-//     the controller does not start (and crash) before it.
-func adaptChainsDeployment(d *appsv1.Deployment, image, busybox string, apiPort, regPort int) {
-	spec := &d.Spec.Template.Spec
-	ctr := &spec.Containers[0]
-	ctr.Image = image
-	ctr.Env = append(ctr.Env,
-		corev1.EnvVar{Name: "KUBERNETES_SERVICE_HOST", Value: "127.0.0.1"},
-		corev1.EnvVar{Name: "KUBERNETES_SERVICE_PORT", Value: strconv.Itoa(apiPort)})
-	spec.InitContainers = append(spec.InitContainers, corev1.Container{
-		Name:  "wait-for-cluster-network",
-		Image: busybox,
-		// No wget -T: Debian's busybox-static wget segfaults with it.
-		// The forwarder accepts or refuses at once, so nothing hangs.
-		Command: []string{"sh", "-c", fmt.Sprintf(
-			"until wget -q -O - http://127.0.0.1:%d/v2/ >/dev/null; do sleep 0.2; done", regPort)},
-	})
-}
-
 // chainsConfig reads the project's chains-config ConfigMap and allows the
 // plain-HTTP registry, the one setting a local cluster needs changed.
 func chainsConfig(path string) (*corev1.ConfigMap, error) {
@@ -229,30 +147,6 @@ func chainsConfig(path string) (*corev1.ConfigMap, error) {
 	return &cm, nil
 }
 
-// createSigningSecret generates a cosign key pair and stores it in the
-// release's (empty) signing-secrets Secret, as `cosign generate-key-pair
-// k8s://tekton-chains/signing-secrets` does. It returns the public key.
-func createSigningSecret(ctx context.Context, client kubernetes.Interface) ([]byte, error) {
-	pw := make([]byte, 16)
-	if _, err := rand.Read(pw); err != nil {
-		return nil, err
-	}
-	password := []byte(hex.EncodeToString(pw))
-	keys, err := cosign.GenerateKeyPair(func(bool) ([]byte, error) { return password, nil })
-	if err != nil {
-		return nil, fmt.Errorf("generate cosign key pair: %w", err)
-	}
-	secrets := client.CoreV1().Secrets(ChainsNamespace)
-	s, err := secrets.Get(ctx, "signing-secrets", metav1.GetOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("chains signing secret: %w", err)
-	}
-	s.Data = map[string][]byte{"cosign.key": keys.PrivateBytes, "cosign.password": password, "cosign.pub": keys.PublicBytes}
-	if _, err := secrets.Update(ctx, s, metav1.UpdateOptions{}); err != nil {
-		return nil, fmt.Errorf("chains signing secret: %w", err)
-	}
-	return keys.PublicBytes, nil
-}
 
 // writeManifests writes objects as one multi-document YAML file.
 func writeManifests(path string, objs []any) error {

@@ -167,7 +167,7 @@ func TestChainsManifests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	objs, dep, err := chainsRelease(filepath.Join(dir, "config"))
+	objs, dep, err := readRelease(filepath.Join(dir, "config"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +184,7 @@ func TestChainsManifests(t *testing.T) {
 	if ctr.Image != "ko://"+tools.ChainsControllerCmd {
 		t.Errorf("release image = %q, want ko://%s", ctr.Image, tools.ChainsControllerCmd)
 	}
-	adaptChainsDeployment(dep, "reg/chains@sha256:x", "reg/busybox@sha256:y", 6443, 5000)
+	adaptDeployment(dep, "reg/chains@sha256:x", "reg/busybox@sha256:y", 6443, 5000)
 	spec := dep.Spec.Template.Spec
 	env := map[string]string{}
 	for _, e := range spec.Containers[0].Env {

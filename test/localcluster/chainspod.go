@@ -20,14 +20,24 @@ const chainsPodSelector = "app=tekton-chains-controller"
 // run, then forwards ports from the pod's network namespace to the host
 // (see podForwarder). The cluster's Stop closes the forwarder.
 func (c *Cluster) forwardChainsPod(ctx context.Context, client kubernetes.Interface, ports []int) error {
+	if err := c.forwardPod(ctx, client, ChainsNamespace, chainsPodSelector, ports); err != nil {
+		return fmt.Errorf("chains controller pod: %w\n%s", err, c.describeChains(ctx))
+	}
+	return nil
+}
+
+// forwardPod waits for the init container of the pod that selector
+// selects in ns to run (one that waits for the forwarding), then forwards
+// ports from the pod's network namespace to the host's loopback.
+func (c *Cluster) forwardPod(ctx context.Context, client kubernetes.Interface, ns, selector string, ports []int) error {
 	var containerID string
 	err := waitFor(ctx, 2*time.Minute, func() (bool, string, error) {
-		pods, err := client.CoreV1().Pods(ChainsNamespace).List(ctx, metav1.ListOptions{LabelSelector: chainsPodSelector})
+		pods, err := client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
 		if err != nil {
 			return false, err.Error(), nil
 		}
 		if len(pods.Items) == 0 {
-			return false, "no controller pod yet", nil
+			return false, "no pod yet", nil
 		}
 		p := pods.Items[0]
 		if bad := podTrouble(p); bad != "" {
@@ -42,7 +52,7 @@ func (c *Cluster) forwardChainsPod(ctx context.Context, client kubernetes.Interf
 		return false, fmt.Sprintf("pod %s is %s; init container not running", p.Name, p.Status.Phase), nil
 	})
 	if err != nil {
-		return fmt.Errorf("chains controller pod: %w\n%s", err, c.describeChains(ctx))
+		return err
 	}
 	pid, err := c.containerPid(ctx, strings.TrimPrefix(containerID, "containerd://"))
 	if err != nil {
@@ -50,7 +60,7 @@ func (c *Cluster) forwardChainsPod(ctx context.Context, client kubernetes.Interf
 	}
 	f, err := forwardIntoNetns(pid, ports)
 	if err != nil {
-		return fmt.Errorf("chains controller pod: %w", err)
+		return err
 	}
 	c.mu.Lock()
 	c.onStop = append(c.onStop, f.Close)

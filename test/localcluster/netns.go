@@ -43,10 +43,35 @@ func forwardIntoNetns(pid int, ports []int) (*podForwarder, error) {
 	f := &podForwarder{listeners: listeners, conns: map[net.Conn]struct{}{}}
 	for i, l := range listeners {
 		target := net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[i]))
-		f.wg.Go(func() { f.serve(l, target) })
+		f.wg.Go(func() { f.serve(l, func() string { return target }) })
 	}
 	return f, nil
 }
+
+// forwardToPod is the other way round, for the API server's calls to a
+// webhook in a pod: it listens on 127.0.0.1 (a free port) here and
+// forwards each connection to the pod's address on the node's bridge,
+// once known (until then connections are refused). It returns the
+// forwarder and the port.
+func forwardToPod(to *podAddress) (*podForwarder, int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, 0, err
+	}
+	f := &podForwarder{listeners: []net.Listener{l}, conns: map[net.Conn]struct{}{}}
+	f.wg.Go(func() { f.serve(l, to.get) })
+	return f, l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// podAddress is a pod's host:port, set once the pod runs.
+type podAddress struct {
+	mu   sync.Mutex
+	addr string
+}
+
+func (a *podAddress) set(s string) { a.mu.Lock(); a.addr = s; a.mu.Unlock() }
+
+func (a *podAddress) get() string { a.mu.Lock(); defer a.mu.Unlock(); return a.addr }
 
 // listenInNetns opens the listeners on a thread that has joined the
 // namespace; a socket stays in the namespace it was created in, so the
@@ -110,13 +135,13 @@ func listenInNetnsLocked(nsPath string, ports []int) (_ []net.Listener, restored
 	return ls, restored, nil
 }
 
-func (f *podForwarder) serve(l net.Listener, target string) {
+func (f *podForwarder) serve(l net.Listener, target func() string) {
 	for {
 		in, err := l.Accept()
 		if err != nil {
 			return // closed
 		}
-		out, err := net.Dial("tcp", target)
+		out, err := net.Dial("tcp", target())
 		if err != nil {
 			in.Close()
 			continue
