@@ -41,6 +41,7 @@ func policyCRDs(t *testing.T) []string {
 // schema with strict field validation (an unknown or misspelt field is
 // refused, not dropped).
 func TestPolicyRenderMatchesPublishedCRDs(t *testing.T) {
+	needCluster(t)
 	ctx := context.Background()
 	dir := t.TempDir()
 	for i, f := range policyCRDs(t) {

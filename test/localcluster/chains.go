@@ -147,7 +147,6 @@ func chainsConfig(path string) (*corev1.ConfigMap, error) {
 	return &cm, nil
 }
 
-
 // writeManifests writes objects as one multi-document YAML file.
 func writeManifests(path string, objs []any) error {
 	var buf bytes.Buffer

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -235,6 +236,14 @@ func pidAlive(pid int) bool {
 }
 
 // logTail returns the last n lines of a log file, for error messages.
+// WriteLogTails writes the last n lines of every process's log to w: what
+// a failed test run prints so the cause is in CI's output.
+func (c *Cluster) WriteLogTails(w io.Writer, n int) {
+	for _, p := range c.Processes() {
+		fmt.Fprintf(w, "--- last lines of %s ---\n%s\n", p.Name(), logTail(p.LogPath(), n))
+	}
+}
+
 func logTail(path string, n int) string {
 	data, err := os.ReadFile(path)
 	if err != nil {

@@ -96,7 +96,9 @@ spec:
 	if out, err := env.cluster.Kubectl(ctx, localcluster.UserAdmin, "apply", "-f", rendered); err != nil {
 		t.Fatalf("apply the rendered policy: %v\n%s", err, out)
 	}
-	t.Cleanup(func() { _, _ = env.cluster.Kubectl(context.Background(), localcluster.UserAdmin, "delete", "-f", rendered) })
+	t.Cleanup(func() {
+		_, _ = env.cluster.Kubectl(context.Background(), localcluster.UserAdmin, "delete", "-f", rendered)
+	})
 	if out, err := env.cluster.Kubectl(ctx, localcluster.UserAdmin, "label", "namespace", ns, localcluster.PolicyControllerIncludeLabel+"=true"); err != nil {
 		t.Fatalf("label %s: %v\n%s", ns, err, out)
 	}

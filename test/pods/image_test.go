@@ -3,7 +3,6 @@ package pods
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -69,5 +68,3 @@ func nonRootBase(c *localcluster.Cluster) (string, error) {
 	}
 	return tag.Context().Digest(d.String()).String(), nil
 }
-
-func splitLines(s string) []string { return strings.Split(strings.TrimRight(s, "\n"), "\n") }

@@ -16,7 +16,7 @@ const ChainsControllerCmd = "github.com/tektoncd/chains/cmd/controller"
 // knative.dev/pkg that still has the metrics package).
 var chainsImage = wrapperImage{
 	what: "chains " + ChainsVersion + " controller", name: "chains", module: "github.com/tektoncd/chains", version: ChainsVersion,
-	cmd: ChainsControllerCmd, layout: "chains-controller", repo: "tekton-chains", took: "~4 min",
+	cmd: ChainsControllerCmd, layout: "chains-controller", took: "~4 min",
 }
 
 // EnsureChainsImage builds (once per machine, cached by version under the

@@ -20,7 +20,7 @@ const PolicyControllerWebhookCmd = "github.com/sigstore/policy-controller/cmd/we
 var policyControllerImage = wrapperImage{
 	what: "policy-controller " + PolicyControllerVersion + " webhook", name: "policy-controller",
 	module: "github.com/sigstore/policy-controller", version: PolicyControllerVersion,
-	cmd: PolicyControllerWebhookCmd, layout: "policy-controller-webhook", repo: "sigstore", took: "~3 min",
+	cmd: PolicyControllerWebhookCmd, layout: "policy-controller-webhook", took: "~3 min",
 	extra: []string{
 		"github.com/google/go-containerregistry/pkg/authn/k8schain => github.com/google/go-containerregistry/pkg/authn/k8schain v0.0.0-20250613215107-59a4b8593039",
 		"github.com/google/go-containerregistry/pkg/authn/kubernetes => github.com/google/go-containerregistry/pkg/authn/kubernetes v0.0.0-20250613215107-59a4b8593039",

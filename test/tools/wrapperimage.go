@@ -6,9 +6,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
 // wrapperImage is a controller image built with ko from another project's
@@ -22,7 +20,6 @@ type wrapperImage struct {
 	cmd     string   // the main package, e.g. github.com/tektoncd/chains/cmd/controller
 	extra   []string // replace directives beyond the module's own
 	layout  string   // the image's name in its cache layout
-	repo    string   // the in-process registry path ko pushes to
 	took    string   // how long a first build takes, for the log
 }
 
@@ -55,9 +52,8 @@ func (w wrapperImage) image(ctx context.Context, t *Tools, log io.Writer) (v1.Im
 	return imgs[w.layout], dir, nil
 }
 
-// build runs ko in the wrapper module. ko pushes to a throwaway
-// in-process registry that also serves the base; the image is then copied
-// into an OCI layout at dir.
+// build runs ko in the wrapper module and writes the image into an OCI
+// layout at dir.
 func (w wrapperImage) build(ctx context.Context, t *Tools, base v1.Image, dir string, log io.Writer) error {
 	fmt.Fprintf(log, "tools: building the %s image with ko (first run on this machine, %s)\n", w.what, w.took)
 	root, err := CacheRoot()
@@ -69,29 +65,5 @@ func (w wrapperImage) build(ctx context.Context, t *Tools, base v1.Image, dir st
 	if err != nil {
 		return err
 	}
-	host, stop, err := serveMemoryRegistry()
-	if err != nil {
-		return err
-	}
-	defer stop()
-	baseRef, err := PushImage(ctx, host+"/busybox:base", base)
-	if err != nil {
-		return err
-	}
-	refs, err := KoBuild(ctx, KoOptions{
-		Ko: t.Ko, Dir: src, ImportPaths: []string{w.cmd}, Repo: host + "/" + w.repo, Base: baseRef, Log: log,
-		Env: []string{"GOFLAGS=-mod=mod -buildvcs=false", "GOWORK=off"},
-	})
-	if err != nil {
-		return err
-	}
-	ref, err := name.ParseReference(refs[0])
-	if err != nil {
-		return fmt.Errorf("parse %s: %w", refs[0], err)
-	}
-	img, err := remote.Image(ref, remote.WithContext(ctx))
-	if err != nil {
-		return fmt.Errorf("pull %s: %w", refs[0], err)
-	}
-	return writeImageLayout(dir, map[string]v1.Image{w.layout: img})
+	return koLayout(ctx, t, src, base, dir, log, map[string]string{w.layout: w.cmd})
 }
