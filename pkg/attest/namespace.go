@@ -2,6 +2,7 @@ package attest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -46,15 +47,28 @@ func (k *NamespaceKeys) OptedIn(ctx context.Context, ns string) (bool, error) {
 	return true, nil
 }
 
+// OptedInSigner returns namespace ns's signer, or nil (and no error) when
+// the namespace has not opted in: one read of the Secret for both.
+func (k *NamespaceKeys) OptedInSigner(ctx context.Context, ns string) (*Signer, error) {
+	s, err := k.Signer(ctx, ns)
+	if errors.Is(err, errNotOptedIn) {
+		return nil, nil
+	}
+	return s, err
+}
+
+// errNotOptedIn marks the Secret missing or unreadable.
+var errNotOptedIn = errors.New("not opted in")
+
 // Signer returns namespace ns's signer. Problems wrap ErrKeyUnavailable
 // and say how to fix them, without a byte of the key.
 func (k *NamespaceKeys) Signer(ctx context.Context, ns string) (*Signer, error) {
 	sec, err := k.Kube.CoreV1().Secrets(ns).Get(ctx, SigningSecret, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
-		return nil, fmt.Errorf("%w: Secret %s/%s not found: create it with `cosign generate-key-pair k8s://%s/%s`", ErrKeyUnavailable, ns, SigningSecret, ns, SigningSecret)
+		return nil, fmt.Errorf("%w: Secret %s/%s not found: create it with `cosign generate-key-pair k8s://%s/%s` (%w)", ErrKeyUnavailable, ns, SigningSecret, ns, SigningSecret, errNotOptedIn)
 	case apierrors.IsForbidden(err):
-		return nil, fmt.Errorf("%w: the controller may not read Secret %s/%s: bind ClusterRole %s to ServiceAccount modelguard/modelguard-controller in namespace %s", ErrKeyUnavailable, ns, SigningSecret, SigningSecretReader, ns)
+		return nil, fmt.Errorf("%w: the controller may not read Secret %s/%s: bind ClusterRole %s to ServiceAccount modelguard/modelguard-controller in namespace %s (%w)", ErrKeyUnavailable, ns, SigningSecret, SigningSecretReader, ns, errNotOptedIn)
 	case err != nil:
 		return nil, fmt.Errorf("read Secret %s/%s: %w", ns, SigningSecret, err)
 	}

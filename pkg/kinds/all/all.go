@@ -26,11 +26,12 @@ func Kinds(ctx context.Context) []kinds.Kind {
 	engine := &guard.Engine{Kube: kubeclient.Get(ctx), Dynamic: dynamicclient.Get(ctx)}
 	acs := &central.Clients{Kube: kubeclient.Get(ctx), ReuseWindow: 10 * time.Minute}
 	keys := &attest.NamespaceKeys{Kube: kubeclient.Get(ctx)}
+	signing := &kinds.Attestor{Keys: keys}
 	return []kinds.Kind{
 		&namespaceguard.Kind{Engine: engine},
-		&imagescan.Kind{Central: acs},
-		&imagecheck.Kind{Central: acs},
-		&deploymentcheck.Kind{Central: acs, Kube: kubeclient.Get(ctx)},
+		&imagescan.Kind{Central: acs, Attest: signing},
+		&imagecheck.Kind{Central: acs, Attest: signing},
+		&deploymentcheck.Kind{Central: acs, Kube: kubeclient.Get(ctx), Attest: signing},
 		&verifyimage.Kind{Keys: keys},
 	}
 }
