@@ -54,6 +54,7 @@ fuzz: ## run each fuzz target for FUZZTIME
 	$(GO) test ./pkg/gate/ -run '^$$' -fuzz '^FuzzParseAllow$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/gate/ -run '^$$' -fuzz '^FuzzParseManifests$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/imageref/ -run '^$$' -fuzz '^FuzzDigest$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/attest/ -run '^$$' -fuzz '^FuzzStatements$$' -fuzztime $(FUZZTIME)
 
 build: ## build the controller and CLI into bin/
 	$(GO) build -o bin/ ./cmd/...

@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/modelguard/modelguard/pkg/attest"
 	"github.com/modelguard/modelguard/pkg/reconciler/pipelinerun"
+	"github.com/modelguard/modelguard/test/acsemulator"
 	"github.com/modelguard/modelguard/test/localcluster"
 	"github.com/modelguard/modelguard/test/ociregistry"
 	"github.com/sigstore/cosign/v2/pkg/cosign"
@@ -203,6 +205,75 @@ func TestPipelineProvenance(t *testing.T) {
 			if l, _ := atts.Get(); len(l) > 0 {
 				t.Errorf("namespace without opt-in (Secret: %v): %d attestations written", bind, len(l))
 			}
+		}
+	}
+}
+
+// The ACS kinds sign their decisions with the namespace's key once it
+// opted in: ImageScan's vuln statement and ImageCheck's verdict verify
+// with cosign's code, and VerifyImage, reading the attestor key from the
+// namespace's Secret, passes the freshly scanned image. The controller's
+// log never shows the key.
+func TestGateAttestations(t *testing.T) {
+	reg := ociregistry.Start(t)
+	central := startCentral(t)
+	central.ScanUnknownAs(&acsemulator.Image{User: "65532", Components: []acsemulator.Component{{Name: "busybox", Version: "1.37.0"}}})
+	ns := acsNamespace(t, central, centralToken, true)
+	key := optIn(t, ns, true)
+	url, digest := pushRandom(t, reg, "models/gated")
+	image := url[:strings.LastIndex(url, ":")] + "@" + digest
+	// Chains' part, played by the namespace's key: a signature.
+	signer, err := attest.NewSigner("test", key.Private, key.Password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := signer.Sign(context.Background(), image, attest.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	scan := scanRun(t, ns, "scan", image, "")
+	wantOutcome(t, "scan", scan, true, "Succeeded", "")
+	createCustomRun(t, ns, fmt.Sprintf(`
+metadata: {name: check}
+spec:
+  customRef: {apiVersion: modelguard.dev/v1alpha1, kind: ImageCheck}
+  params: [{name: image, value: %q}]`, image))
+	wantOutcome(t, "check", waitDone(t, ns, "check"), true, "Succeeded", "")
+
+	atts, err := attest.Attestations(context.Background(), image, attest.VerifyOptions{PublicKey: key.Public})
+	if err != nil {
+		t.Fatal(err)
+	}
+	types := map[string]string{}
+	for _, a := range atts {
+		types[a.PredicateType] = string(a.Predicate)
+	}
+	if !strings.Contains(types[attest.PredicateVuln], `"verdict":"pass"`) || !strings.Contains(types[attest.PredicateImageCheck], `"gate":"ImageCheck"`) ||
+		!strings.Contains(types[attest.PredicateVuln], "tekton.dev/v1beta1/CustomRun/"+ns+"/scan") {
+		t.Errorf("statements: %v", types)
+	}
+
+	pub, _ := json.Marshal(string(key.Public))
+	createCustomRun(t, ns, fmt.Sprintf(`
+metadata: {name: verify}
+spec:
+  customRef: {apiVersion: modelguard.dev/v1alpha1, kind: VerifyImage}
+  params:
+    - {name: image, value: %q}
+    - {name: public-key, value: %s}
+    - {name: max-scan-age, value: 1h}`, url+"@"+digest, pub))
+	verify := waitDone(t, ns, "verify")
+	wantOutcome(t, "verify", verify, true, "Succeeded", "")
+	if result(verify, "scan") != "pass" || result(verify, "tag") != "pass" {
+		t.Errorf("verify results: %+v", verify.Status.Results)
+	}
+	log, err := os.ReadFile(env.controller.LogPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range [][]byte{key.Password, key.Private[40:80]} {
+		if strings.Contains(string(log), string(secret)) {
+			t.Error("the controller's log quotes the namespace's signing key or its password")
 		}
 	}
 }

@@ -57,6 +57,10 @@ func TestModelRelease(t *testing.T) {
 	central.ScanUnknownAs(&acsemulator.Image{User: "65532", Components: []acsemulator.Component{{Name: "busybox", Version: "1.37.0"}}})
 	pipelines, serving := namespace(t, "release-pipelines"), "release-serving"
 	release(t, pipelines, serving, central)
+	// The namespace opts in to signing: the gates' decisions and the
+	// pipeline's provenance are signed with this key.
+	signing := keySecret(t, pipelines, attest.SigningSecret)
+	bindController(t, pipelines, attest.SigningSecretReader)
 	claim := modelVolume(t, pipelines, "models", map[string]string{"tiny": tinyModel()})
 	// Chains' public key, as the deploy step's cosign-pub workspace.
 	pub := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "chains-public-key"}, Data: map[string][]byte{"cosign.pub": env.chains.PublicKey}}
@@ -82,6 +86,10 @@ func TestModelRelease(t *testing.T) {
 				{Name: "model-name", Value: str("tiny")},
 				{Name: "operator-groups", Value: arr(localcluster.GroupOperators)},
 				{Name: "data-scientist-groups", Value: arr(localcluster.GroupDataScientists)},
+				{Name: "source", Value: str(releaseSource)},
+				{Name: "revision", Value: str(releaseRevision)},
+				{Name: "public-key", Value: str(string(env.chains.PublicKey))},
+				{Name: "max-scan-age", Value: str("1h")},
 				{Name: "modelguard-image", Value: str(env.modelguard)},
 			},
 			TaskRunTemplate: pipelinev1.PipelineTaskRunTemplate{PodTemplate: hostPods()},
@@ -116,10 +124,14 @@ func TestModelRelease(t *testing.T) {
 	if results["IMAGE_DIGEST"] == "" || results["access-matrix"] == "" || results["scan-summary"] == "" {
 		t.Errorf("pipeline results: %v", results)
 	}
-	if !strings.Contains(results["verified"], "verified with cosign.pub") {
-		t.Errorf("the deploy step did not verify Chains' signature: verified = %q", results["verified"])
+	if !strings.Contains(results["verified"], "signature, build-provenance") {
+		t.Errorf("the deploy step did not verify Chains' signature and provenance: verified = %q", results["verified"])
+	}
+	if !strings.Contains(results["verify-summary"], "verified: tag, signature, build-provenance, scan") {
+		t.Errorf("the VerifyImage gate: %q", results["verify-summary"])
 	}
 	checkSigned(t, pr, results["IMAGE_URL"], results["IMAGE_DIGEST"])
+	checkRelease(t, pr, results["IMAGE_URL"], results["IMAGE_DIGEST"], signing)
 
 	// The guard really ran before the deploy: the serving namespace
 	// enforces the restricted Pod Security profile the pods passed.
@@ -177,10 +189,14 @@ func checkSigned(t *testing.T, pr *pipelinev1.PipelineRun, url, digest string) {
 
 // bindACSReader lets the controller read the modelguard-acs Secret in ns,
 // as a namespace owner does (config/220-acs-secret-reader.yaml).
-func bindACSReader(t *testing.T, ns string) {
+func bindACSReader(t *testing.T, ns string) { bindController(t, ns, "modelguard-acs-secret-reader") }
+
+// bindController binds one of config/'s opt-in ClusterRoles to the
+// controller in ns.
+func bindController(t *testing.T, ns, role string) {
 	t.Helper()
-	rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "modelguard-acs-secret-reader"},
-		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "modelguard-acs-secret-reader"},
+	rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: role},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role},
 		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: localcluster.ControllerServiceAccount, Namespace: localcluster.ControllerNamespace}}}
 	if _, err := env.kube.RbacV1().RoleBindings(ns).Create(context.Background(), rb, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
