@@ -272,18 +272,7 @@ func (c *Cluster) waitPolicyControllerReady(ctx context.Context, client kubernet
 }
 
 func (c *Cluster) describePolicyController(ctx context.Context) string {
-	var b strings.Builder
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
-	defer cancel()
-	for _, args := range [][]string{
-		{"-n", PolicyControllerNamespace, "describe", "pods"},
-		{"-n", PolicyControllerNamespace, "logs", "-l", policyControllerSelector, "--all-containers", "--tail=60"},
-	} {
-		out, err := c.Kubectl(ctx, UserAdmin, args...)
-		fmt.Fprintf(&b, "--- kubectl %s ---\n%s", strings.Join(args, " "), out)
-		if err != nil {
-			fmt.Fprintf(&b, "(%v)\n", err)
-		}
-	}
-	return b.String()
+	return c.kubectlReport(ctx,
+		[]string{"-n", PolicyControllerNamespace, "describe", "pods"},
+		[]string{"-n", PolicyControllerNamespace, "logs", "-l", policyControllerSelector, "--all-containers", "--tail=60"})
 }

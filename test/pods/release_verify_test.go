@@ -173,22 +173,12 @@ func wantReason(t *testing.T, cr *v1beta1.CustomRun, reason string) {
 // and its digest.
 func arbitraryImage(t *testing.T, repo string) (string, string) {
 	t.Helper()
-	img, err := random.Image(1024, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tag, err := name.NewTag(env.cluster.Registry + "/" + repo + ":1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(tag, img); err != nil {
-		t.Fatal(err)
-	}
-	d, _ := img.Digest()
-	return tag.String(), d.String()
+	url := env.cluster.Registry + "/" + repo + ":1"
+	return url, pushUnder(t, url)
 }
 
-func pushUnder(t *testing.T, url string) {
+// pushUnder pushes a new random image to the tag and returns its digest.
+func pushUnder(t *testing.T, url string) string {
 	t.Helper()
 	img, err := random.Image(1024, 1)
 	if err != nil {
@@ -201,6 +191,8 @@ func pushUnder(t *testing.T, url string) {
 	if err := remote.Write(tag, img); err != nil {
 		t.Fatal(err)
 	}
+	d, _ := img.Digest()
+	return d.String()
 }
 
 // rogueTaskRun is what any TaskRun author can do: report an image as
