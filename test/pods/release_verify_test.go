@@ -41,6 +41,7 @@ func checkRelease(t *testing.T, pr *pipelinev1.PipelineRun, url, digest string, 
 		t.Fatalf("%s = %q, want written", pipelinerun.Annotation, got)
 	}
 	image := url + "@" + digest
+	checkPipelineProvenance(t, pr, image, signing.Public)
 	full := map[string]string{
 		"image": image, "public-key": string(env.chains.PublicKey),
 		"builder-id": "https://tekton.dev/chains/v2", "build-task": "model-image-build",
@@ -97,6 +98,56 @@ func checkRelease(t *testing.T, pr *pipelinev1.PipelineRun, url, digest string, 
 	wantReason(t, verifyRun(t, ns, "repushed", full, gates), attest.ReasonTagMoved)
 
 	noLeaks(t, []string{ns, pr.Spec.Params[indexOf(pr.Spec.Params, "serving-namespace")].Value.StringVal}, signing)
+}
+
+// checkPipelineProvenance: cosign's own verification code
+// (cosign.VerifyImageAttestations, through attest.Attestations) accepts the
+// pipeline provenance with the namespace's key, and it lists every child of
+// the PipelineRun — the TaskRuns and the CustomRuns Chains skips — with
+// the outcome the cluster recorded.
+func checkPipelineProvenance(t *testing.T, pr *pipelinev1.PipelineRun, image string, pub []byte) {
+	t.Helper()
+	atts, err := attest.Attestations(context.Background(), image, attest.VerifyOptions{PublicKey: pub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var runs map[string]attest.Run
+	for _, a := range atts {
+		if a.PredicateType != attest.PredicateSLSA1 || a.BuilderID != attest.PipelineBuilderID {
+			continue
+		}
+		var p struct {
+			RunDetails struct {
+				Byproducts []struct {
+					MediaType   string     `json:"mediaType"`
+					Annotations attest.Run `json:"annotations"`
+				} `json:"byproducts"`
+			} `json:"runDetails"`
+		}
+		if err := json.Unmarshal(a.Predicate, &p); err != nil {
+			t.Fatal(err)
+		}
+		runs = map[string]attest.Run{}
+		for _, b := range p.RunDetails.Byproducts {
+			if b.MediaType == attest.RunMediaType {
+				runs[b.Annotations.Name] = b.Annotations
+			}
+		}
+	}
+	if runs == nil {
+		t.Fatalf("no pipeline provenance among %d attestations", len(atts))
+	}
+	kinds := map[string]int{}
+	for _, c := range pr.Status.ChildReferences {
+		r, ok := runs[c.Name]
+		if !ok || r.Kind != c.Kind || r.PipelineTask != c.PipelineTaskName || !r.Succeeded() {
+			t.Errorf("child %s %s (%s): in the provenance as %+v", c.Kind, c.Name, c.PipelineTaskName, r)
+		}
+		kinds[c.Kind]++
+	}
+	if len(runs) != len(pr.Status.ChildReferences) || kinds["TaskRun"] < 2 || kinds["CustomRun"] < 4 {
+		t.Errorf("provenance lists %d runs for %d children (%v)", len(runs), len(pr.Status.ChildReferences), kinds)
+	}
 }
 
 func indexOf(ps pipelinev1.Params, name string) int {
