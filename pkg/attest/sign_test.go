@@ -258,3 +258,24 @@ func TestLoadKeys(t *testing.T) {
 		t.Errorf("garbage public key: %v", err)
 	}
 }
+
+// The transparency-log switch is honoured: with a log named, a signature
+// that cannot be recorded there is not written at all (no silent
+// fallback to offline).
+func TestTransparencyLogSwitch(t *testing.T) {
+	ctx := context.Background()
+	host := startRegistry(t)
+	k := generate(t)
+	s := k.signer(t)
+	img := pushImage(t, host, "models/tlog").String()
+	o := WriteOptions{TransparencyLog: "http://127.0.0.1:1"} // nothing listens there
+	if _, err := s.Sign(ctx, img, o); err == nil || !strings.Contains(err.Error(), "transparency log http://127.0.0.1:1") {
+		t.Errorf("Sign with an unreachable log: %v", err)
+	}
+	if _, err := s.Attest(ctx, img, PredicateVuln, map[string]string{}, o); err == nil || !strings.Contains(err.Error(), "transparency log") {
+		t.Errorf("Attest with an unreachable log: %v", err)
+	}
+	if _, err := Signatures(ctx, img, VerifyOptions{PublicKey: k.public}); !errors.Is(err, ErrNotSigned) {
+		t.Errorf("something was written anyway: %v", err)
+	}
+}
