@@ -84,6 +84,13 @@ func (c *Cluster) InstallPolicyController(ctx context.Context) (*PolicyControlle
 	// 2-core machine knative's start-up can take longer, and a restart
 	// would only repeat it. Readiness still gates the registration.
 	ctr.LivenessProbe = nil
+	// The release's image is distroless, whose user is 65532; ko puts the
+	// webhook on the local busybox base, whose user is root, which the
+	// Deployment's runAsNonRoot refuses. Run it as that same user.
+	if ctr.SecurityContext == nil {
+		ctr.SecurityContext = &corev1.SecurityContext{}
+	}
+	ctr.SecurityContext.RunAsUser = ptr.To[int64](65532)
 
 	ca, err := newCA("policy-controller-webhook-ca", 30*24*time.Hour)
 	if err != nil {
