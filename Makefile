@@ -67,6 +67,7 @@ fuzz: ## run each fuzz target for FUZZTIME
 	$(GO) test ./pkg/gate/ -run '^$$' -fuzz '^FuzzParseProcessAllow$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/gate/ -run '^$$' -fuzz '^FuzzParseManifests$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/imageref/ -run '^$$' -fuzz '^FuzzDigest$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/attest/ -run '^$$' -fuzz '^FuzzStatements$$' -fuzztime $(FUZZTIME)
 
 # release reads KO_DOCKER_REPO, VERSION, KO_DEFAULTBASEIMAGE (default:
 # .ko.yaml's, by digest), COSIGN_KEY and COSIGN_PASSWORD; see hack/release.

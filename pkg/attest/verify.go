@@ -3,7 +3,6 @@ package attest
 import (
 	"context"
 	"crypto"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -120,8 +119,10 @@ func (o VerifyOptions) checkOpts(ref string) (name.Reference, *cosign.CheckOpts,
 		return nil, nil, fmt.Errorf("public key: %w", err)
 	}
 	return r, &cosign.CheckOpts{
-		SigVerifier:        v,
-		RegistryClientOpts: []ociremote.Option{ociremote.WithRemoteOptions(o.Remote...)},
+		SigVerifier: v,
+		// More, not instead of, cosign's defaults: they carry the docker
+		// config keychain, which a Task step's credentials come through.
+		RegistryClientOpts: []ociremote.Option{ociremote.WithMoreRemoteOptions(o.Remote...)},
 		// Key-based and offline: there is no transparency log or
 		// certificate to check, and nothing to fetch from the internet.
 		IgnoreTlog: true,
@@ -154,15 +155,9 @@ func statement(sig oci.Signature) (Attestation, error) {
 	if err != nil {
 		return Attestation{}, err
 	}
-	var env struct {
-		Payload string `json:"payload"`
-	}
-	if err := json.Unmarshal(raw, &env); err != nil {
-		return Attestation{}, fmt.Errorf("DSSE envelope: %w", err)
-	}
-	body, err := base64.StdEncoding.DecodeString(env.Payload)
+	body, err := envelopePayload(raw)
 	if err != nil {
-		return Attestation{}, fmt.Errorf("DSSE payload: %w", err)
+		return Attestation{}, err
 	}
 	var st struct {
 		PredicateType string `json:"predicateType"`
@@ -180,21 +175,6 @@ func statement(sig oci.Signature) (Attestation, error) {
 			a.Subjects = append(a.Subjects, "sha256:"+d)
 		}
 	}
-	var p struct {
-		Builder struct {
-			ID string `json:"id"`
-		} `json:"builder"`
-		RunDetails struct {
-			Builder struct {
-				ID string `json:"id"`
-			} `json:"builder"`
-		} `json:"runDetails"`
-	}
-	if json.Unmarshal(st.Predicate, &p) == nil {
-		a.BuilderID = p.Builder.ID
-		if a.BuilderID == "" {
-			a.BuilderID = p.RunDetails.Builder.ID
-		}
-	}
+	a.BuilderID = builderOf(body)
 	return a, nil
 }

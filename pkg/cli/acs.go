@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/modelguard/modelguard/pkg/acs"
+	"github.com/modelguard/modelguard/pkg/attest"
 	"github.com/modelguard/modelguard/pkg/gate"
 	"github.com/modelguard/modelguard/pkg/report"
 	"github.com/modelguard/modelguard/pkg/results"
@@ -45,6 +46,10 @@ type acsOptions struct {
 	categories            []string
 	retries               int
 	retryDelay, timeout   time.Duration
+	// attestKey signs the gate's decision, as the kinds do with the
+	// namespace's key; not given, nothing is signed.
+	attestKey  keyFlags
+	kubeconfig string
 }
 
 func (o *acsOptions) flags(f *pflag.FlagSet) {
@@ -57,6 +62,23 @@ func (o *acsOptions) flags(f *pflag.FlagSet) {
 	f.IntVarP(&o.retries, "retries", "r", acs.DefaultRetries, "retries of a call Central may answer later (429, 5xx, transport errors); 0 for none")
 	f.DurationVarP(&o.retryDelay, "retry-delay", "d", acs.DefaultRetryBaseDelay, "first backoff wait between retries; it doubles, with jitter")
 	f.DurationVarP(&o.timeout, "timeout", "t", acs.DefaultTimeout, "bound on one call to Central")
+	o.attestKey.register(f, "attest-key", "sign the gate's decision (pass or fail) with this private key (cosign.key; password in $COSIGN_PASSWORD, or cosign.password in the -dir)")
+	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file, for acs watch and a k8s:// --attest-key (default: $KUBECONFIG, ~/.kube/config, or in-cluster)")
+}
+
+// seal signs a decided verdict with --attest-key, as the kinds sign with
+// the namespace's key, and returns it sealed (attest.Sealed): a pass that
+// could not be signed is an error.
+func (o *acsOptions) seal(cmd *cobra.Command, v gate.Verdict, write func(*attest.Signer, attest.Invocation) error) gate.Verdict {
+	if !o.attestKey.given() || (v.Outcome != gate.Pass && v.Outcome != gate.Fail) {
+		return v
+	}
+	s, err := o.attestKey.signer(cmd.Context(), o.kubeconfig, "")
+	if err != nil {
+		return attest.Sealed(v, err)
+	}
+	host, _ := os.Hostname() // a Task step's pod name
+	return attest.Sealed(v, write(s, attest.Invocation{URI: cmd.CommandPath(), EventID: host}))
 }
 
 // resolveReport checks the report flags and decides the report's path

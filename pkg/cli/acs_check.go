@@ -3,7 +3,9 @@ package cli
 import (
 	"fmt"
 	"strings"
+	"time"
 
+	"github.com/modelguard/modelguard/pkg/attest"
 	"github.com/modelguard/modelguard/pkg/gate"
 	"github.com/modelguard/modelguard/pkg/results"
 	"github.com/spf13/cobra"
@@ -45,6 +47,10 @@ func (o *acsCheckOptions) check(cmd *cobra.Command, _ []string) error {
 	}
 	in := gate.ImageCheckInput{Image: o.image, AllowTag: o.allowTag, Cluster: o.cluster, Categories: splitList(o.categories)}
 	r := gate.CheckImage(cmd.Context(), o.central(cmd.ErrOrStderr()), in)
+	r.Verdict = o.seal(cmd, r.Verdict, func(s *attest.Signer, inv attest.Invocation) error {
+		_, err := s.AttestImageCheck(cmd.Context(), o.image, r, time.Now(), inv, attest.WriteOptions{})
+		return err
+	})
 	return o.finish(cmd.OutOrStdout(), detectOutput{DetectReport: r, tool: "modelguard acs check", subject: o.image})
 }
 
@@ -90,6 +96,10 @@ func (o *acsDeploymentCheckOptions) check(cmd *cobra.Command, _ []string) error 
 	}
 	in := gate.DeploymentCheckInput{Manifests: ms, Namespace: o.namespace, Categories: splitList(o.categories), Cluster: o.cluster}
 	r := gate.CheckDeployment(cmd.Context(), o.central(cmd.ErrOrStderr()), in)
+	r.Verdict = o.seal(cmd, r.Verdict, func(s *attest.Signer, inv attest.Invocation) error {
+		_, err := s.AttestDeploymentCheck(cmd.Context(), gate.ManifestImages(ms), r, time.Now(), inv, attest.WriteOptions{})
+		return err
+	})
 	var files []string
 	for _, m := range ms {
 		files = append(files, m.Source)

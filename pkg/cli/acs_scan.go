@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/modelguard/modelguard/pkg/attest"
 	"github.com/modelguard/modelguard/pkg/gate"
 	"github.com/modelguard/modelguard/pkg/report"
 	"github.com/modelguard/modelguard/pkg/results"
@@ -61,7 +62,13 @@ func (o *acsScanOptions) scan(cmd *cobra.Command, args []string) error {
 	if err := o.resolveReport(cmd); err != nil {
 		return err
 	}
-	return o.finish(cmd.OutOrStdout(), scanOutput{gate.Scan(cmd.Context(), o.central(cmd.ErrOrStderr()), in)})
+	started := time.Now()
+	r := gate.Scan(cmd.Context(), o.central(cmd.ErrOrStderr()), in)
+	r.Verdict = o.seal(cmd, r.Verdict, func(s *attest.Signer, inv attest.Invocation) error {
+		_, err := s.AttestScan(cmd.Context(), r, started, time.Now(), inv, attest.WriteOptions{})
+		return err
+	})
+	return o.finish(cmd.OutOrStdout(), scanOutput{r})
 }
 
 func (o *acsScanOptions) input(extraAllow []string) (gate.ScanInput, error) {

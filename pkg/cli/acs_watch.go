@@ -21,7 +21,6 @@ type acsWatchOptions struct {
 	opts           gate.WatchOptions
 	since          string
 	from           string
-	kubeconfig     string
 	allowProcesses []string
 }
 
@@ -72,7 +71,6 @@ with array params: -- --allow-processes server:/usr/bin/modelguard --deny-polici
 	f.StringVar(&o.opts.OnFail, "on-fail", string(gate.OnFailNone), "none, or scale-to-zero: scale the watched Deployments to zero on a fail")
 	f.StringVar(&o.from, "from-namespace", "", "act for a run in this namespace: the workload's namespace must then have been handed to it "+
 		"(the NamespaceGuard opt-in) to be watched from elsewhere, and always to be rolled back (a Task passes its own)")
-	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster)")
 	o.flags(f)
 	_ = f.MarkHidden("cluster") // a watch delegates nothing to a secured cluster
 	return cmd

@@ -5,7 +5,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/modelguard/modelguard/pkg/attest"
 	"github.com/modelguard/modelguard/pkg/modelcar"
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -19,6 +23,7 @@ type buildOptions struct {
 	epoch      string
 	resultsDir string
 	bomDir     string
+	attachBOM  bool
 }
 
 func newBuildCommand(g *globalOptions) *cobra.Command {
@@ -63,7 +68,8 @@ Registry credentials come from the docker config ($DOCKER_CONFIG or
 	f.StringVar(&o.CacheDir, "cache-dir", defaultDigestCache(), "remembers layer digests so a rebuild hashes only what changed (\"\" disables)")
 	f.StringVar(&o.BOMPath, "bom", "", "write a CycloneDX ML-BOM to this file (before the push)")
 	f.StringVar(&o.bomDir, "bom-dir", "", "write the ML-BOM as mlbom.cdx.json in this directory; empty means none (for a Task's optional workspace)")
-	f.StringVar(&o.resultsDir, "results-dir", "", "also write IMAGE_URL, IMAGE_DIGEST and STORAGE_URI files here (a Tekton step passes /tekton/results)")
+	f.BoolVar(&o.attachBOM, "attach-bom", false, "attach the ML-BOM to the image's .sbom tag (as cosign attach sbom does) and report its digest as MLBOM_DIGEST, for the controller to attest")
+	f.StringVar(&o.resultsDir, "results-dir", "", "also write IMAGE_URL, IMAGE_DIGEST, STORAGE_URI, MLBOM_DIGEST and the Chains source hints CHAINS-GIT_URL/CHAINS-GIT_COMMIT here (a Tekton step passes /tekton/results)")
 	return cmd
 }
 
@@ -76,8 +82,10 @@ func defaultDigestCache() string {
 }
 
 // buildResults are the Task results the build writes (the Chains type
-// hints and the storage URI); after a failure they are written empty.
-var buildResults = []string{"IMAGE_URL", "IMAGE_DIGEST", "STORAGE_URI"}
+// hints, the storage URI, the attached ML-BOM's digest, and the source as
+// Chains' CHAINS-GIT_* hints, which become the provenance's resolved
+// dependencies); after a failure they are written empty.
+var buildResults = []string{"IMAGE_URL", "IMAGE_DIGEST", "STORAGE_URI", "MLBOM_DIGEST", "CHAINS-GIT_URL", "CHAINS-GIT_COMMIT"}
 
 func (o *buildOptions) run(cmd *cobra.Command, _ []string) error {
 	var err error
@@ -101,11 +109,30 @@ func (o *buildOptions) run(cmd *cobra.Command, _ []string) error {
 		}
 		o.BOMPath = filepath.Join(o.bomDir, "mlbom.cdx.json")
 	}
+	if o.attachBOM && o.BOMPath == "" {
+		o.BOMPath = filepath.Join(os.TempDir(), "mlbom.cdx.json")
+	}
 	res, err := modelcar.Build(cmd.Context(), o.Options)
 	if err != nil {
 		return err
 	}
-	if err := writeResults(o.resultsDir, map[string]string{"IMAGE_URL": res.ImageURL, "IMAGE_DIGEST": res.ImageDigest, "STORAGE_URI": res.StorageURI}); err != nil {
+	out := map[string]string{"IMAGE_URL": res.ImageURL, "IMAGE_DIGEST": res.ImageDigest, "STORAGE_URI": res.StorageURI,
+		"MLBOM_DIGEST": "", "CHAINS-GIT_URL": "", "CHAINS-GIT_COMMIT": ""}
+	if o.Source != "" && o.Revision != "" {
+		out["CHAINS-GIT_URL"], out["CHAINS-GIT_COMMIT"] = o.Source, o.Revision
+	}
+	if o.attachBOM {
+		bom, err := readBounded(o.BOMPath, attest.MaxSBOMBytes)
+		if err != nil {
+			return fmt.Errorf("ML-BOM: %w", err)
+		}
+		ref := strings.TrimPrefix(res.StorageURI, "oci://")
+		wo := attest.WriteOptions{Remote: append([]remote.Option{remote.WithAuthFromKeychain(authn.DefaultKeychain)}, o.Remote...)}
+		if out["MLBOM_DIGEST"], err = attest.AttachSBOM(cmd.Context(), ref, bom, wo); err != nil {
+			return err
+		}
+	}
+	if err := writeResults(o.resultsDir, out); err != nil {
 		return err
 	}
 	return o.print(cmd.OutOrStdout(), buildReport{res})

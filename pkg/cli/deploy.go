@@ -5,23 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"time"
 
-	"github.com/modelguard/modelguard/pkg/attest"
 	"github.com/modelguard/modelguard/pkg/deploy"
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 )
 
 type deployOptions struct {
 	*globalOptions
 	deploy.Spec
-	kubeconfig, publicKey, resultsDir string
-	publicKeyDir                      string
-	timeout, verifyTimeout            time.Duration
+	policyFlags
+	kubeconfig, resultsDir string
+	timeout                time.Duration
 }
 
 // deployResults are the model-deploy Task's results.
@@ -37,10 +32,11 @@ modelguard) that copy /models out of --model-image and serve it with
 modelguard serve from --server-image, waits until every replica's readiness
 probe passes, and asks one replica for the digest of the files it serves.
 
-With --public-key it first verifies, offline, that the model image carries a
-cosign signature and an in-toto attestation made with that key (as Tekton
-Chains makes them), waiting up to --verify-timeout for them to appear, and
-refuses (exit 2) an image without them.
+With --key (or --key-dir) it first runs the VerifyImage gate on the model
+image, as modelguard verify does, with the same policy flags: a signature
+by that key (as Tekton Chains makes it), and whatever build provenance,
+pipeline provenance and scan the flags require, waiting up to --wait for
+Chains to sign. An image that fails is not deployed (exit 2).
 
 It is a smoke test of the image: real runtimes (vLLM, Triton) are deployed
 through KServe.`,
@@ -66,9 +62,7 @@ through KServe.`,
 	f.StringVar(&o.ServerImage, "server-image", "", "the modelguard image, repo@sha256:... (required)")
 	f.Int32Var(&o.Port, "port", 8080, "port the server listens on")
 	f.Int32Var(&o.Replicas, "replicas", 1, "replicas")
-	f.StringVar(&o.publicKey, "public-key", "", "cosign public key (PEM file): verify the model image's signature and attestation first")
-	f.StringVar(&o.publicKeyDir, "public-key-dir", "", "a mounted Secret holding cosign.pub (as cosign generate-key-pair k8s:// makes it); given but empty (an unbound optional Task workspace) means no check")
-	f.DurationVar(&o.verifyTimeout, "verify-timeout", 2*time.Minute, "how long to wait for the signature and attestation to appear (Chains signs after the build)")
+	o.policyFlags.register(f, 2*time.Minute)
 	f.DurationVar(&o.timeout, "timeout", 3*time.Minute, "how long to wait for the replicas to be ready")
 	f.StringVar(&o.resultsDir, "results-dir", "", "also write each result to a file here (a Tekton step passes /tekton/results)")
 	return cmd
@@ -79,26 +73,14 @@ func (o *deployOptions) run(cmd *cobra.Command) error {
 	if err := o.Spec.Validate(); err != nil {
 		return fmt.Errorf("--%v", err)
 	}
-	if o.publicKeyDir != "" {
-		if o.publicKey != "" {
-			return fmt.Errorf("--public-key and --public-key-dir: give one")
-		}
-		o.publicKey = filepath.Join(o.publicKeyDir, "cosign.pub")
-	}
-	verified := "not checked (no public key given)"
-	if o.publicKey != "" {
+	verified := "not checked (no key given)"
+	if o.key.given() {
 		var err error
 		if verified, err = o.verify(cmd.Context(), cmd.ErrOrStderr()); err != nil {
 			return err
 		}
 	}
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = o.kubeconfig
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
-	if err != nil {
-		return fmt.Errorf("kubeconfig: %w", err)
-	}
-	kube, err := kubernetes.NewForConfig(cfg)
+	kube, err := kubeClient(o.kubeconfig)
 	if err != nil {
 		return err
 	}
@@ -115,22 +97,19 @@ func (o *deployOptions) run(cmd *cobra.Command) error {
 	return err
 }
 
-// verify waits for a signature and an attestation that verify with the
-// key (attest.Await); one that does not verify, or none within the
-// timeout, is a "no" (exit 2).
+// verify runs the VerifyImage engine on the model image; a failed check
+// is a "no" (exit 2).
 func (o *deployOptions) verify(ctx context.Context, log io.Writer) (string, error) {
-	key, err := os.ReadFile(o.publicKey)
+	ip, err := o.policy(ctx, o.kubeconfig, o.ModelImage)
 	if err != nil {
-		return "", fmt.Errorf("--public-key: %w", err)
-	}
-	v, err := attest.Await(ctx, o.ModelImage, attest.VerifyOptions{PublicKey: key}, o.verifyTimeout, 0, func(err error) {
-		fmt.Fprintf(log, "modelguard: %v; waiting for it\n", err)
-	})
-	switch {
-	case errors.Is(err, attest.ErrWrongKey), errors.Is(err, attest.ErrNotSigned), errors.Is(err, attest.ErrNotAttested):
-		return "", &DeniedError{Reason: "NotVerified: " + err.Error()}
-	case err != nil:
 		return "", err
 	}
-	return fmt.Sprintf("%d signature(s) and %d attestation(s) (%s) verified with %s", v.Signatures, len(v.Attestations), v.Attestations[0].PredicateType, filepath.Base(o.publicKey)), nil
+	rep, err := o.await(ctx, ip, log)
+	if err != nil {
+		return "", err
+	}
+	if !rep.Pass {
+		return "", &DeniedError{Reason: rep.Reason + ": " + rep.Message}
+	}
+	return rep.Message, nil
 }

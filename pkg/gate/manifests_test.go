@@ -64,3 +64,30 @@ func FuzzParseManifests(f *testing.F) {
 		}
 	})
 }
+
+func TestManifestImages(t *testing.T) {
+	y := `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: d}
+spec:
+  template:
+    spec:
+      initContainers: [{name: i, image: "reg/init@sha256:` + strings.Repeat("a", 64) + `"}]
+      containers: [{name: c, image: "reg/app:latest"}, {name: s, image: "reg/side@sha256:` + strings.Repeat("b", 64) + `"}]
+---
+apiVersion: serving.kserve.io/v1beta1
+kind: InferenceService
+metadata: {name: m}
+spec:
+  predictor:
+    model: {storageUri: "oci://reg/model@sha256:` + strings.Repeat("c", 64) + `"}
+`
+	got := ManifestImages([]Manifest{{Source: "inline", YAML: y}})
+	want := []string{"reg/init@sha256:" + strings.Repeat("a", 64), "reg/model@sha256:" + strings.Repeat("c", 64), "reg/side@sha256:" + strings.Repeat("b", 64)}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("ManifestImages = %v, want %v (tags are not pinned)", got, want)
+	}
+	if got := ManifestImages([]Manifest{{Source: "x", YAML: "not: [yaml"}}); got != nil {
+		t.Errorf("broken manifests: %v", got)
+	}
+}

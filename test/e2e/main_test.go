@@ -16,6 +16,7 @@ import (
 	"github.com/modelguard/modelguard/pkg/kinds"
 	"github.com/modelguard/modelguard/pkg/kinds/all"
 	"github.com/modelguard/modelguard/pkg/reconciler/customrun"
+	"github.com/modelguard/modelguard/pkg/reconciler/pipelinerun"
 	"github.com/modelguard/modelguard/test/localcluster"
 	tekton "github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
 	"k8s.io/client-go/kubernetes"
@@ -40,7 +41,7 @@ type environment struct {
 
 func TestMain(m *testing.M) {
 	if os.Getenv(roleEnv) == "controller" {
-		customrun.Main(func(ctx context.Context) []kinds.Kind { return append(all.Kinds(ctx), echoKind{}) })
+		customrun.Main(func(ctx context.Context) []kinds.Kind { return append(all.Kinds(ctx), echoKind{}) }, pipelinerun.NewController)
 		return
 	}
 	flag.Parse()

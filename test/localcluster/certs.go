@@ -40,55 +40,16 @@ func writePKI(dir string) (*pki, error) {
 		SAKeyFile: filepath.Join(dir, "sa.key"),
 		SAPubFile: filepath.Join(dir, "sa.pub"),
 	}
-	now := time.Now()
 	// A year: a detached demo cluster may live for a while.
-	notAfter := now.Add(365 * 24 * time.Hour)
-
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := newCA("modelguard-localcluster-ca", 365*24*time.Hour)
 	if err != nil {
-		return nil, fmt.Errorf("generate CA key: %w", err)
+		return nil, err
 	}
-	caTmpl := &x509.Certificate{
-		SerialNumber:          serial(),
-		Subject:               pkix.Name{CommonName: "modelguard-localcluster-ca"},
-		NotBefore:             now.Add(-time.Minute),
-		NotAfter:              notAfter,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	p.CAPEM = ca.pem
+	der, keyDER, err := ca.serving("kube-apiserver", []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback, net.IPv4(10, 0, 0, 1)},
+		[]string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"})
 	if err != nil {
-		return nil, fmt.Errorf("create CA certificate: %w", err)
-	}
-	caCert, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		return nil, fmt.Errorf("parse CA certificate: %w", err)
-	}
-	p.CAPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
-
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("generate serving key: %w", err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial(),
-		Subject:      pkix.Name{CommonName: "kube-apiserver"},
-		NotBefore:    now.Add(-time.Minute),
-		NotAfter:     notAfter,
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback, net.IPv4(10, 0, 0, 1)},
-		DNSNames: []string{"localhost", "kubernetes", "kubernetes.default",
-			"kubernetes.default.svc", "kubernetes.default.svc.cluster.local"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
-	if err != nil {
-		return nil, fmt.Errorf("create serving certificate: %w", err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return nil, fmt.Errorf("marshal serving key: %w", err)
+		return nil, err
 	}
 
 	saKey, err := rsa.GenerateKey(rand.Reader, 2048)
@@ -105,7 +66,7 @@ func writePKI(dir string) (*pki, error) {
 		block *pem.Block
 		mode  os.FileMode
 	}{
-		{p.CAFile, &pem.Block{Type: "CERTIFICATE", Bytes: caDER}, 0o644},
+		{p.CAFile, &pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw}, 0o644},
 		{p.CertFile, &pem.Block{Type: "CERTIFICATE", Bytes: der}, 0o644},
 		{p.KeyFile, &pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}, 0o600},
 		{p.SAKeyFile, &pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(saKey)}, 0o600},
@@ -117,6 +78,67 @@ func writePKI(dir string) (*pki, error) {
 		}
 	}
 	return p, nil
+}
+
+// certAuthority signs serving certificates for the cluster's components.
+type certAuthority struct {
+	cert     *x509.Certificate
+	key      *ecdsa.PrivateKey
+	pem      []byte
+	notAfter time.Time
+}
+
+func newCA(name string, life time.Duration) (*certAuthority, error) {
+	now := time.Now()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("generate CA key: %w", err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial(),
+		Subject:               pkix.Name{CommonName: name},
+		NotBefore:             now.Add(-time.Minute),
+		NotAfter:              now.Add(life),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, fmt.Errorf("create CA certificate: %w", err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("parse CA certificate: %w", err)
+	}
+	return &certAuthority{cert: cert, key: key, notAfter: tmpl.NotAfter,
+		pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}, nil
+}
+
+// serving issues a server certificate for the addresses and names; it
+// returns the certificate and its PKCS#8 key, DER.
+func (ca *certAuthority) serving(cn string, ips []net.IP, names []string) (cert, key []byte, err error) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, fmt.Errorf("generate %s key: %w", cn, err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial(),
+		Subject:      pkix.Name{CommonName: cn},
+		NotBefore:    time.Now().Add(-time.Minute),
+		NotAfter:     ca.notAfter,
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses:  ips,
+		DNSNames:     names,
+	}
+	if cert, err = x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &k.PublicKey, ca.key); err != nil {
+		return nil, nil, fmt.Errorf("create %s certificate: %w", cn, err)
+	}
+	if key, err = x509.MarshalPKCS8PrivateKey(k); err != nil {
+		return nil, nil, fmt.Errorf("marshal %s key: %w", cn, err)
+	}
+	return cert, key, nil
 }
 
 func serial() *big.Int {

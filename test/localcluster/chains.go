@@ -3,23 +3,15 @@ package localcluster
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/modelguard/modelguard/test/tools"
-	"github.com/sigstore/cosign/v2/pkg/cosign"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 )
@@ -77,7 +69,7 @@ func (c *Cluster) InstallChains(ctx context.Context) (*Chains, error) {
 	if err != nil {
 		return nil, err
 	}
-	release, deployment, err := chainsRelease(filepath.Join(modDir, "config"))
+	release, deployment, err := readRelease(filepath.Join(modDir, "config"))
 	if err != nil {
 		return nil, err
 	}
@@ -107,10 +99,11 @@ func (c *Cluster) InstallChains(ctx context.Context) (*Chains, error) {
 			return nil, fmt.Errorf("install chains: %w", err)
 		}
 	}
-	pub, err := createSigningSecret(ctx, client)
+	keys, err := StoreKeyPair(ctx, client, ChainsNamespace, "signing-secrets")
 	if err != nil {
 		return nil, err
 	}
+	pub := keys.Public
 	// The pod's CA file comes from this ConfigMap, which the
 	// controller-manager publishes into every new namespace.
 	if err := waitFor(ctx, 30*time.Second, func() (bool, string, error) {
@@ -129,51 +122,6 @@ func (c *Cluster) InstallChains(ctx context.Context) (*Chains, error) {
 	return &Chains{Namespace: ChainsNamespace, Image: ref, PublicKey: pub}, nil
 }
 
-// chainsRelease reads the YAML files of Chains' config/ dir and returns
-// every object but the controller Deployment, and that Deployment.
-func chainsRelease(dir string) ([]any, *appsv1.Deployment, error) {
-	paths, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
-	if err != nil || len(paths) == 0 {
-		return nil, nil, fmt.Errorf("no chains release manifests in %s", dir)
-	}
-	var objs []any
-	var dep *appsv1.Deployment
-	for _, p := range paths {
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return nil, nil, fmt.Errorf("read chains release: %w", err)
-		}
-		dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-		for {
-			var u unstructured.Unstructured
-			if err := dec.Decode(&u.Object); err != nil {
-				if errors.Is(err, io.EOF) {
-					break
-				}
-				return nil, nil, fmt.Errorf("parse %s: %w", filepath.Base(p), err)
-			}
-			if len(u.Object) == 0 {
-				continue
-			}
-			if u.GetKind() != "Deployment" {
-				objs = append(objs, u.Object)
-				continue
-			}
-			if dep != nil {
-				return nil, nil, fmt.Errorf("chains release has more than one Deployment")
-			}
-			dep = &appsv1.Deployment{}
-			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, dep); err != nil {
-				return nil, nil, fmt.Errorf("chains Deployment: %w", err)
-			}
-		}
-	}
-	if dep == nil || len(dep.Spec.Template.Spec.Containers) != 1 {
-		return nil, nil, fmt.Errorf("chains release in %s has no one-container Deployment", dir)
-	}
-	return objs, dep, nil
-}
-
 // chainsConfig reads the project's chains-config ConfigMap and allows the
 // plain-HTTP registry, the one setting a local cluster needs changed.
 func chainsConfig(path string) (*corev1.ConfigMap, error) {
@@ -190,31 +138,6 @@ func chainsConfig(path string) (*corev1.ConfigMap, error) {
 	}
 	cm.Data["storage.oci.repository.insecure"] = "true"
 	return &cm, nil
-}
-
-// createSigningSecret generates a cosign key pair and stores it in the
-// release's (empty) signing-secrets Secret, as `cosign generate-key-pair
-// k8s://tekton-chains/signing-secrets` does. It returns the public key.
-func createSigningSecret(ctx context.Context, client kubernetes.Interface) ([]byte, error) {
-	pw := make([]byte, 16)
-	if _, err := rand.Read(pw); err != nil {
-		return nil, err
-	}
-	password := []byte(hex.EncodeToString(pw))
-	keys, err := cosign.GenerateKeyPair(func(bool) ([]byte, error) { return password, nil })
-	if err != nil {
-		return nil, fmt.Errorf("generate cosign key pair: %w", err)
-	}
-	secrets := client.CoreV1().Secrets(ChainsNamespace)
-	s, err := secrets.Get(ctx, "signing-secrets", metav1.GetOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("chains signing secret: %w", err)
-	}
-	s.Data = map[string][]byte{"cosign.key": keys.PrivateBytes, "cosign.password": password, "cosign.pub": keys.PublicBytes}
-	if _, err := secrets.Update(ctx, s, metav1.UpdateOptions{}); err != nil {
-		return nil, fmt.Errorf("chains signing secret: %w", err)
-	}
-	return keys.PublicBytes, nil
 }
 
 // writeManifests writes objects as one multi-document YAML file.

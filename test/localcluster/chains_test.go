@@ -167,7 +167,7 @@ func TestChainsManifests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	objs, dep, err := chainsRelease(filepath.Join(dir, "config"))
+	objs, dep, err := readRelease(filepath.Join(dir, "config"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -73,14 +73,20 @@ func podTrouble(p corev1.Pod) string {
 // describeChains returns the description of Chains' pods and the
 // controller's log (current and previous run), for error messages.
 func (c *Cluster) describeChains(ctx context.Context) string {
+	return c.kubectlReport(ctx,
+		[]string{"-n", ChainsNamespace, "describe", "pods"},
+		[]string{"-n", ChainsNamespace, "logs", "-l", chainsPodSelector, "-c", "tekton-chains-controller", "--tail=60"},
+		[]string{"-n", ChainsNamespace, "logs", "-l", chainsPodSelector, "-c", "tekton-chains-controller", "--tail=60", "--previous"})
+}
+
+// kubectlReport runs each kubectl command as the admin and returns their
+// outputs (and errors) under headers: what an error message about a pod
+// that will not come up needs.
+func (c *Cluster) kubectlReport(ctx context.Context, commands ...[]string) string {
 	var b strings.Builder
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
 	defer cancel()
-	for _, args := range [][]string{
-		{"-n", ChainsNamespace, "describe", "pods"},
-		{"-n", ChainsNamespace, "logs", "-l", chainsPodSelector, "-c", "tekton-chains-controller", "--tail=60"},
-		{"-n", ChainsNamespace, "logs", "-l", chainsPodSelector, "-c", "tekton-chains-controller", "--tail=60", "--previous"},
-	} {
+	for _, args := range commands {
 		out, err := c.Kubectl(ctx, UserAdmin, args...)
 		fmt.Fprintf(&b, "--- kubectl %s ---\n%s", strings.Join(args, " "), out)
 		if err != nil {

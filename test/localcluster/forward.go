@@ -90,19 +90,30 @@ func newForwarder() *forwarder { return &forwarder{conns: map[net.Conn]struct{}{
 
 // forward serves l, copying each connection to target (host:port).
 func (f *forwarder) forward(l net.Listener, target string) {
+	f.forwardTo(l, func() string { return target })
+}
+
+// forwardTo serves l, copying each connection to what target returns at
+// the time; while it returns "", connections are refused.
+func (f *forwarder) forwardTo(l net.Listener, target func() string) {
 	f.mu.Lock()
 	f.listeners = append(f.listeners, l)
 	f.mu.Unlock()
 	f.wg.Go(func() { f.serve(l, target) })
 }
 
-func (f *forwarder) serve(l net.Listener, target string) {
+func (f *forwarder) serve(l net.Listener, target func() string) {
 	for {
 		in, err := l.Accept()
 		if err != nil {
 			return // closed
 		}
-		out, err := net.Dial("tcp", target)
+		to := target()
+		if to == "" {
+			in.Close()
+			continue
+		}
+		out, err := net.Dial("tcp", to)
 		if err != nil {
 			in.Close()
 			continue

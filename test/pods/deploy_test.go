@@ -88,7 +88,7 @@ func testModelDeploy(t *testing.T) {
 	tr = taskRun{name: "unsigned", serviceAccount: "model-deploy", params: map[string]string{
 		"namespace": serving, "name": "unsigned", "model-image": image, "verify-timeout": "3s"},
 		workspaces: []pipelinev1.WorkspaceBinding{secretWorkspace("cosign-pub", "cosign-pub")}}.run(t, pipelines, "model-deploy")
-	wantDone(t, tr, false, "NotVerified")
+	wantDone(t, tr, false, "NotSigned")
 	if _, err := env.kube.AppsV1().Deployments(serving).Get(context.Background(), "unsigned", metav1.GetOptions{}); err == nil {
 		t.Error("an unverified image was deployed")
 	}

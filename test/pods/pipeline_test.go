@@ -79,6 +79,10 @@ func TestModelRelease(t *testing.T) {
 	central.ScanUnknownAs(&acsemulator.Image{User: "65532", Components: []acsemulator.Component{{Name: "busybox", Version: "1.37.0"}}})
 	pipelines, serving := namespace(t, "release-pipelines"), "release-serving"
 	prepareModelRelease(t, pipelines, serving, central)
+	// The namespace opts in to signing: the gates' decisions and the
+	// pipeline's provenance are signed with this key.
+	signing := keySecret(t, pipelines, attest.SigningSecret)
+	bindController(t, pipelines, attest.SigningSecretReader)
 	claim := modelVolume(t, pipelines, "models", map[string]string{"tiny": tinyModel()})
 	// Chains' public key, as the deploy step's cosign-pub workspace.
 	pub := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "chains-public-key"}, Data: map[string][]byte{"cosign.pub": env.chains.PublicKey}}
@@ -107,6 +111,10 @@ func TestModelRelease(t *testing.T) {
 				{Name: "watch-window", Value: str("20s")},
 				{Name: "watch-grace", Value: str("5s")},
 				{Name: "watch-allow-processes", Value: arr("server:/usr/bin/modelguard")},
+				{Name: "source", Value: str(releaseSource)},
+				{Name: "revision", Value: str(releaseRevision)},
+				{Name: "public-key", Value: str(string(env.chains.PublicKey))},
+				{Name: "max-scan-age", Value: str("1h")},
 			},
 			TaskRunSpecs: []pipelinev1.PipelineTaskRunSpec{{PipelineTaskName: "deploy", ServiceAccountName: "model-deploy"}},
 			Workspaces: []pipelinev1.WorkspaceBinding{
@@ -142,10 +150,14 @@ func TestModelRelease(t *testing.T) {
 	if results["runtime-verdict"] != "pass" {
 		t.Errorf("runtime-verdict = %q: the watch after the deploy did not pass\n%s", results["runtime-verdict"], childLogs(t, pr))
 	}
-	if !strings.Contains(results["verified"], "verified with cosign.pub") {
-		t.Errorf("the deploy step did not verify Chains' signature: verified = %q", results["verified"])
+	if !strings.Contains(results["verified"], "signature, build-provenance") {
+		t.Errorf("the deploy step did not verify Chains' signature and provenance: verified = %q", results["verified"])
+	}
+	if !strings.Contains(results["verify-summary"], "verified: tag, signature, build-provenance, scan") {
+		t.Errorf("the VerifyImage gate: %q", results["verify-summary"])
 	}
 	checkSigned(t, pr, results["IMAGE_URL"], results["IMAGE_DIGEST"])
+	checkRelease(t, pr, results["IMAGE_URL"], results["IMAGE_DIGEST"], signing)
 
 	// The guard really ran before the deploy: the serving namespace
 	// enforces the restricted Pod Security profile the pods passed.

@@ -17,6 +17,9 @@ var taskTests = map[string]func(t *testing.T){
 	"namespace-guard":      testNamespaceGuard,
 	"model-image-build":    testModelImageBuild,
 	"model-deploy":         testModelDeploy,
+	"cosign-sign":          testCosignSign,
+	"cosign-attest":        testCosignAttest,
+	"verify-image":         testVerifyImage,
 }
 
 func TestTasks(t *testing.T) {

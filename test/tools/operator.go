@@ -112,7 +112,7 @@ func EnsureTektonConfigCheck(ctx context.Context, log io.Writer) (string, error)
 	if err := writeFile(dir, "main.go", tektonConfigCheck); err != nil {
 		return "", err
 	}
-	if _, err := b.replacingWrapper(ctx, "tektonconfig-check", "github.com/tektoncd/operator", OperatorVersion); err != nil {
+	if _, err := b.replacingWrapper(ctx, "tektonconfig-check", "github.com/tektoncd/operator", OperatorVersion, nil); err != nil {
 		return "", err
 	}
 	if err := b.buildInto(ctx, dir, []string{"-ldflags", "-s -w"}, map[string]string{".": bin}); err != nil {

@@ -34,6 +34,16 @@ const (
 	// TknVersion is Tekton's CLI (EnsureTkn). v0.42.0 does not build from
 	// the module proxy (it needs modules the proxy refuses).
 	TknVersion = "v0.46.0"
+	// PolicyControllerVersion is sigstore policy-controller, whose webhook
+	// image PolicyControllerImage builds; its CRDs come from the module.
+	PolicyControllerVersion = "v0.15.1"
+	// KyvernoVersion is the Kyverno module whose published CRDs the
+	// rendered ClusterPolicy is checked against (Kyverno itself is not run).
+	KyvernoVersion = "v1.19.1"
+	// OpenShiftAPIVersion is the openshift/api module (untagged: a
+	// pseudo-version) of the ClusterImagePolicy/ImagePolicy CRDs; the
+	// project's go.mod requires the same, for its Go types.
+	OpenShiftAPIVersion = "v0.0.0-20260420151639-34e60874783e"
 )
 
 // The Tekton Pipelines versions the e2e suite runs against: the pin, the

@@ -20,7 +20,7 @@ import (
 func (b *builder) buildTkn(ctx context.Context, t *Tools) error {
 	fmt.Fprintf(b.log, "tools: building tkn %s (first run on this machine, ~2 min)\n", TknVersion)
 	const cmd = "github.com/tektoncd/cli/cmd/tkn"
-	dir, err := b.replacingWrapper(ctx, "tkn", "github.com/tektoncd/cli", TknVersion, cmd)
+	dir, err := b.replacingWrapper(ctx, "tkn", "github.com/tektoncd/cli", TknVersion, nil, cmd)
 	if err != nil {
 		return err
 	}
@@ -30,10 +30,10 @@ func (b *builder) buildTkn(ctx context.Context, t *Tools) error {
 }
 
 // replacingWrapper writes (under <root>/src/<name>-<version>) a module that
-// requires module@version with module's own replace directives, imports
-// cmds from a tools file (if any; a main.go written there before serves
-// as well) and is tidied; it returns its dir.
-func (b *builder) replacingWrapper(ctx context.Context, name, module, version string, cmds ...string) (string, error) {
+// requires module@version with module's own replace directives and the
+// extra ones given, imports cmds from a tools file (if any; a main.go
+// written there before serves as well) and is tidied; it returns its dir.
+func (b *builder) replacingWrapper(ctx context.Context, name, module, version string, extra []string, cmds ...string) (string, error) {
 	dir, err := b.wrapperDir(name + "-" + version)
 	if err != nil {
 		return "", err
@@ -50,6 +50,7 @@ func (b *builder) replacingWrapper(ctx context.Context, name, module, version st
 	if err != nil {
 		return "", fmt.Errorf("go.mod of %s@%s: %w", module, version, err)
 	}
+	replaces = append(replaces, extra...)
 	var mod strings.Builder
 	fmt.Fprintf(&mod, "%s\nrequire %s %s\n", head, module, version)
 	if len(replaces) > 0 {

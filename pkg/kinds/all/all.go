@@ -8,6 +8,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/modelguard/modelguard/pkg/attest"
 	"github.com/modelguard/modelguard/pkg/central"
 	"github.com/modelguard/modelguard/pkg/guard"
 	"github.com/modelguard/modelguard/pkg/kinds"
@@ -16,6 +17,7 @@ import (
 	"github.com/modelguard/modelguard/pkg/kinds/imagescan"
 	"github.com/modelguard/modelguard/pkg/kinds/namespaceguard"
 	"github.com/modelguard/modelguard/pkg/kinds/runtimewatch"
+	"github.com/modelguard/modelguard/pkg/kinds/verifyimage"
 	kubeclient "knative.dev/pkg/client/injection/kube/client"
 	"knative.dev/pkg/injection/clients/dynamicclient"
 )
@@ -24,11 +26,14 @@ import (
 func Kinds(ctx context.Context) []kinds.Kind {
 	engine := &guard.Engine{Kube: kubeclient.Get(ctx), Dynamic: dynamicclient.Get(ctx)}
 	acs := &central.Clients{Kube: kubeclient.Get(ctx), ReuseWindow: 10 * time.Minute}
+	keys := &attest.NamespaceKeys{Kube: kubeclient.Get(ctx)}
+	signing := &kinds.Attestor{Keys: keys}
 	return []kinds.Kind{
 		&namespaceguard.Kind{Engine: engine},
-		&imagescan.Kind{Central: acs},
-		&imagecheck.Kind{Central: acs},
-		&deploymentcheck.Kind{Central: acs, Kube: kubeclient.Get(ctx)},
+		&imagescan.Kind{Central: acs, Attest: signing},
+		&imagecheck.Kind{Central: acs, Attest: signing},
+		&deploymentcheck.Kind{Central: acs, Kube: kubeclient.Get(ctx), Attest: signing},
 		&runtimewatch.Kind{Central: acs, Kube: kubeclient.Get(ctx)},
+		&verifyimage.Kind{Keys: keys},
 	}
 }

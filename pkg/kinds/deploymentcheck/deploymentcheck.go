@@ -6,7 +6,9 @@ package deploymentcheck
 import (
 	"context"
 	"strings"
+	"time"
 
+	"github.com/modelguard/modelguard/pkg/attest"
 	"github.com/modelguard/modelguard/pkg/central"
 	"github.com/modelguard/modelguard/pkg/gate"
 	"github.com/modelguard/modelguard/pkg/kinds"
@@ -21,6 +23,9 @@ type Kind struct {
 	Central *central.Clients
 	// Kube reads manifests from ConfigMaps in the CustomRun's namespace.
 	Kube kubernetes.Interface
+	// Attest signs each decided check as a verdict statement on every
+	// image the manifests pin, in namespaces that opted in to signing.
+	Attest *kinds.Attestor
 }
 
 func (*Kind) Name() string { return "DeploymentCheck" }
@@ -81,6 +86,10 @@ func (k *Kind) Plan(req kinds.Request) (kinds.Job, error) {
 			r.Verdict = gate.CouldNotRun(gate.ReasonManifests, err)
 		} else {
 			r = gate.CheckDeployment(ctx, k.Central.For(ctx, req.Namespace, secret), in)
+			r.Verdict = k.Attest.Seal(ctx, req, r.Verdict, func(ctx context.Context, s *attest.Signer, inv attest.Invocation, o attest.WriteOptions) error {
+				_, err := s.AttestDeploymentCheck(ctx, gate.ManifestImages(in.Manifests), r, time.Now(), inv, o)
+				return err
+			})
 		}
 		return kinds.FromGate(ctx, r.Verdict, r.Results())
 	}, nil

@@ -5,7 +5,9 @@ package imagecheck
 
 import (
 	"context"
+	"time"
 
+	"github.com/modelguard/modelguard/pkg/attest"
 	"github.com/modelguard/modelguard/pkg/central"
 	"github.com/modelguard/modelguard/pkg/gate"
 	"github.com/modelguard/modelguard/pkg/kinds"
@@ -16,6 +18,9 @@ import (
 // Kind is ImageCheck.
 type Kind struct {
 	Central *central.Clients
+	// Attest signs each decided check as a verdict statement on the
+	// image, in namespaces that opted in to signing.
+	Attest *kinds.Attestor
 }
 
 func (*Kind) Name() string { return "ImageCheck" }
@@ -36,6 +41,10 @@ func (k *Kind) Plan(req kinds.Request) (kinds.Job, error) {
 	secret := req.Params.String("acs-secret", central.DefaultSecret)
 	return func(ctx context.Context) (results.Results, error) {
 		r := gate.CheckImage(ctx, k.Central.For(ctx, req.Namespace, secret), in)
+		r.Verdict = k.Attest.Seal(ctx, req, r.Verdict, func(ctx context.Context, s *attest.Signer, inv attest.Invocation, o attest.WriteOptions) error {
+			_, err := s.AttestImageCheck(ctx, in.Image, r, time.Now(), inv, o)
+			return err
+		})
 		return kinds.FromGate(ctx, r.Verdict, r.Results())
 	}, nil
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/modelguard/modelguard/pkg/attest"
 	"github.com/modelguard/modelguard/pkg/central"
 	"github.com/modelguard/modelguard/pkg/gate"
 	"github.com/modelguard/modelguard/pkg/kinds"
@@ -19,6 +20,9 @@ import (
 type Kind struct {
 	Central *central.Clients
 	Now     func() time.Time // decides which allow-list entries expired
+	// Attest signs each decided scan as a vuln statement on the image, in
+	// namespaces that opted in to signing.
+	Attest *kinds.Attestor
 }
 
 func (*Kind) Name() string { return "ImageScan" }
@@ -64,7 +68,12 @@ func (k *Kind) Plan(req kinds.Request) (kinds.Job, error) {
 	secret := req.Params.String("acs-secret", central.DefaultSecret)
 	return func(ctx context.Context) (results.Results, error) {
 		in.Policy.Now = k.now()
+		started := k.now()
 		r := gate.Scan(ctx, k.Central.For(ctx, req.Namespace, secret), in)
+		r.Verdict = k.Attest.Seal(ctx, req, r.Verdict, func(ctx context.Context, s *attest.Signer, inv attest.Invocation, o attest.WriteOptions) error {
+			_, err := s.AttestScan(ctx, r, started, k.now(), inv, o)
+			return err
+		})
 		return kinds.FromGate(ctx, r.Verdict, r.Results())
 	}, nil
 }

@@ -14,10 +14,11 @@ import (
 )
 
 // Main runs the controller process: flags, REST config, knative sharedmain
-// (leader election, logging and observability config, informers). It is
-// here rather than in cmd/controller so the e2e tests can run the very same
-// process with a test-only kind added.
-func Main(kindsFor Kinds) {
+// (leader election, logging and observability config, informers), the
+// CustomRun reconciler and the others given (the PipelineRun provenance
+// one). It is here rather than in cmd/controller so the e2e tests can run
+// the very same process with a test-only kind added.
+func Main(kindsFor Kinds, others ...injection.ControllerConstructor) {
 	var opts Options
 	flag.IntVar(&opts.Workers, "workers", 8, "reconcile workers")
 	flag.IntVar(&opts.MaxJobs, "max-jobs", 64, "kind jobs (scans, pushes, API calls) running at once")
@@ -42,7 +43,7 @@ func Main(kindsFor Kinds) {
 	ctx = sharedmain.WithHealthProbesDisabled(ctx)
 	go serveProbes(ctx, envInt("PROBES_PORT", 8080))
 
-	sharedmain.MainWithConfig(ctx, AgentName, cfg, NewController(opts, kindsFor))
+	sharedmain.MainWithConfig(ctx, AgentName, cfg, append([]injection.ControllerConstructor{NewController(opts, kindsFor)}, others...)...)
 }
 
 func serveProbes(ctx context.Context, port int) {

@@ -1,7 +1,7 @@
 // Command localcluster builds the tools of a local control plane and starts
 // or stops a detached one, for `make demo` and `make demo-stop`.
 //
-//	localcluster tools          build (or find) the binaries and images (node, Chains) and print their paths
+//	localcluster tools          build (or find) the binaries and images (node, Chains, policy-controller) and print their paths
 //	localcluster up --dir D     start etcd, kube-apiserver and Tekton in D, detached
 //	localcluster down --dir D   stop the cluster recorded in D
 package main
@@ -87,6 +87,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if t, err = tools.EnsureWith(ctx, stderr, tools.Options{Node: true, Tkn: true, Resolvers: true}); err != nil {
 			return err
 		}
+		// policy-controller's webhook, which the admission tests run.
+		policy, err := tools.EnsurePolicyControllerImage(ctx, stderr)
+		if err != nil {
+			return err
+		}
 		// The e2e suite also runs against the other Tekton versions the
 		// README names (make test-tekton).
 		var others [][2]string
@@ -108,6 +113,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			{"kube-controller-manager", t.KubeControllerManager}, {"ko", t.Ko},
 			{"node images", images}, {"chains image", chains}, {"tkn", t.Tkn},
 			{"tekton-resolvers", t.TektonResolvers}, {"tektonconfig-check", check},
+			{"policy-controller image", policy},
 		}, others...) {
 			fmt.Fprintf(stdout, "%-24s%s\n", l[0], l[1])
 		}

@@ -1,0 +1,216 @@
+package attest
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/sigstore/cosign/v2/pkg/cosign"
+	cbundle "github.com/sigstore/cosign/v2/pkg/cosign/bundle"
+	"github.com/sigstore/cosign/v2/pkg/oci"
+	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
+	"github.com/sigstore/cosign/v2/pkg/oci/static"
+	rekorclient "github.com/sigstore/rekor/pkg/client"
+	rekorapi "github.com/sigstore/rekor/pkg/generated/client"
+	"github.com/sigstore/rekor/pkg/generated/models"
+)
+
+type (
+	rekorClient = rekorapi.Rekor
+	rekorEntry  = models.LogEntryAnon
+)
+
+// WriteOptions say where signatures and attestations go and how.
+type WriteOptions struct {
+	// Remote are go-containerregistry options: auth, transport.
+	Remote []remote.Option
+	// Insecure allows a plain-HTTP registry.
+	Insecure bool
+	// TransparencyLog is the URL of a Rekor transparency log to record
+	// each signature in, with the entry attached as cosign's bundle. Empty
+	// (the default) writes nothing outside the registry: a private key
+	// needs no public log, and an air-gapped cluster has none.
+	TransparencyLog string
+	// Now stamps statements (default time.Now).
+	Now func() time.Time
+}
+
+func (o WriteOptions) now() time.Time {
+	if o.Now != nil {
+		return o.Now()
+	}
+	return time.Now()
+}
+
+// registryOptions are go-containerregistry's options for a call: the
+// docker config keychain (what a Task step's credentials come through, as
+// cosign does by default), then the caller's.
+func registryOptions(ctx context.Context, extra []remote.Option) []remote.Option {
+	return append([]remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain)}, extra...)
+}
+
+func (o WriteOptions) remote(ctx context.Context) []ociremote.Option {
+	return []ociremote.Option{ociremote.WithMoreRemoteOptions(registryOptions(ctx, o.Remote)...)}
+}
+
+// digestRef parses an image reference that must name a digest
+// (repo@sha256:..., or repo:tag@sha256:...): what is signed is a digest,
+// never a tag that can move.
+func digestRef(ref string, insecure bool) (name.Digest, error) {
+	var opts []name.Option
+	if insecure {
+		opts = append(opts, name.Insecure)
+	}
+	d, err := name.NewDigest(ref, opts...)
+	if err != nil {
+		return name.Digest{}, fmt.Errorf("image %q: want repo@sha256:<digest>: %v", cut(ref, 200), err)
+	}
+	return d, nil
+}
+
+// maxWriteAttempts bounds the read-modify-write loop: each attempt that
+// loses a race to another writer reads the tag again.
+const maxWriteAttempts = 6
+
+// locks serialises writes to one digest's .sig or .att tag within the
+// process: the tag is one manifest listing every signature, so two
+// writers that read it at once would each drop the other's.
+var locks keyedLocks
+
+type keyedLocks struct {
+	mu sync.Mutex
+	m  map[string]*keyedLock
+}
+
+type keyedLock struct {
+	sync.Mutex
+	users int
+}
+
+func (k *keyedLocks) lock(key string) func() {
+	k.mu.Lock()
+	if k.m == nil {
+		k.m = map[string]*keyedLock{}
+	}
+	l := k.m[key]
+	if l == nil {
+		l = &keyedLock{}
+		k.m[key] = l
+	}
+	l.users++
+	k.mu.Unlock()
+	l.Lock()
+	return func() {
+		l.Unlock()
+		k.mu.Lock()
+		if l.users--; l.users == 0 {
+			delete(k.m, key)
+		}
+		k.mu.Unlock()
+	}
+}
+
+// readModifyWrite runs one write of the tag tagKind ("sig" or "att") of d
+// under the digest's lock: attach builds the new entity from the current
+// one and write pushes it. Another process (a Task pod, a second replica)
+// can still race us through the registry, which has no compare-and-swap;
+// so after the write the tag is read back, and if what we wrote is gone
+// (someone wrote after reading the old tag) we write again on top of
+// theirs. The read-back waits twice the time our own read-modify-write
+// took, so a writer that read before we wrote has landed by then. Each
+// round keeps everyone's entries, so the loop converges. (A writer
+// slower than that can still lose an entry: the registry offers no
+// compare-and-swap. Within one process — the controller — the lock
+// makes writes strictly one at a time.)
+func readModifyWrite(ctx context.Context, d name.Digest, tagKind string, o WriteOptions,
+	attach func(oci.SignedEntity) (oci.SignedEntity, error),
+	write func(name.Repository, oci.SignedEntity, ...ociremote.Option) error,
+	present func(oci.SignedEntity) (bool, error)) error {
+	unlock := locks.lock(tagKind + "\x00" + d.String())
+	defer unlock()
+	ropts := o.remote(ctx)
+	var lastErr error
+	for attempt := range maxWriteAttempts {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Duration(attempt*attempt) * 20 * time.Millisecond):
+			}
+		}
+		start := time.Now()
+		se, err := ociremote.SignedEntity(d, ropts...)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", d, err)
+		}
+		next, err := attach(se)
+		if err != nil {
+			return err
+		}
+		if err := write(d.Repository, next, ropts...); err != nil {
+			lastErr = fmt.Errorf("write the .%s tag of %s: %w", tagKind, d, err)
+			continue
+		}
+		// A writer that read the tag before our write lands its own
+		// within about one such cycle; wait that out before looking.
+		settle := min(max(2*time.Since(start), 10*time.Millisecond), 2*time.Second)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(settle):
+		}
+		se, err = ociremote.SignedEntity(d, ropts...)
+		if err != nil {
+			return fmt.Errorf("read back %s: %w", d, err)
+		}
+		ok, err := present(se)
+		if err != nil {
+			return fmt.Errorf("read back the .%s tag of %s: %w", tagKind, d, err)
+		}
+		if ok {
+			return nil
+		}
+		lastErr = fmt.Errorf("the .%s tag of %s kept changing under us (%d writes)", tagKind, d, attempt+1)
+	}
+	return lastErr
+}
+
+// tlogBundle records a signature in the transparency log, when one is
+// configured, and returns the option attaching the entry as cosign's
+// bundle. upload picks the entry type (hashedrekord for a signature, DSSE
+// for an attestation).
+func (s *Signer) tlogBundle(ctx context.Context, o WriteOptions, upload func(*rekorClient) (*rekorEntry, error)) ([]static.Option, error) {
+	if o.TransparencyLog == "" {
+		return nil, nil
+	}
+	rc, err := rekorclient.GetRekorClient(o.TransparencyLog, rekorclient.WithUserAgent("modelguard"))
+	if err != nil {
+		return nil, fmt.Errorf("transparency log %s: %w", o.TransparencyLog, err)
+	}
+	entry, err := upload(rc)
+	if err != nil {
+		return nil, fmt.Errorf("transparency log %s: %w", o.TransparencyLog, err)
+	}
+	return []static.Option{static.WithBundle(cbundle.EntryToBundle(entry))}, nil
+}
+
+// uploadSignature records a simple-signing signature as a hashedrekord.
+func (s *Signer) uploadSignature(ctx context.Context, payload, sig []byte) func(*rekorClient) (*rekorEntry, error) {
+	return func(rc *rekorClient) (*rekorEntry, error) {
+		h := sha256.New()
+		h.Write(payload)
+		return cosign.TLogUpload(ctx, rc, sig, h, s.pub)
+	}
+}
+
+// uploadEnvelope records a DSSE envelope.
+func (s *Signer) uploadEnvelope(ctx context.Context, env []byte) func(*rekorClient) (*rekorEntry, error) {
+	return func(rc *rekorClient) (*rekorEntry, error) {
+		return cosign.TLogUploadDSSEEnvelope(ctx, rc, env, s.pub)
+	}
+}
