@@ -101,6 +101,9 @@ func (c *Client) attempt(ctx context.Context, cl *call) error {
 	case errors.Is(err, errResponseTooLarge):
 		return &transportError{op: op, err: err,
 			msg: fmt.Sprintf("response larger than %d bytes", c.cfg.MaxResponseBytes)}
+	case errors.Is(err, ErrLimit):
+		// Not retried: the same Central would send the same answer.
+		return &transportError{op: op, msg: "answer refused", err: err}
 	case body.err != nil || errors.Is(err, io.ErrUnexpectedEOF):
 		// The body was cut short (a proxy timing out, a reset): the same
 		// request may well succeed.

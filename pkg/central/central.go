@@ -2,9 +2,11 @@
 // reads the endpoint and token from a Secret in the CustomRun's own
 // namespace — never another's — and keeps one client per Secret, replaced
 // when the Secret changes, so each Central's concurrency cap holds across
-// runs. A client remembers the scans it made for a while (the reuse
-// window), so a pipeline's ImageScan and ImageCheck of one digest cost
-// Central one scan; a scan is never shared between Secrets.
+// runs. The scans made are remembered for a while (the reuse window), in
+// one cache bounded in bytes for all Secrets (least recently used out
+// first), so a pipeline's ImageScan and ImageCheck of one digest cost
+// Central one scan; a scan is never shared between Secrets, and a Secret's
+// scans go with its old client when it changes.
 package central
 
 import (
@@ -38,17 +40,21 @@ type Clients struct {
 	// ReuseWindow: a digest scanned through the same client within it is
 	// not scanned again (0 disables).
 	ReuseWindow time.Duration
-	Now         func() time.Time
+	// MaxCacheBytes bounds the scans kept for reuse, over all Secrets
+	// (default DefaultCacheBytes).
+	MaxCacheBytes int64
+	Now           func() time.Time
 
 	mu      sync.Mutex
 	clients map[string]*client // by namespace/secret
+	scans   *scanCache
 }
 
 // client is one Secret version's Central, with its scans.
 type client struct {
 	version string // the Secret's resourceVersion
 	acs     *acs.Client
-	scans   *scanCache
+	scans   *scanCache // shared; keys carry the client
 }
 
 // For returns the Central that Secret name in namespace ns names. When
@@ -90,15 +96,17 @@ func (c *Clients) client(ctx context.Context, ns, name string) (*client, error) 
 	if err != nil {
 		return nil, fmt.Errorf("Secret %s/%s: %v", ns, name, err)
 	}
+	if c.clients == nil {
+		c.clients = map[string]*client{}
+		c.scans = newScanCache(c.ReuseWindow, c.MaxCacheBytes, c.now)
+	}
 	if old, ok := c.clients[key]; ok {
 		// The Secret changed: its old client (token, CA, connections, and
 		// the scans made with them) goes, rather than piling up.
 		old.acs.CloseIdleConnections()
+		c.scans.forget(old)
 	}
-	if c.clients == nil {
-		c.clients = map[string]*client{}
-	}
-	cl := &client{version: sec.ResourceVersion, acs: ac, scans: newScanCache(c.ReuseWindow, c.now)}
+	cl := &client{version: sec.ResourceVersion, acs: ac, scans: c.scans}
 	c.clients[key] = cl
 	return cl, nil
 }
@@ -113,7 +121,7 @@ func (c *Clients) now() time.Time {
 // ScanImage answers from the client's recent scans of the same reference
 // when it can.
 func (cl *client) ScanImage(ctx context.Context, req acs.ScanRequest) (*acs.Image, error) {
-	key := req.Cluster + "\x00" + req.Image
+	key := cacheKey{client: cl, ref: req.Cluster + "\x00" + req.Image}
 	if img, ok := cl.scans.get(key); ok {
 		return img, nil
 	}

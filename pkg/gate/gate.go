@@ -72,6 +72,11 @@ const (
 	// ReasonManifests: DeploymentCheck's manifests could not be read (a
 	// ConfigMap, a file).
 	ReasonManifests = "ManifestsUnavailable"
+	// ReasonTooLarge: Central's answer was past the client's bounds (body
+	// size, counts, nesting, one value's size); it was refused unread, so
+	// nothing was checked. Central sends nothing like it: a broken or
+	// hostile endpoint does.
+	ReasonTooLarge = "ACSResponseTooLarge"
 )
 
 // CouldNotRun is the verdict of a gate that did not get to ask Central.
@@ -121,6 +126,9 @@ func centralFailed(what string, err error) Verdict {
 	var ce *credentialsError
 	if errors.As(err, &ce) {
 		return CouldNotRun(ReasonCredentials, ce.err)
+	}
+	if acs.IsTooLarge(err) {
+		return Verdict{Outcome: Error, Reason: ReasonTooLarge, Message: fmt.Sprintf("%s: %v", what, err)}
 	}
 	if acs.IsMissingScanData(err) {
 		return Verdict{Outcome: Fail, Reason: ReasonNoScanData, Message: fmt.Sprintf("%s: Central has no scan data for the image, so it cannot be passed: %v", what, err)}
