@@ -172,3 +172,32 @@ func TestVerify(t *testing.T) {
 		t.Errorf("bad ref: %v", err)
 	}
 }
+
+// A registry that holds a signature too large to be one is refused while
+// it is read, naming the limit, not read into memory: whoever can push to
+// the image's repository chooses the payloads.
+func TestHugeSignatureRefused(t *testing.T) {
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	_, pub := keyPair(t)
+	ref := pushImage(t, host, "models/huge-sig")
+	sig, err := static.NewSignature(bytes.Repeat([]byte("x"), 8<<20), base64.StdEncoding.EncodeToString([]byte("not a signature")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	se, err := ociremote.SignedEntity(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if se, err = mutate.AttachSignatureToEntity(se, sig); err != nil {
+		t.Fatal(err)
+	}
+	if err := ociremote.WriteSignatures(ref.Repository, se); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Signatures(context.Background(), ref.String(), VerifyOptions{PublicKey: pub})
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "MaxBlobBytes") {
+		t.Errorf("8 MiB signature payload: %v", err)
+	}
+}
