@@ -12,6 +12,7 @@ package central
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/modelguard/modelguard/pkg/imageref"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -69,14 +71,20 @@ func (c *Clients) For(ctx context.Context, ns, name string) gate.Central {
 }
 
 func (c *Clients) client(ctx context.Context, ns, name string) (*client, error) {
+	// The name is a param: it is checked before it reaches a request, and
+	// messages quote at most 64 bytes of it.
+	ref := ns + "/" + imageref.Quote(name)
+	if len(validation.IsDNS1123Subdomain(name)) > 0 {
+		return nil, fmt.Errorf("Secret %s: not a valid Secret name", ref)
+	}
 	sec, err := c.Kube.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
-		return nil, fmt.Errorf("Secret %s/%s not found: create it with keys endpoint and token (and ca.crt if Central's certificate is not publicly trusted)", ns, name)
+		return nil, fmt.Errorf("Secret %s not found: create it with keys endpoint and token (and ca.crt if Central's certificate is not publicly trusted)", ref)
 	case apierrors.IsForbidden(err):
-		return nil, fmt.Errorf("the controller may not read Secret %s/%s: bind ClusterRole %s to ServiceAccount modelguard/modelguard-controller in namespace %s", ns, name, ReaderRole, ns)
+		return nil, fmt.Errorf("the controller may not read Secret %s: bind ClusterRole %s to ServiceAccount modelguard/modelguard-controller in namespace %s", ref, ReaderRole, ns)
 	case err != nil:
-		return nil, fmt.Errorf("read Secret %s/%s: %w", ns, name, err)
+		return nil, fmt.Errorf("read Secret %s: %s", ref, strings.ReplaceAll(err.Error(), name, imageref.Quote(name)))
 	}
 	key := ns + "/" + name
 	c.mu.Lock()
@@ -86,7 +94,7 @@ func (c *Clients) client(ctx context.Context, ns, name string) (*client, error) 
 	}
 	cfg, err := acs.ConfigFromSecretData(sec.Data)
 	if err != nil {
-		return nil, fmt.Errorf("Secret %s/%s: %v", ns, name, err)
+		return nil, fmt.Errorf("Secret %s: %v", ref, err)
 	}
 	cfg.MaxConcurrent = c.MaxConcurrent
 	if cfg.MaxConcurrent <= 0 {
@@ -94,7 +102,7 @@ func (c *Clients) client(ctx context.Context, ns, name string) (*client, error) 
 	}
 	ac, err := acs.New(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("Secret %s/%s: %v", ns, name, err)
+		return nil, fmt.Errorf("Secret %s: %v", ref, err)
 	}
 	if c.clients == nil {
 		c.clients = map[string]*client{}
