@@ -59,8 +59,8 @@ type Reconciler struct {
 	// from a second up to a minute.
 	RetryDelay func(n int) time.Duration
 	kinds      map[string]kinds.Kind
-	jobs  *jobs
-	stats *stats
+	jobs       *jobs
+	stats      *stats
 }
 
 // progress is kept in status.extraFields while an attempt works, so a
