@@ -51,6 +51,7 @@ fuzz: ## run each fuzz target for FUZZTIME
 	$(GO) test ./pkg/guard/ -run '^$$' -fuzz '^FuzzParseIngress$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/guard/ -run '^$$' -fuzz '^FuzzParseEgress$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/acs/ -run '^$$' -fuzz '^FuzzDecodeImage$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/acs/ -run '^$$' -fuzz '^FuzzDecodeBounded$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/gate/ -run '^$$' -fuzz '^FuzzParseAllow$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/gate/ -run '^$$' -fuzz '^FuzzParseManifests$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/imageref/ -run '^$$' -fuzz '^FuzzDigest$$' -fuzztime $(FUZZTIME)

@@ -4,12 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/modelguard/modelguard/pkg/guard"
 	"github.com/modelguard/modelguard/test/localcluster"
+	"github.com/tektoncd/pipeline/pkg/apis/pipeline/v1beta1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 )
 
@@ -45,4 +49,44 @@ func TestGuardListsAreBounded(t *testing.T) {
 		t.Fatalf("6 RoleBindings, cap 5: %v", err)
 	}
 	t.Logf("refused: %v", err)
+}
+
+// retries: 5000 with an attempt that fails at once ran all 5000 in one
+// reconcile and grew the status past what etcd stores, after which the
+// run could neither finish nor be cancelled. Now attempts are spaced by a
+// backoff, spec.retries is capped (the message says so), and a cancel
+// ends the run within a reconcile.
+func TestRetriesBackOffAndCancel(t *testing.T) {
+	needCluster(t)
+	ns := namespace(t)
+	createCustomRun(t, ns, `
+metadata: {name: flaky}
+spec:
+  customRef: {apiVersion: modelguard.dev/v1alpha1, kind: Echo}
+  params: [{name: message, value: a}, {name: fail-attempts, value: "100000"}]
+  retries: 5000`)
+	run := waitCustomRun(t, ns, "flaky", 30*time.Second, "the second retry", func(r *v1beta1.CustomRun) bool {
+		return len(r.Status.RetriesStatus) >= 2
+	})
+	time.Sleep(time.Second) // the third attempt is due 4 s after the second
+	run, err := env.tekton.TektonV1beta1().CustomRuns(ns).Get(context.Background(), "flaky", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := condition(run)
+	if n := len(run.Status.RetriesStatus); n > 3 || c.Reason != "Retrying" || !strings.Contains(c.Message, "spec.retries 5000 is capped at 10") {
+		t.Fatalf("after a few seconds: %s", statusOf(run))
+	}
+	if n := eventCount(t, ns, "flaky", "Retrying"); n > 3 {
+		t.Errorf("%d Retrying events after %d retries", n, len(run.Status.RetriesStatus))
+	}
+	patch := []byte(`{"spec":{"status":"RunCancelled","statusMessage":"cancelled by the test"}}`)
+	start := time.Now()
+	if _, err := env.tekton.TektonV1beta1().CustomRuns(ns).Patch(context.Background(), "flaky", types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	run = waitDone(t, ns, "flaky")
+	if c := condition(run); c.Reason != "CustomRunCancelled" || time.Since(start) > 5*time.Second {
+		t.Errorf("cancel: %s after %s", statusOf(run), time.Since(start))
+	}
 }
