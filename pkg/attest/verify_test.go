@@ -70,6 +70,12 @@ func sign(t *testing.T, sv signature.SignerVerifier, ref name.Digest) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	attachSignature(t, ref, payload, raw)
+}
+
+// attachSignature pushes payload and its signature as ref's .sig image.
+func attachSignature(t *testing.T, ref name.Digest, payload, raw []byte) {
+	t.Helper()
 	sig, err := static.NewSignature(payload, base64.StdEncoding.EncodeToString(raw))
 	if err != nil {
 		t.Fatal(err)
@@ -182,21 +188,8 @@ func TestHugeSignatureRefused(t *testing.T) {
 	host := strings.TrimPrefix(srv.URL, "http://")
 	_, pub := keyPair(t)
 	ref := pushImage(t, host, "models/huge-sig")
-	sig, err := static.NewSignature(bytes.Repeat([]byte("x"), 8<<20), base64.StdEncoding.EncodeToString([]byte("not a signature")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	se, err := ociremote.SignedEntity(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if se, err = mutate.AttachSignatureToEntity(se, sig); err != nil {
-		t.Fatal(err)
-	}
-	if err := ociremote.WriteSignatures(ref.Repository, se); err != nil {
-		t.Fatal(err)
-	}
-	_, err = Signatures(context.Background(), ref.String(), VerifyOptions{PublicKey: pub})
+	attachSignature(t, ref, bytes.Repeat([]byte("x"), 8<<20), []byte("not a signature"))
+	_, err := Signatures(context.Background(), ref.String(), VerifyOptions{PublicKey: pub})
 	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "MaxBlobBytes") {
 		t.Errorf("8 MiB signature payload: %v", err)
 	}

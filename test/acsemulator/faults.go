@@ -63,30 +63,26 @@ func (f fault) write(w http.ResponseWriter) {
 // load balancer). They are still counted by Calls (and InFlight for scan and
 // detect paths). Use ErrorBody for a Central-style JSON body.
 func (e *Emulator) FailNext(path string, n int, status int, contentType string, body string) {
-	if n <= 0 {
+	e.queue(path, fault{left: n, status: status, contentType: contentType, body: body})
+}
+
+func (e *Emulator) queue(path string, f fault) {
+	if f.left <= 0 {
 		return
 	}
-	if contentType == "" {
-		contentType = "application/json"
+	if f.contentType == "" {
+		f.contentType = "application/json"
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.faults[path] = append(e.faults[path], fault{left: n, status: status, contentType: contentType, body: body})
+	e.faults[path] = append(e.faults[path], f)
 }
 
 // StreamNext is FailNext with a streamed body of about body.Size bytes
 // (at least Head and Tail), e.g. 64 MiB of empty vulnerabilities, which
 // neither the emulator nor the test holds in memory.
 func (e *Emulator) StreamNext(path string, n int, status int, contentType string, body Stream) {
-	if n <= 0 {
-		return
-	}
-	if contentType == "" {
-		contentType = "application/json"
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.faults[path] = append(e.faults[path], fault{left: n, status: status, contentType: contentType, stream: &body})
+	e.queue(path, fault{left: n, status: status, contentType: contentType, stream: &body})
 }
 
 // RateLimitNext makes the next n requests to path fail the way Central's API
