@@ -28,7 +28,7 @@ func TestGuardListsAreBounded(t *testing.T) {
 	ns := targetNamespace(t, "many", "")
 	cfg := env.cluster.RESTConfig(localcluster.UserAdmin)
 	engine := &guard.Engine{Kube: env.kube, Dynamic: dynamic.NewForConfigOrDie(cfg), ListPage: 2, ListCap: 5}
-	spec := &guard.Spec{Namespace: ns, Profile: "dev"}
+	spec := &guard.Spec{Namespace: ns, Profile: "dev", PodSecurity: "restricted"}
 	bind := func(i int) {
 		rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("someone-else-%d", i)},
 			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "view"},

@@ -2,6 +2,7 @@ package customrun
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -113,5 +114,41 @@ spec:
 	_ = h.r.ReconcileKind(h.ctx, stale)
 	if c := stale.Status.GetCondition(apis.ConditionSucceeded); c.Reason != "CustomRunCancelled" || !stale.IsDone() {
 		t.Fatalf("condition = %s; want CustomRunCancelled", c.Reason)
+	}
+}
+
+// A reconcile of a stale copy (the informer has not shown the retry yet)
+// writes the retry this process wrote, and does not archive the same
+// attempt or emit its Event a second time.
+func TestStaleCopyDoesNotRetryTwice(t *testing.T) {
+	h := newHarness(t)
+	run := parseRun(t, `
+spec:
+  customRef: {apiVersion: modelguard.dev/v1alpha1, kind: Echo}
+  params: [{name: message, value: a}, {name: fail-attempts, value: "1"}]
+  retries: 2`)
+	_ = h.r.ReconcileKind(h.ctx, run)
+	<-h.woken
+	stale := run.DeepCopy()
+	_ = h.r.ReconcileKind(h.ctx, run) // attempt 1 failed: archived, backing off
+	if len(run.Status.RetriesStatus) != 1 {
+		t.Fatalf("retriesStatus has %d entries", len(run.Status.RetriesStatus))
+	}
+	for len(h.events.Events) > 0 {
+		<-h.events.Events
+	}
+	ev := h.r.ReconcileKind(h.ctx, stale)
+	if len(stale.Status.RetriesStatus) != 1 || fmt.Sprint(stale.Status) != fmt.Sprint(run.Status) {
+		t.Fatalf("stale reconcile wrote a different status:\n%v\nwant\n%v", stale.Status, run.Status)
+	}
+	if ok, d := controller.IsRequeueKey(ev); !ok || d != time.Second {
+		t.Errorf("stale reconcile: %v; want a requeue at the end of the backoff", ev)
+	}
+	if n := len(h.events.Events); n != 0 {
+		t.Fatalf("stale reconcile emitted %d events; want none", n)
+	}
+	h.reconcile(run)
+	if !run.IsSuccessful() || len(run.Status.RetriesStatus) != 1 {
+		t.Fatalf("run: %v, %d archived", run.Status.GetCondition(apis.ConditionSucceeded), len(run.Status.RetriesStatus))
 	}
 }

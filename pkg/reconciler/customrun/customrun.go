@@ -105,6 +105,15 @@ func (r *Reconciler) ReconcileKind(ctx context.Context, run *v1beta1.CustomRun) 
 		run.Status = *final
 		return nil
 	}
+	if retried, ok := r.jobs.retriedStatus(run.UID, len(run.Status.RetriesStatus)); ok {
+		// The same for a retry: the attempt this copy shows as running has
+		// failed and been archived already.
+		run.Status = *retried
+		if wait := r.backingOff(run); wait > 0 {
+			return controller.NewRequeueAfter(wait)
+		}
+		return nil // the informer's update wakes the run
+	}
 	before := run.Status.GetCondition(apis.ConditionSucceeded).DeepCopy()
 	defer r.observe(ctx, run, before)
 	if !run.HasStarted() {
@@ -244,6 +253,7 @@ func (r *Reconciler) retryOrFail(ctx context.Context, run *v1beta1.CustomRun, re
 	if err := run.Status.EncodeExtraFields(progress{Kind: kindOf(run), Attempt: n, Phase: phaseBackoff, Since: metav1.Time{Time: r.Clock.Now()}, Until: &until}); err != nil {
 		return fmt.Errorf("encode progress: %w", err)
 	}
+	r.jobs.retry(run.UID, types.NamespacedName{Namespace: run.Namespace, Name: run.Name}, &run.Status)
 	// Each retry gets its own Event here: observe skips Retrying, whose
 	// message changes with every attempt.
 	r.event(ctx, run, corev1.EventTypeWarning, ReasonRetrying, run.Status.GetCondition(apis.ConditionSucceeded).Message)
