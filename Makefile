@@ -63,6 +63,7 @@ fuzz: ## run each fuzz target for FUZZTIME
 	$(GO) test ./pkg/guard/ -run '^$$' -fuzz '^FuzzLimitsEgress$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/acs/ -run '^$$' -fuzz '^FuzzDecodeImage$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/acs/ -run '^$$' -fuzz '^FuzzDecodeRuntime$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/acs/ -run '^$$' -fuzz '^FuzzDecodeBounded$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/gate/ -run '^$$' -fuzz '^FuzzParseAllow$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/gate/ -run '^$$' -fuzz '^FuzzParseProcessAllow$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/gate/ -run '^$$' -fuzz '^FuzzParseManifests$$' -fuzztime $(FUZZTIME)

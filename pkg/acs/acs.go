@@ -32,8 +32,19 @@
 // 400, 401, 403, 404, other 500s, or TLS verification failures. At most
 // MaxConcurrent requests are in flight per Client, and every wait (for a
 // slot, for a backoff, for a response) ends as soon as the caller's context
-// does. Responses are decoded from the stream; a scan of a large image is
-// never read into one buffer.
+// does.
+//
+// # Bounds
+//
+// Every answer is decoded as it streams in, by one bounded decoder
+// (decodeBounded, bounded.go) that keeps only the fields the response type
+// declares, within Limits: one value's size, nesting, elements per list,
+// bytes kept in all; the body itself is capped at MaxResponseBytes. Past a
+// bound the call fails, unretried, with an error matching ErrLimit
+// (IsTooLarge), so a broken or hostile Central costs a failed call, never
+// the caller's memory. A new call gets the same bounds by decoding with
+// jsonInto (DefaultLimits) or jsonWithin (its own Limits), and its types
+// may tighten one list with a `max:"N"` tag.
 //
 // The API token is never part of an error, a log line or a formatted Config
 // or Client.
@@ -252,13 +263,16 @@ func dropForceAfterTimeout(force *bool, image string) func(error) {
 	}
 }
 
-// jsonInto decodes a small response into a fresh value each attempt and
-// copies it to out only on success, so a failed attempt leaves no half
-// value behind.
-func jsonInto[T any](out *T) func(io.Reader) error {
+// jsonInto decodes a response into a fresh value each attempt, within
+// DefaultLimits, and copies it to out only on success, so a failed attempt
+// leaves no half value behind.
+func jsonInto[T any](out *T) func(io.Reader) error { return jsonWithin(out, Limits{}) }
+
+// jsonWithin is jsonInto within lim (zero fields default).
+func jsonWithin[T any](out *T, lim Limits) func(io.Reader) error {
 	return func(r io.Reader) error {
 		v := new(T)
-		if err := decodeJSON(r, v); err != nil {
+		if _, err := decodeBounded(r, v, lim); err != nil {
 			return err
 		}
 		*out = *v

@@ -2,7 +2,6 @@ package acs
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"unicode/utf8"
@@ -44,17 +43,8 @@ const (
 	maxSmallBytes      = 64 << 10 // counts
 )
 
-// ErrLimit matches (errors.Is) an answer past one of the client's bounds:
-// a body larger than its call's limit, or more list elements than allowed.
-var ErrLimit = errors.New("acs: answer past the client's limits")
-
-type limitError struct{ msg string }
-
-func (e *limitError) Error() string        { return e.msg }
-func (e *limitError) Is(target error) bool { return target == ErrLimit }
-
 func tooMany(what string, limit int) error {
-	return &limitError{fmt.Sprintf("more than %d %s in Central's answer", limit, what)}
+	return &LimitError{Limit: what, Max: int64(limit), what: fmt.Sprintf("more than %d %s", limit, what)}
 }
 
 // decodeList decodes an object whose member key is a list, handing each

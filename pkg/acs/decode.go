@@ -1,217 +1,36 @@
 package acs
 
 import (
-	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
-	"slices"
 )
 
-// A scan of a large image is several MB of JSON, most of it
-// scan.components. json.Decoder.Decode on the whole body would buffer the
-// entire document before decoding a byte of it, so DecodeImage walks the
-// document with Token and decodes one component at a time: what is held at
-// once is the decoded Image plus one component's JSON.
-//
-// Every member other than the streamed ones is decoded by encoding/json
-// itself into the same struct, so the json tags stay the single definition
-// of the wire format, and the result is exactly what json.Unmarshal would
-// produce (FuzzDecodeImage checks that).
-
-// testHookComponentDecoded, if set (tests only), is called after each
-// component is decoded, to prove decoding starts before the body ends.
-var testHookComponentDecoded func(i int)
-
-// DecodeImage decodes one Image (the body of POST /v1/images/scan) from r,
-// streaming scan.components. r must hold exactly one JSON value.
+// DecodeImage decodes one Image (the body of POST /v1/images/scan) from r
+// within DefaultLimits, as it streams in: a scan of a large image is never
+// read into one buffer, and only the fields Image declares are kept.
 func DecodeImage(r io.Reader) (*Image, error) {
-	dec := json.NewDecoder(r)
+	return DecodeImageWithin(r, Limits{})
+}
+
+// DecodeImageWithin is DecodeImage within lim (zero fields default).
+func DecodeImageWithin(r io.Reader, lim Limits) (*Image, error) {
 	img := new(Image)
-	if err := decodeImage(dec, img); err != nil {
+	n, err := decodeBounded(r, img, lim)
+	if err != nil {
 		return nil, err
 	}
-	if err := expectEOF(dec); err != nil {
-		return nil, err
-	}
+	img.retained = n
 	return img, nil
 }
 
-func decodeImage(dec *json.Decoder, img *Image) error {
-	isNull, err := openObject(dec, "Image")
-	if err != nil || isNull {
-		return err
-	}
-	return decodeMembers(dec, img, map[string]func() error{
-		"scan": func() error {
-			isNull, err := openObject(dec, "ImageScan")
-			if err != nil {
-				return err
-			}
-			if isNull {
-				img.Scan = nil // what encoding/json does for null into a pointer
-				return nil
-			}
-			if img.Scan == nil {
-				img.Scan = new(ImageScan)
-			}
-			scan := img.Scan
-			return decodeMembers(dec, scan, map[string]func() error{
-				"components": func() error {
-					return decodeArray(dec, &scan.Components, testHookComponentDecoded)
-				},
-			})
-		},
-	})
-}
-
-// openObject reads the start of an object: '{' (isNull false) or null.
-func openObject(dec *json.Decoder, what string) (isNull bool, err error) {
-	tok, err := dec.Token()
-	if err != nil {
-		return false, err
-	}
-	switch tok {
-	case nil:
-		return true, nil
-	case json.Delim('{'):
-		return false, nil
-	}
-	return false, fmt.Errorf("acs: decode %s: got %s, want an object", what, tokenKind(tok))
-}
-
-// decodeMembers reads an object's members up to and including its '}'.
-// Members named in streamed are handed to their function, which consumes the
-// value; any other member is decoded into dst by encoding/json.
-func decodeMembers(dec *json.Decoder, dst any, streamed map[string]func() error) error {
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return err
-		}
-		key, ok := tok.(string)
-		if !ok {
-			return fmt.Errorf("acs: decode: object key is %s", tokenKind(tok))
-		}
-		if fn, ok := streamed[key]; ok {
-			if err := fn(); err != nil {
-				return err
-			}
-			continue
-		}
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return err
-		}
-		if err := decodeMember(key, raw, dst); err != nil {
-			return err
-		}
-	}
-	_, err := dec.Token() // '}'
+// decodeJSON decodes one value from r into v within DefaultLimits: every
+// answer from Central, small or not, goes through the bounded decoder.
+func decodeJSON(r io.Reader, v any) error {
+	_, err := decodeBounded(r, v, Limits{})
 	return err
 }
 
-// decodeMember decodes {key: raw} into dst, so encoding/json matches the key
-// to a field (case-insensitively, as usual) or ignores it.
-func decodeMember(key string, raw json.RawMessage, dst any) error {
-	k, err := json.Marshal(key)
-	if err != nil {
-		return err
-	}
-	buf := make([]byte, 0, len(k)+len(raw)+3)
-	buf = append(buf, '{')
-	buf = append(buf, k...)
-	buf = append(buf, ':')
-	buf = append(buf, raw...)
-	buf = append(buf, '}')
-	return json.Unmarshal(buf, dst)
-}
-
-// decodeArray decodes a JSON array (or null) into *s one element at a time,
-// with encoding/json's slice semantics: elements are decoded into the
-// existing backing array when there is one, the slice is truncated to the
-// elements read, and an empty array gives an empty non-nil slice.
-func decodeArray[T any](dec *json.Decoder, s *[]T, after func(i int)) error {
-	tok, err := dec.Token()
-	if err != nil {
-		return err
-	}
-	if tok == nil {
-		*s = nil
-		return nil
-	}
-	if tok != json.Delim('[') {
-		return fmt.Errorf("acs: decode: got %s, want an array", tokenKind(tok))
-	}
-	v := *s
-	i := 0
-	for dec.More() {
-		if i >= cap(v) {
-			v = slices.Grow(v, 1)
-		}
-		if i >= len(v) {
-			v = v[:i+1]
-		}
-		if err := dec.Decode(&v[i]); err != nil {
-			*s = v
-			return err
-		}
-		if after != nil {
-			after(i)
-		}
-		i++
-	}
-	if _, err := dec.Token(); err != nil { // ']'
-		return err
-	}
-	v = v[:i]
-	if i == 0 {
-		v = []T{}
-	}
-	*s = v
-	return nil
-}
-
-// decodeJSON decodes one value from r into v. Small responses (alerts,
-// metadata) need no streaming beyond json.Decoder's own.
-func decodeJSON(r io.Reader, v any) error {
-	dec := json.NewDecoder(r)
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	return expectEOF(dec)
-}
-
-// expectEOF fails if anything but whitespace follows the value, as
-// json.Unmarshal does: two concatenated documents are a broken response.
-func expectEOF(dec *json.Decoder) error {
-	if _, err := dec.Token(); err != io.EOF {
-		if err == nil {
-			return errors.New("acs: decode: data after the JSON value")
-		}
-		return err
-	}
-	return nil
-}
-
-func tokenKind(tok json.Token) string {
-	switch tok.(type) {
-	case json.Delim:
-		return fmt.Sprintf("%q", tok)
-	case string:
-		return "a string"
-	case float64, json.Number:
-		return "a number"
-	case bool:
-		return "a boolean"
-	case nil:
-		return "null"
-	}
-	return fmt.Sprintf("%T", tok)
-}
-
 // errResponseTooLarge is returned when a body exceeds MaxResponseBytes.
-var errResponseTooLarge error = &limitError{"response body exceeds its limit"}
+var errResponseTooLarge error = &LimitError{Limit: "MaxResponseBytes", what: "the body exceeds MaxResponseBytes"}
 
 // limitReader is io.LimitReader with a distinct error: hitting the limit
 // must not look like a clean end of a (truncated, maybe still valid) body.

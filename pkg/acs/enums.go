@@ -18,17 +18,6 @@ const (
 	VulnSeverityCritical  VulnerabilitySeverity = "CRITICAL_VULNERABILITY_SEVERITY"
 )
 
-// VulnerabilityState says whether a CVE is observed or was deferred or marked
-// a false positive (storage.VulnerabilityState).
-type VulnerabilityState string
-
-// Vulnerability states.
-const (
-	VulnStateObserved      VulnerabilityState = "OBSERVED"
-	VulnStateDeferred      VulnerabilityState = "DEFERRED"
-	VulnStateFalsePositive VulnerabilityState = "FALSE_POSITIVE"
-)
-
 // ScanNote qualifies a scan (storage.ImageScan.Note). Any note other than
 // UNSET means the scan may be missing vulnerabilities.
 type ScanNote string
@@ -53,35 +42,6 @@ const (
 	ImageNoteMissingScanData                  ImageNote = "MISSING_SCAN_DATA"
 	ImageNoteMissingSignature                 ImageNote = "MISSING_SIGNATURE"
 	ImageNoteMissingSignatureVerificationData ImageNote = "MISSING_SIGNATURE_VERIFICATION_DATA"
-)
-
-// ComponentSource is the ecosystem a component was found in
-// (storage.SourceType).
-type ComponentSource string
-
-// Component sources.
-const (
-	SourceOS                ComponentSource = "OS"
-	SourcePython            ComponentSource = "PYTHON"
-	SourceJava              ComponentSource = "JAVA"
-	SourceRuby              ComponentSource = "RUBY"
-	SourceNodeJS            ComponentSource = "NODEJS"
-	SourceGo                ComponentSource = "GO"
-	SourceDotNetCoreRuntime ComponentSource = "DOTNETCORERUNTIME"
-	SourceInfrastructure    ComponentSource = "INFRASTRUCTURE"
-)
-
-// SignatureVerificationStatus is the outcome of one signature verifier.
-type SignatureVerificationStatus string
-
-// Signature verification outcomes.
-const (
-	SignatureUnset              SignatureVerificationStatus = "UNSET"
-	SignatureVerified           SignatureVerificationStatus = "VERIFIED"
-	SignatureFailedVerification SignatureVerificationStatus = "FAILED_VERIFICATION"
-	SignatureInvalidAlgo        SignatureVerificationStatus = "INVALID_SIGNATURE_ALGO"
-	SignatureCorrupted          SignatureVerificationStatus = "CORRUPTED_SIGNATURE"
-	SignatureGenericError       SignatureVerificationStatus = "GENERIC_ERROR"
 )
 
 // PolicySeverity is a policy's severity (storage.Severity).

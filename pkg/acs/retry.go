@@ -111,7 +111,8 @@ func (c *Client) attempt(ctx context.Context, cl *call) error {
 		return &transportError{op: op, err: err,
 			msg: fmt.Sprintf("response larger than %d bytes", limit)}
 	case errors.Is(err, ErrLimit):
-		return &transportError{op: op, msg: "answer past the client's limits", err: err}
+		// Not retried: the same Central would send the same answer.
+		return &transportError{op: op, msg: "answer refused", err: err}
 	case body.err != nil || errors.Is(err, io.ErrUnexpectedEOF):
 		// The body was cut short (a proxy timing out, a reset): the same
 		// request may well succeed.

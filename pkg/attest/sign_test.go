@@ -200,7 +200,7 @@ func TestHelperWriter(t *testing.T) {
 
 func countAtts(t *testing.T, img string) int {
 	t.Helper()
-	r, co, err := VerifyOptions{PublicKey: generate(t).public}.checkOpts(img)
+	r, co, _, err := VerifyOptions{PublicKey: generate(t).public}.checkOpts(img)
 	if err != nil {
 		t.Fatal(err)
 	}

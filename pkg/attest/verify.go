@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/modelguard/modelguard/pkg/registry"
 	"github.com/sigstore/cosign/v2/pkg/cosign"
 	"github.com/sigstore/cosign/v2/pkg/oci"
 	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
@@ -42,20 +43,23 @@ var (
 	ErrNotSigned   = errors.New("no signature found")
 	ErrNotAttested = errors.New("no attestation found")
 	ErrWrongKey    = errors.New("no signature verifies with the key")
+	// ErrTooLarge: the registry's answer (a manifest, a payload, all of
+	// them together) was past the bounds of a check, and refused unread.
+	ErrTooLarge = registry.ErrTooLarge
 )
 
 // Signatures verifies the image's signatures (the .sig tag) and returns
 // how many verified. The reference should carry a digest: a tag is
 // resolved once, and the signature is checked against that digest.
 func Signatures(ctx context.Context, ref string, o VerifyOptions) (int, error) {
-	r, co, err := o.checkOpts(ref)
+	r, co, tr, err := o.checkOpts(ref)
 	if err != nil {
 		return 0, err
 	}
 	co.ClaimVerifier = cosign.SimpleClaimVerifier
 	sigs, _, err := cosign.VerifyImageSignatures(ctx, r, co)
 	if err != nil {
-		return 0, explain(ref, "signature", err)
+		return 0, explain(ref, "signature", err, tr)
 	}
 	return len(sigs), nil
 }
@@ -64,7 +68,7 @@ func Signatures(ctx context.Context, ref string, o VerifyOptions) (int, error) {
 // DSSE envelope must verify with the key and name the image's digest as a
 // subject. It returns the statements that did.
 func Attestations(ctx context.Context, ref string, o VerifyOptions) ([]Attestation, error) {
-	r, co, err := o.checkOpts(ref)
+	r, co, tr, err := o.checkOpts(ref)
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +80,7 @@ func Attestations(ctx context.Context, ref string, o VerifyOptions) ([]Attestati
 		if n, cerr := countAttestations(r, co); cerr == nil && n == 0 {
 			return nil, fmt.Errorf("%s: %w", ref, ErrNotAttested)
 		}
-		return nil, explain(ref, "attestation", err)
+		return nil, explain(ref, "attestation", err, tr)
 	}
 	out := make([]Attestation, 0, len(atts))
 	for _, a := range atts {
@@ -102,37 +106,49 @@ func countAttestations(r name.Reference, co *cosign.CheckOpts) (int, error) {
 	return len(list), err
 }
 
-func (o VerifyOptions) checkOpts(ref string) (name.Reference, *cosign.CheckOpts, error) {
+func (o VerifyOptions) checkOpts(ref string) (name.Reference, *cosign.CheckOpts, *registry.Bounded, error) {
 	var nameOpts []name.Option
 	if o.Insecure {
 		nameOpts = append(nameOpts, name.Insecure)
 	}
 	r, err := name.ParseReference(ref, nameOpts...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("image %q: %w", ref, err)
+		return nil, nil, nil, fmt.Errorf("image %q: %w", ref, err)
 	}
 	if len(o.PublicKey) == 0 {
-		return nil, nil, errors.New("no public key to verify with")
+		return nil, nil, nil, errors.New("no public key to verify with")
 	}
 	v, err := sigs.LoadPublicKeyRaw(o.PublicKey, crypto.SHA256)
 	if err != nil {
-		return nil, nil, fmt.Errorf("public key: %w", err)
+		return nil, nil, nil, fmt.Errorf("public key: %w", err)
 	}
+	tr := registry.Transport(nil, verifyBounds)
 	return r, &cosign.CheckOpts{
 		SigVerifier: v,
 		// More, not instead of, cosign's defaults: they carry the docker
 		// config keychain, which a Task step's credentials come through.
-		RegistryClientOpts: []ociremote.Option{ociremote.WithMoreRemoteOptions(o.Remote...)},
+		// Signatures and attestations are read whole: each answer, and all
+		// of them together, are capped (cosign's own cap is 1000 layers of
+		// 128 MiB). A fresh transport per check, so the total is per check.
+		RegistryClientOpts: []ociremote.Option{ociremote.WithMoreRemoteOptions(append([]remote.Option{remote.WithTransport(tr)}, o.Remote...)...)},
 		// Key-based and offline: there is no transparency log or
 		// certificate to check, and nothing to fetch from the internet.
 		IgnoreTlog: true,
 		IgnoreSCT:  true,
 		Offline:    true,
-	}, nil
+	}, tr, nil
 }
 
+// verifyBounds: a DSSE envelope with SLSA provenance is tens of KiB; a
+// hundred of them fit.
+var verifyBounds = registry.Bounds{MaxManifestBytes: registry.MaxManifestBytes, MaxBlobBytes: 4 << 20, MaxTotalBytes: 64 << 20}
+
 // explain maps cosign's errors to ours, keeping cosign's text.
-func explain(ref, what string, err error) error {
+func explain(ref, what string, err error, tr *registry.Bounded) error {
+	if rerr := tr.Refused(); rerr != nil {
+		// cosign folds the read error into "no matching signatures".
+		return fmt.Errorf("verify %s of %s: %w", what, ref, rerr)
+	}
 	var noSigs *cosign.ErrNoSignaturesFound
 	var noMatchSig *cosign.ErrNoMatchingSignatures
 	var noAtts *cosign.ErrNoMatchingAttestations

@@ -70,6 +70,12 @@ func sign(t *testing.T, sv signature.SignerVerifier, ref name.Digest) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	attachSignature(t, ref, payload, raw)
+}
+
+// attachSignature pushes payload and its signature as ref's .sig image.
+func attachSignature(t *testing.T, ref name.Digest, payload, raw []byte) {
+	t.Helper()
 	sig, err := static.NewSignature(payload, base64.StdEncoding.EncodeToString(raw))
 	if err != nil {
 		t.Fatal(err)
@@ -170,5 +176,21 @@ func TestVerify(t *testing.T) {
 	}
 	if _, err := Signatures(ctx, "Not A Ref", VerifyOptions{PublicKey: pub}); err == nil || !strings.Contains(err.Error(), "Not A Ref") {
 		t.Errorf("bad ref: %v", err)
+	}
+}
+
+// A registry that holds a signature too large to be one is refused while
+// it is read, naming the limit, not read into memory: whoever can push to
+// the image's repository chooses the payloads.
+func TestHugeSignatureRefused(t *testing.T) {
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	_, pub := keyPair(t)
+	ref := pushImage(t, host, "models/huge-sig")
+	attachSignature(t, ref, bytes.Repeat([]byte("x"), 8<<20), []byte("not a signature"))
+	_, err := Signatures(context.Background(), ref.String(), VerifyOptions{PublicKey: pub})
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "MaxBlobBytes") {
+		t.Errorf("8 MiB signature payload: %v", err)
 	}
 }

@@ -2,14 +2,17 @@
 // reads the endpoint and token from a Secret in the CustomRun's own
 // namespace — never another's — and keeps one client per Secret, replaced
 // when the Secret changes, so each Central's concurrency cap holds across
-// runs. A client remembers the scans it made for a while (the reuse
-// window), so a pipeline's ImageScan and ImageCheck of one digest cost
-// Central one scan; a scan is never shared between Secrets.
+// runs. The scans made are remembered for a while (the reuse window), in
+// one cache bounded in bytes for all Secrets (least recently used out
+// first), so a pipeline's ImageScan and ImageCheck of one digest cost
+// Central one scan; a scan is never shared between Secrets, and a Secret's
+// scans go with its old client when it changes.
 package central
 
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,6 +21,7 @@ import (
 	"github.com/modelguard/modelguard/pkg/imageref"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -38,17 +42,21 @@ type Clients struct {
 	// ReuseWindow: a digest scanned through the same client within it is
 	// not scanned again (0 disables).
 	ReuseWindow time.Duration
-	Now         func() time.Time
+	// MaxCacheBytes bounds the scans kept for reuse, over all Secrets
+	// (default DefaultCacheBytes).
+	MaxCacheBytes int64
+	Now           func() time.Time
 
 	mu      sync.Mutex
 	clients map[string]*client // by namespace/secret
+	scans   *scanCache
 }
 
 // client is one Secret version's Central, with its scans.
 type client struct {
 	version string // the Secret's resourceVersion
 	acs     *acs.Client
-	scans   *scanCache
+	scans   *scanCache // shared; keys carry the client
 }
 
 // For returns the Central that Secret name in namespace ns names. When
@@ -74,14 +82,20 @@ func (c *Clients) Runtime(ctx context.Context, ns, name string) gate.RuntimeCent
 }
 
 func (c *Clients) client(ctx context.Context, ns, name string) (*client, error) {
+	// The name is a param: it is checked before it reaches a request, and
+	// messages quote at most 64 bytes of it.
+	ref := ns + "/" + imageref.Quote(name)
+	if len(validation.IsDNS1123Subdomain(name)) > 0 {
+		return nil, fmt.Errorf("Secret %s: not a valid Secret name", ref)
+	}
 	sec, err := c.Kube.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
-		return nil, fmt.Errorf("Secret %s/%s not found: create it with keys endpoint and token (and ca.crt if Central's certificate is not publicly trusted)", ns, name)
+		return nil, fmt.Errorf("Secret %s not found: create it with keys endpoint and token (and ca.crt if Central's certificate is not publicly trusted)", ref)
 	case apierrors.IsForbidden(err):
-		return nil, fmt.Errorf("the controller may not read Secret %s/%s: bind ClusterRole %s to ServiceAccount modelguard/modelguard-controller in namespace %s", ns, name, ReaderRole, ns)
+		return nil, fmt.Errorf("the controller may not read Secret %s: bind ClusterRole %s to ServiceAccount modelguard/modelguard-controller in namespace %s", ref, ReaderRole, ns)
 	case err != nil:
-		return nil, fmt.Errorf("read Secret %s/%s: %w", ns, name, err)
+		return nil, fmt.Errorf("read Secret %s: %s", ref, strings.ReplaceAll(err.Error(), name, imageref.Quote(name)))
 	}
 	key := ns + "/" + name
 	c.mu.Lock()
@@ -91,7 +105,7 @@ func (c *Clients) client(ctx context.Context, ns, name string) (*client, error) 
 	}
 	cfg, err := acs.ConfigFromSecretData(sec.Data)
 	if err != nil {
-		return nil, fmt.Errorf("Secret %s/%s: %v", ns, name, err)
+		return nil, fmt.Errorf("Secret %s: %v", ref, err)
 	}
 	cfg.MaxConcurrent = c.MaxConcurrent
 	if cfg.MaxConcurrent <= 0 {
@@ -99,17 +113,19 @@ func (c *Clients) client(ctx context.Context, ns, name string) (*client, error) 
 	}
 	ac, err := acs.New(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("Secret %s/%s: %v", ns, name, err)
+		return nil, fmt.Errorf("Secret %s: %v", ref, err)
+	}
+	if c.clients == nil {
+		c.clients = map[string]*client{}
+		c.scans = newScanCache(c.ReuseWindow, c.MaxCacheBytes, c.now)
 	}
 	if old, ok := c.clients[key]; ok {
 		// The Secret changed: its old client (token, CA, connections, and
 		// the scans made with them) goes, rather than piling up.
 		old.acs.CloseIdleConnections()
+		c.scans.forget(old)
 	}
-	if c.clients == nil {
-		c.clients = map[string]*client{}
-	}
-	cl := &client{version: sec.ResourceVersion, acs: ac, scans: newScanCache(c.ReuseWindow, c.now)}
+	cl := &client{version: sec.ResourceVersion, acs: ac, scans: c.scans}
 	c.clients[key] = cl
 	return cl, nil
 }
@@ -124,7 +140,7 @@ func (c *Clients) now() time.Time {
 // ScanImage answers from the client's recent scans of the same reference
 // when it can.
 func (cl *client) ScanImage(ctx context.Context, req acs.ScanRequest) (*acs.Image, error) {
-	key := req.Cluster + "\x00" + req.Image
+	key := cacheKey{client: cl, ref: req.Cluster + "\x00" + req.Image}
 	if img, ok := cl.scans.get(key); ok {
 		return img, nil
 	}

@@ -13,6 +13,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"time"
@@ -120,12 +121,40 @@ func (e *Engine) wait(ctx context.Context, s Spec, timeout time.Duration) (int32
 	}
 }
 
+// maxListed bounds one list of pods or events: the Deployment runs a few
+// replicas, and a diagnosis needs the latest events, not all of them.
+const maxListed = 500
+
+func podsOf(s Spec) metav1.ListOptions {
+	return metav1.ListOptions{LabelSelector: labels.SelectorFromSet(map[string]string{LabelName: s.Name}).String(), Limit: maxListed}
+}
+
+// maxModelAnswer bounds the model server's answer: the image being
+// deployed runs it, so its size is the image author's choice. A model's
+// metadata is a few hundred bytes.
+const maxModelAnswer = 64 << 10
+
+// askPod reads the model's metadata from one pod, at most maxModelAnswer
+// bytes of it.
+func (e *Engine) askPod(ctx context.Context, s Spec, pod string) ([]byte, error) {
+	rc, err := e.Kube.CoreV1().Pods(s.Namespace).ProxyGet("http", pod, fmt.Sprint(s.Port), "/v2/models/"+s.Name, nil).Stream(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	raw, err := io.ReadAll(io.LimitReader(rc, maxModelAnswer+1))
+	if err == nil && len(raw) > maxModelAnswer {
+		err = fmt.Errorf("the answer is larger than %d bytes", maxModelAnswer)
+	}
+	return raw, err
+}
+
 // whyNot summarises what keeps the pods from being ready, e.g.
 // "pod x: model: ImagePullBackOff", or the ReplicaSet's refusal (a quota
 // or Pod Security admission error).
 func (e *Engine) whyNot(ctx context.Context, s Spec) string {
 	var why []string
-	pods, err := e.Kube.CoreV1().Pods(s.Namespace).List(ctx, metav1.ListOptions{LabelSelector: labels.SelectorFromSet(map[string]string{LabelName: s.Name}).String()})
+	pods, err := e.Kube.CoreV1().Pods(s.Namespace).List(ctx, podsOf(s))
 	if err == nil {
 		for _, p := range pods.Items {
 			for _, cs := range append(p.Status.InitContainerStatuses, p.Status.ContainerStatuses...) {
@@ -140,7 +169,9 @@ func (e *Engine) whyNot(ctx context.Context, s Spec) string {
 			}
 		}
 	}
-	events, err := e.Kube.CoreV1().Events(s.Namespace).List(ctx, metav1.ListOptions{})
+	// The namespace's events are anyone's: one page is enough for a
+	// diagnosis, and bounds what is read.
+	events, err := e.Kube.CoreV1().Events(s.Namespace).List(ctx, metav1.ListOptions{Limit: maxListed})
 	if err == nil {
 		sort.Slice(events.Items, func(i, j int) bool { return events.Items[i].LastTimestamp.Before(&events.Items[j].LastTimestamp) })
 		for _, ev := range events.Items {
@@ -162,7 +193,7 @@ func (e *Engine) whyNot(ctx context.Context, s Spec) string {
 // model's metadata: the digest of the files it loaded.
 func (e *Engine) ask(ctx context.Context, s Spec) (modelserver.Model, error) {
 	var m modelserver.Model
-	pods, err := e.Kube.CoreV1().Pods(s.Namespace).List(ctx, metav1.ListOptions{LabelSelector: labels.SelectorFromSet(map[string]string{LabelName: s.Name}).String()})
+	pods, err := e.Kube.CoreV1().Pods(s.Namespace).List(ctx, podsOf(s))
 	if err != nil {
 		return m, fmt.Errorf("list pods of %s/%s: %w", s.Namespace, s.Name, err)
 	}
@@ -170,7 +201,7 @@ func (e *Engine) ask(ctx context.Context, s Spec) (modelserver.Model, error) {
 		if !podReady(&p) {
 			continue
 		}
-		raw, err := e.Kube.CoreV1().Pods(s.Namespace).ProxyGet("http", p.Name, fmt.Sprint(s.Port), "/v2/models/"+s.Name, nil).DoRaw(ctx)
+		raw, err := e.askPod(ctx, s, p.Name)
 		if err != nil {
 			return m, fmt.Errorf("ask pod %s for model %s: %w", p.Name, s.Name, err)
 		}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/modelguard/modelguard/pkg/acs"
+	"github.com/modelguard/modelguard/pkg/imageref"
 	"github.com/modelguard/modelguard/pkg/results"
 )
 
@@ -23,21 +24,23 @@ type ImageCheckInput struct {
 // scanned first, because Central's build-time detection passes an image
 // it has no scan data for.
 func CheckImage(ctx context.Context, c Central, in ImageCheckInput) DetectReport {
-	what := "check " + in.Image
+	// The image is a param: messages quote at most 64 bytes of it.
+	what := "check " + imageref.Quote(in.Image)
 	if err := CheckImageRef(in.Image, in.AllowTag); err != nil {
 		return DetectReport{Verdict: CouldNotRun(ReasonInput, fmt.Errorf("image %v", err))}
 	}
+	params := append([]string{in.Image, in.Cluster}, in.Categories...)
 	img, err := c.ScanImage(ctx, acs.ScanRequest{Image: in.Image, Cluster: in.Cluster})
 	switch {
 	case err != nil:
-		return DetectReport{Verdict: centralFailed(what, err)}
+		return DetectReport{Verdict: centralFailed(what, err, params...)}
 	case img.Scan == nil:
 		return DetectReport{Verdict: Verdict{Outcome: Fail, Reason: ReasonNoScanData,
-			Message: fmt.Sprintf("Central has no scan data for %s, and its build-time check would pass it unchecked", in.Image)}}
+			Message: fmt.Sprintf("Central has no scan data for %s, and its build-time check would pass it unchecked", imageref.Quote(in.Image))}}
 	}
 	resp, err := c.DetectBuild(ctx, acs.BuildRequest{Image: in.Image, PolicyCategories: in.Categories, Cluster: in.Cluster})
 	if err != nil {
-		return DetectReport{Verdict: centralFailed(what, err)}
+		return DetectReport{Verdict: centralFailed(what, err, params...)}
 	}
 	return EvaluateBuild(resp)
 }
@@ -64,7 +67,8 @@ func CheckDeployment(ctx context.Context, c Central, in DeploymentCheckInput) De
 	resp, err := c.DetectDeployYAML(ctx, acs.DeployRequest{YAML: acs.JoinYAML(append([]string{set.yaml}, ren.yaml...)...),
 		Namespace: in.Namespace, PolicyCategories: in.Categories, Cluster: in.Cluster})
 	if err != nil {
-		return DetectReport{Verdict: centralFailed("deployment check", err), Sources: set.objects}
+		params := append([]string{in.Namespace, in.Cluster}, in.Categories...)
+		return DetectReport{Verdict: centralFailed("deployment check", err, params...), Sources: set.objects}
 	}
 	r := EvaluateDeploy(resp)
 	r.Sources = set.objects

@@ -72,6 +72,11 @@ const (
 	// ReasonManifests: DeploymentCheck's manifests could not be read (a
 	// ConfigMap, a file).
 	ReasonManifests = "ManifestsUnavailable"
+	// ReasonTooLarge: Central's answer was past the client's bounds (body
+	// size, counts, nesting, one value's size); it was refused unread, so
+	// nothing was checked. Central sends nothing like it: a broken or
+	// hostile endpoint does.
+	ReasonTooLarge = "ACSResponseTooLarge"
 )
 
 // CouldNotRun is the verdict of a gate that did not get to ask Central.
@@ -116,11 +121,66 @@ func (u unreachable) DetectDeployYAML(context.Context, acs.DeployRequest) (*acs.
 
 // centralFailed is the verdict when Central's answer is an error: nothing
 // was checked, unless Central says it has no scan data for the image,
-// which is a "no" about the image itself.
-func centralFailed(what string, err error) Verdict {
+// which is a "no" about the image itself. params are the values the
+// request carried: Central's error may echo them ("invalid image name
+// …"), and a message quotes at most 64 bytes of a param.
+func centralFailed(what string, err error, params ...string) Verdict {
+	v := centralVerdict(what, err)
+	for _, p := range params {
+		v.Message = quoteEcho(v.Message, p)
+	}
+	return v
+}
+
+// quoteEcho replaces each echo of param p in msg (whole, or cut short by
+// Central or by our own caps, with whitespace runs collapsed) that is
+// longer than 64 bytes by p's quoted, cut form.
+func quoteEcho(msg, p string) string {
+	if len(p) <= 64 {
+		return msg
+	}
+	var b strings.Builder
+	for i := 0; i < len(msg); {
+		if n, k := matchEcho(msg[i:], p); k > 64 {
+			b.WriteString(imageref.Quote(p))
+			i += n
+			continue
+		}
+		b.WriteByte(msg[i])
+		i++
+	}
+	return b.String()
+}
+
+// matchEcho is how many bytes n at the start of msg echo the first k
+// bytes of p, runs of whitespace and control bytes counting as one.
+func matchEcho(msg, p string) (n, k int) {
+	sep := func(c byte) bool { return c <= ' ' || c == 0x7f }
+	for n < len(msg) && k < len(p) {
+		switch {
+		case sep(msg[n]) && sep(p[k]):
+			for n < len(msg) && sep(msg[n]) {
+				n++
+			}
+			for k < len(p) && sep(p[k]) {
+				k++
+			}
+		case msg[n] == p[k]:
+			n, k = n+1, k+1
+		default:
+			return n, k
+		}
+	}
+	return n, k
+}
+
+func centralVerdict(what string, err error) Verdict {
 	var ce *credentialsError
 	if errors.As(err, &ce) {
 		return CouldNotRun(ReasonCredentials, ce.err)
+	}
+	if acs.IsTooLarge(err) {
+		return Verdict{Outcome: Error, Reason: ReasonTooLarge, Message: fmt.Sprintf("%s: %v", what, err)}
 	}
 	if acs.IsMissingScanData(err) {
 		return Verdict{Outcome: Fail, Reason: ReasonNoScanData, Message: fmt.Sprintf("%s: Central has no scan data for the image, so it cannot be passed: %v", what, err)}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/modelguard/modelguard/pkg/acs"
+	"github.com/modelguard/modelguard/pkg/imageref"
 	"sigs.k8s.io/yaml"
 )
 
@@ -63,6 +64,10 @@ func parseManifests(ms []Manifest) (*manifestSet, error) {
 			name, _ := meta["name"].(string)
 			if kind == "" || name == "" {
 				return nil, fmt.Errorf("%s: document %d is not a Kubernetes object (needs kind and metadata.name)", m.Source, i+1)
+			}
+			// Names reach messages: no Kubernetes kind or name is longer.
+			if len(kind) > 63 || len(name) > 253 {
+				return nil, fmt.Errorf("%s: document %d: kind %s or metadata.name %s is longer than Kubernetes allows", m.Source, i+1, imageref.Quote(kind), imageref.Quote(name))
 			}
 			id := kind + "/" + name
 			if _, dup := set.objects[id]; !dup {

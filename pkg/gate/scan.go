@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/modelguard/modelguard/pkg/acs"
+	"github.com/modelguard/modelguard/pkg/imageref"
 	"github.com/modelguard/modelguard/pkg/results"
 )
 
@@ -32,7 +33,7 @@ func Scan(ctx context.Context, c Central, in ScanInput) ScanReport {
 	}
 	img, err := c.ScanImage(ctx, acs.ScanRequest{Image: in.Image, Cluster: in.Cluster})
 	if err != nil {
-		r.Verdict = centralFailed("scan "+in.Image, err)
+		r.Verdict = centralFailed("scan "+imageref.Quote(in.Image), err, in.Image, in.Cluster)
 		return r
 	}
 	r = EvaluateScan(img, in.Policy)

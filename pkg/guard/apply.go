@@ -113,7 +113,7 @@ func (e *Engine) current(ctx context.Context, ns string) (map[string]*unstructur
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			lists[i], errs[i] = e.Dynamic.Resource(gvr).Namespace(ns).List(ctx, metav1.ListOptions{})
+			lists[i], errs[i] = e.listBounded(ctx, e.Dynamic.Resource(gvr).Namespace(ns))
 			if errs[i] != nil {
 				errs[i] = fmt.Errorf("list %s in %s: %w", gvr.Resource, ns, errs[i])
 			}
@@ -130,6 +130,44 @@ func (e *Engine) current(ctx context.Context, ns string) (map[string]*unstructur
 		}
 	}
 	return out, nil
+}
+
+// The guard lists every object of its kinds in a namespace it is asked to
+// guard, whoever filled it: in pages, up to a cap, so a namespace holding a
+// hundred thousand RoleBindings costs a clear error, not the controller's
+// memory. A guarded namespace holds a few dozen.
+const (
+	defaultListPage = 500
+	defaultListCap  = 5000
+)
+
+// ErrTooManyObjects: a namespace holds more objects of one kind than the
+// guard reads.
+var ErrTooManyObjects = errors.New("too many objects")
+
+func (e *Engine) listBounded(ctx context.Context, ri dynamic.ResourceInterface) (*unstructured.UnstructuredList, error) {
+	page, limit := int64(e.ListPage), e.ListCap
+	if page <= 0 {
+		page = defaultListPage
+	}
+	if limit <= 0 {
+		limit = defaultListCap
+	}
+	out := &unstructured.UnstructuredList{}
+	opts := metav1.ListOptions{Limit: page}
+	for {
+		got, err := ri.List(ctx, opts)
+		if err != nil {
+			return nil, err
+		}
+		if len(out.Items)+len(got.Items) > limit {
+			return nil, fmt.Errorf("%w: more than %d, the most the guard reads of one kind", ErrTooManyObjects, limit)
+		}
+		out.Items = append(out.Items, got.Items...)
+		if opts.Continue = got.GetContinue(); opts.Continue == "" {
+			return out, nil
+		}
+	}
 }
 
 // sync plans (and with write, applies) objects concurrently: they are

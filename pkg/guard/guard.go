@@ -17,6 +17,10 @@ import (
 type Engine struct {
 	Dynamic dynamic.Interface
 	Kube    kubernetes.Interface
+	// ListPage and ListCap bound what the guard lists of one kind in the
+	// namespace: pages of ListPage (default 500), at most ListCap objects
+	// (default 5000).
+	ListPage, ListCap int
 }
 
 // Mode is what a guard run does.

@@ -87,7 +87,8 @@ func ParseIngress(s string) (IngressSource, error) {
 	}
 	if ns, ok := strings.CutPrefix(s, FromNamespace+":"); ok {
 		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
-			return IngressSource{}, fmt.Errorf("%s: namespace %s", quote(s), errs[0])
+			// Not errs[0]: the upstream text is 200 bytes on its own.
+			return IngressSource{}, fmt.Errorf("namespace:%s: not a namespace name (lower-case letters, digits and '-', at most 63)", quote(ns))
 		}
 		return IngressSource{Kind: FromNamespace, Namespace: ns}, nil
 	}

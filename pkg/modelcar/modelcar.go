@@ -22,6 +22,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/modelguard/modelguard/pkg/registry"
 )
 
 // Options describe one build.
@@ -84,8 +85,15 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err := CheckLayout(o.Runtime, files); err != nil {
 		return nil, err
 	}
-	ropts := append([]remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain), remote.WithJobs(4)}, o.Remote...)
+	// The base's registry chooses what it answers: manifests are capped as
+	// they are read, and the config (read into memory) by its declared
+	// size, which go-containerregistry then holds the blob to.
+	ropts := append([]remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain), remote.WithJobs(4),
+		registry.Option(registry.Bounds{MaxManifestBytes: registry.MaxManifestBytes})}, o.Remote...)
 	baseImg, err := remote.Image(base, ropts...)
+	if err == nil {
+		err = checkBase(baseImg)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("base image %s: %w", base, err)
 	}
@@ -130,6 +138,26 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		res.Layers = append(res.Layers, info)
 	}
 	return res, nil
+}
+
+// maxBaseLayers bounds a base image's layers (Docker and containerd refuse
+// more than 127; OCI images rarely have more than a few dozen).
+const maxBaseLayers = 256
+
+// checkBase refuses a base image whose manifest claims a config or a layer
+// list no real base has, before anything reads the config.
+func checkBase(img v1.Image) error {
+	m, err := img.Manifest()
+	if err != nil {
+		return err
+	}
+	switch {
+	case m.Config.Size > registry.MaxConfigBytes || m.Config.Size < 0:
+		return fmt.Errorf("its config claims %d bytes, more than the %d a base image's config may have: %w", m.Config.Size, registry.MaxConfigBytes, registry.ErrTooLarge)
+	case len(m.Layers) > maxBaseLayers:
+		return fmt.Errorf("it has %d layers, more than %d: %w", len(m.Layers), maxBaseLayers, registry.ErrTooLarge)
+	}
+	return nil
 }
 
 func (o Options) refs() (target name.Reference, base name.Reference, err error) {

@@ -2,7 +2,9 @@ package acsemulator
 
 import (
 	"fmt"
+	"io"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -12,12 +14,43 @@ type fault struct {
 	status      int
 	contentType string
 	body        string
+	// stream, when set, is a body of Size bytes written as it is made:
+	// Head, then Repeat until Size is reached, then Tail.
+	stream *Stream
+}
+
+// Stream is a body of any size that the emulator never holds: what a
+// hostile Central (or a proxy gone wrong) could send.
+type Stream struct {
+	Head, Repeat, Tail string
+	Size               int64
 }
 
 func (f fault) write(w http.ResponseWriter) {
 	w.Header().Set("Content-Type", f.contentType)
 	w.WriteHeader(f.status)
-	_, _ = w.Write([]byte(f.body))
+	if f.stream == nil {
+		_, _ = w.Write([]byte(f.body))
+		return
+	}
+	s := f.stream
+	sent := int64(0)
+	put := func(p string) bool {
+		n, err := io.WriteString(w, p)
+		sent += int64(n)
+		return err == nil
+	}
+	if !put(s.Head) {
+		return
+	}
+	// Write the repeated part in chunks of at least 32 KiB.
+	chunk := strings.Repeat(s.Repeat, max(1, (32<<10)/max(len(s.Repeat), 1)))
+	for sent+int64(len(s.Tail)) < s.Size && s.Repeat != "" {
+		if !put(chunk) {
+			return // the client went away (it refused the answer)
+		}
+	}
+	put(s.Tail)
 }
 
 // FailNext makes the next n requests to path (e.g. "/v1/images/scan") answer
@@ -30,15 +63,26 @@ func (f fault) write(w http.ResponseWriter) {
 // load balancer). They are still counted by Calls (and InFlight for scan and
 // detect paths). Use ErrorBody for a Central-style JSON body.
 func (e *Emulator) FailNext(path string, n int, status int, contentType string, body string) {
-	if n <= 0 {
+	e.queue(path, fault{left: n, status: status, contentType: contentType, body: body})
+}
+
+func (e *Emulator) queue(path string, f fault) {
+	if f.left <= 0 {
 		return
 	}
-	if contentType == "" {
-		contentType = "application/json"
+	if f.contentType == "" {
+		f.contentType = "application/json"
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.faults[path] = append(e.faults[path], fault{left: n, status: status, contentType: contentType, body: body})
+	e.faults[path] = append(e.faults[path], f)
+}
+
+// StreamNext is FailNext with a streamed body of about body.Size bytes
+// (at least Head and Tail), e.g. 64 MiB of empty vulnerabilities, which
+// neither the emulator nor the test holds in memory.
+func (e *Emulator) StreamNext(path string, n int, status int, contentType string, body Stream) {
+	e.queue(path, fault{left: n, status: status, contentType: contentType, stream: &body})
 }
 
 // RateLimitNext makes the next n requests to path fail the way Central's API

@@ -179,3 +179,20 @@ func TestCheckLoopback(t *testing.T) {
 		t.Error("NewServer listened on a non-loopback address")
 	}
 }
+
+// StreamNext sends a body of the size asked for, head and tail included,
+// and valid JSON when its parts make it so; then normal answers resume.
+func TestStreamNext(t *testing.T) {
+	s := startExample(t)
+	s.StreamNext("/v1/images/scan", 1, http.StatusOK, "", Stream{Head: `{"scan":{"components":[{"vulns":[{}`, Repeat: `,{}`, Tail: `]}]}}`, Size: 1 << 20})
+	r := scan(t, s, cleanImageName, false)
+	if r.status != 200 || len(r.raw) < 1<<20 || len(r.raw) > 1<<20+64<<10 || !strings.HasSuffix(string(r.raw), `,{}]}]}}`) {
+		t.Fatalf("streamed %d bytes, status %d", len(r.raw), r.status)
+	}
+	if vulns := r.obj(t)["scan"].(map[string]any)["components"].([]any)[0].(map[string]any)["vulns"].([]any); len(vulns) < 300_000 {
+		t.Errorf("%d vulnerabilities", len(vulns))
+	}
+	if r := scan(t, s, cleanImageName, false); r.status != 200 {
+		t.Fatalf("next call = %d", r.status)
+	}
+}

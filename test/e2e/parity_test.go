@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -31,6 +32,29 @@ type doorCase struct {
 	// hostile, when set, makes Central answer the next call (one per door)
 	// as a broken or hostile Central would.
 	hostile func()
+	// quotesParam, when set, must not appear in the CustomRun's message or
+	// any result of either door: more of a param than a message may quote.
+	quotesParam string
+}
+
+// longTagImage is an image param of 60 KB, with allow-tag: the README
+// promises at most 64 bytes of it in any message.
+var longTagImage = "quay.io/acme-ml/sentiment-serving:" + strings.Repeat("t", 60<<10)
+
+// hostileImage is an image no earlier scan answered for.
+func hostileImage(n int) string {
+	return fmt.Sprintf("quay.io/acme-ml/hostile-%d@sha256:%064x", n, n)
+}
+
+// hostileScan is the reproduced attack: a scan of empty vulnerabilities,
+// about size bytes of it.
+func hostileScan(image string, size int64) acsemulator.Stream {
+	return acsemulator.Stream{Head: `{"id":"` + image[strings.Index(image, "@")+1:] + `","scan":{"components":[{"name":"c","vulns":[{}`,
+		Repeat: `,{}`, Tail: `]}]}}`, Size: size}
+}
+
+func stream(central *acsemulator.Server, path string, body acsemulator.Stream) func() {
+	return func() { central.StreamNext(path, 1, http.StatusOK, "", body) }
 }
 
 const (
@@ -100,6 +124,22 @@ func TestDoorsAgree(t *testing.T) {
 		deploy("deploy-isvc-alone", isvcAlone, "fail", "UncheckedObjects"),
 		deploy("deploy-privileged", acsemulator.ServingDeployment(cleanImage, true), "fail", "PolicyBlocksDeployment"),
 		{name: "deploy-not-an-object", kind: "DeploymentCheck", task: "acs-deployment-check", manifests: "just: a map\n", gate: "error", reason: "InvalidInput", sourceInSummary: true},
+		// A hostile or broken Central: answers past the client's bounds are
+		// refused unread, the same way by both doors.
+		// (Images of their own: the controller's reuse window must not
+		// answer for them from an earlier case.)
+		{name: "scan-8mib-empty-vulns", kind: "ImageScan", task: "acs-image-scan", params: map[string]string{"image": hostileImage(1)},
+			gate: "error", reason: "ACSResponseTooLarge", hostile: stream(central, "/v1/images/scan", hostileScan(hostileImage(1), 8<<20))},
+		{name: "scan-8mib-string", kind: "ImageScan", task: "acs-image-scan", params: map[string]string{"image": hostileImage(2)},
+			gate: "error", reason: "ACSResponseTooLarge", hostile: stream(central, "/v1/images/scan", acsemulator.Stream{Head: `{"id":"`, Repeat: "aaaaaaaa", Tail: `"}`, Size: 8 << 20})},
+		{name: "check-8mib-alerts", kind: "ImageCheck", task: "acs-image-check", params: map[string]string{"image": cleanImage},
+			gate: "error", reason: "ACSResponseTooLarge", hostile: stream(central, "/v1/detect/build", acsemulator.Stream{Head: `{"alerts":[{}`, Repeat: `,{"policy":{"name":"p"}}`, Tail: `]}`, Size: 8 << 20})},
+		{name: "deploy-8mib-violations", kind: "DeploymentCheck", task: "acs-deployment-check", manifests: acsemulator.ServingDeployment(cleanImage, false),
+			gate: "error", reason: "ACSResponseTooLarge", hostile: stream(central, "/v1/detect/deploy/yaml", acsemulator.Stream{
+				Head: `{"runs":[{"name":"d","type":"Deployment","alerts":[{"violations":[{}`, Repeat: `,{"message":"m"}`, Tail: `]}]}]}`, Size: 8 << 20})},
+		// A 60 KB param Central echoes in its error: quoted, never whole.
+		{name: "scan-60kb-tag", kind: "ImageScan", task: "acs-image-scan", params: map[string]string{"image": longTagImage, "allow-tag": "true"},
+			gate: "error", reason: "ACSCentralError", quotesParam: strings.Repeat("t", 65)},
 	}
 	namespaces := map[string]string{}
 	for _, tc := range cases {
@@ -140,6 +180,16 @@ func TestDoorsAgree(t *testing.T) {
 			}
 			if step.Results["gate"] != tc.gate || step.Results["reason"] != tc.reason || step.Code != exitFor(tc.gate) {
 				t.Errorf("Task: exit %d, gate %q, reason %q; want %d, %q, %q\n%s", step.Code, step.Results["gate"], step.Results["reason"], exitFor(tc.gate), tc.gate, tc.reason, step.Log)
+			}
+			if p := tc.quotesParam; p != "" {
+				if strings.Contains(c.Message, p) {
+					t.Errorf("CustomRun message quotes more than 64 bytes of a param: %d bytes", len(c.Message))
+				}
+				for _, r := range run.Status.Results {
+					if strings.Contains(r.Value, p) || strings.Contains(step.Results[r.Name], p) {
+						t.Errorf("result %s quotes more than 64 bytes of a param", r.Name)
+					}
+				}
 			}
 			if len(run.Status.Results) != len(step.Results) {
 				t.Errorf("CustomRun has %d results, the Task %d", len(run.Status.Results), len(step.Results))

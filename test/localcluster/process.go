@@ -171,6 +171,16 @@ func (p *Process) PeakRSS() (int64, error) {
 	return 0, fmt.Errorf("peak rss of %s: not available after exit", p.name)
 }
 
+// ResetPeakRSS sets the process's peak RSS (VmHWM) back to its current
+// RSS, so a benchmark can measure the peak of one phase of a long-running
+// process (Linux: "5" written to /proc/<pid>/clear_refs).
+func (p *Process) ResetPeakRSS() error {
+	if p.Exited() {
+		return fmt.Errorf("reset peak rss of %s: exited", p.name)
+	}
+	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", p.Pid()), []byte("5"), 0)
+}
+
 func readVmHWM(pid int) (int64, error) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {

@@ -34,13 +34,33 @@ const (
 	ReasonResultTooLarge = "ResultTooLarge"
 )
 
+// Bounds that keep a CustomRun's status small whatever its spec and its
+// kind say, so it can always be written, finished and cancelled.
+const (
+	// MaxRetries caps spec.retries (Tekton sets no cap): a larger value is
+	// honoured as MaxRetries, and the Retrying message says so. With the
+	// backoff below, ten retries span about five minutes.
+	MaxRetries = 10
+	// MaxMessageBytes caps every condition message and Event, whatever a
+	// kind or a peer put in it.
+	MaxMessageBytes = 1024
+	// retryBaseDelay doubles per retry up to retryMaxDelay: a failing
+	// attempt is not run again in the same reconcile, and a peer that
+	// refuses at once is not hammered.
+	retryBaseDelay = time.Second
+	retryMaxDelay  = time.Minute
+)
+
 // Reconciler decides what a CustomRun's status should be. Status is its
 // only state besides in-flight jobs, which are rebuilt on demand.
 type Reconciler struct {
 	Clock clock.PassiveClock
-	kinds map[string]kinds.Kind
-	jobs  *jobs
-	stats *stats
+	// RetryDelay is the wait before retry n (from 1); nil means doubling
+	// from a second up to a minute.
+	RetryDelay func(n int) time.Duration
+	kinds      map[string]kinds.Kind
+	jobs       *jobs
+	stats      *stats
 }
 
 // progress is kept in status.extraFields while an attempt works, so a
@@ -52,7 +72,15 @@ type progress struct {
 	Since   metav1.Time `json:"since"`
 	// Detail is what the job last reported (kinds.Request.Progress).
 	Detail any `json:"detail,omitempty"`
+	// Until is when the next attempt starts, in phase Backoff.
+	Until *metav1.Time `json:"until,omitempty"`
 }
+
+// Phases shown in progress.
+const (
+	phaseWorking = "Working"
+	phaseBackoff = "Backoff"
+)
 
 // ReconcileKind implements the generated customrun.Interface. Permanent
 // failures return nil so nothing requeues; only transient errors go back
@@ -64,6 +92,13 @@ func (r *Reconciler) ReconcileKind(ctx context.Context, run *v1beta1.CustomRun) 
 		r.jobs.forget(key)
 		return nil
 	}
+	// Cancel comes before anything else, even a final status this process
+	// wrote and the informer does not show yet: whatever kept that write
+	// from landing must not keep the run from stopping.
+	if run.IsCancelled() {
+		r.cancel(ctx, run)
+		return nil
+	}
 	if final, ok := r.jobs.finalStatus(run.UID); ok {
 		// The informer has not caught up with the final status this
 		// process already wrote. Writing the very same status again is a
@@ -72,15 +107,19 @@ func (r *Reconciler) ReconcileKind(ctx context.Context, run *v1beta1.CustomRun) 
 		run.Status = *final
 		return nil
 	}
+	if retried, ok := r.jobs.retriedStatus(run.UID, len(run.Status.RetriesStatus)); ok {
+		// The same for a retry: the attempt this copy shows as running has
+		// failed and been archived already.
+		run.Status = *retried
+		if wait := r.backingOff(run); wait > 0 {
+			return controller.NewRequeueAfter(wait)
+		}
+		return nil // the informer's update wakes the run
+	}
 	before := run.Status.GetCondition(apis.ConditionSucceeded).DeepCopy()
 	defer r.observe(ctx, run, before)
 	if !run.HasStarted() {
 		r.start(run)
-	}
-	if run.IsCancelled() {
-		r.jobs.forget(key)
-		r.fail(run, v1beta1.CustomRunReasonCancelled.String(), cancelMessage(run))
-		return nil
 	}
 	kind, job, err := r.plan(run)
 	if err != nil {
@@ -94,7 +133,38 @@ func (r *Reconciler) ReconcileKind(ctx context.Context, run *v1beta1.CustomRun) 
 		return r.retryOrFail(ctx, run, v1beta1.CustomRunReasonTimedOut.String(),
 			fmt.Sprintf("%s %q did not finish within its timeout of %s", kind.Name(), run.Name, run.GetTimeout()))
 	}
+	if wait := r.backingOff(run); wait > 0 {
+		return controller.NewRequeueAfter(wait)
+	}
 	return r.work(ctx, run, kind, job)
+}
+
+// cancel stops the run's work and fails it as cancelled.
+func (r *Reconciler) cancel(ctx context.Context, run *v1beta1.CustomRun) {
+	before := run.Status.GetCondition(apis.ConditionSucceeded).DeepCopy()
+	defer r.observe(ctx, run, before)
+	r.jobs.forget(types.NamespacedName{Namespace: run.Namespace, Name: run.Name})
+	if !run.HasStarted() {
+		r.start(run)
+	}
+	r.fail(run, v1beta1.CustomRunReasonCancelled.String(), cancelMessage(run))
+}
+
+// backingOff is how long the run still waits before its next attempt.
+func (r *Reconciler) backingOff(run *v1beta1.CustomRun) time.Duration {
+	var p progress
+	if run.Status.DecodeExtraFields(&p) != nil || p.Phase != phaseBackoff || p.Until == nil {
+		return 0
+	}
+	return p.Until.Sub(r.Clock.Now())
+}
+
+func (r *Reconciler) phase(run *v1beta1.CustomRun) string {
+	var p progress
+	if run.Status.DecodeExtraFields(&p) != nil {
+		return ""
+	}
+	return p.Phase
 }
 
 // start marks a new run started. StartTime is never before the run was
@@ -115,11 +185,14 @@ func (r *Reconciler) work(ctx context.Context, run *v1beta1.CustomRun, kind kind
 	out, done := r.jobs.outcome(k, job)
 	if !done {
 		// Started becomes Running; Retrying stays visible until the new
-		// attempt ends.
-		if c := run.Status.GetCondition(apis.ConditionSucceeded); c == nil || c.Reason == v1beta1.CustomRunReasonStarted.String() {
+		// attempt ends, saying it works now that its backoff is over.
+		switch c := run.Status.GetCondition(apis.ConditionSucceeded); {
+		case c == nil || c.Reason == v1beta1.CustomRunReasonStarted.String():
 			run.Status.MarkCustomRunRunning(v1beta1.CustomRunReasonRunning.String(), "%s is working (attempt %d)", kind.Name(), attempt+1)
+		case c.Reason == ReasonRetrying && r.phase(run) == phaseBackoff:
+			run.Status.MarkCustomRunRunning(ReasonRetrying, "%s is working (attempt %d, after %d failed)", kind.Name(), attempt+1, attempt)
 		}
-		p := progress{Kind: kind.Name(), Attempt: attempt, Phase: "Working", Since: *run.Status.StartTime, Detail: r.jobs.progress(k)}
+		p := progress{Kind: kind.Name(), Attempt: attempt, Phase: phaseWorking, Since: *run.Status.StartTime, Detail: r.jobs.progress(k)}
 		if err := run.Status.EncodeExtraFields(p); err != nil {
 			return fmt.Errorf("encode progress: %w", err)
 		}
@@ -130,8 +203,16 @@ func (r *Reconciler) work(ctx context.Context, run *v1beta1.CustomRun, kind kind
 	var failure *kinds.Failure
 	switch {
 	case errors.As(out.err, &failure):
-		setResults(run, failure.Results)
-		return r.retryOrFail(ctx, run, failure.Reason, failure.Message)
+		// The failure path stores results too, so it checks them as the
+		// success path does; results past the limits are withheld.
+		msg := failure.Message
+		if err := failure.Results.Check(); err != nil {
+			setResults(run, nil)
+			msg += "; results withheld: " + err.Error()
+		} else {
+			setResults(run, failure.Results)
+		}
+		return r.retryOrFail(ctx, run, failure.Reason, msg)
 	case out.err != nil:
 		return r.retryOrFail(ctx, run, ReasonError, out.err.Error())
 	}
@@ -145,38 +226,63 @@ func (r *Reconciler) work(ctx context.Context, run *v1beta1.CustomRun, kind kind
 	return nil
 }
 
-// retryOrFail ends the current attempt. While spec.retries allows, the
-// attempt is archived in retriesStatus and a new one starts at once;
-// otherwise the run fails for good.
+// retryOrFail ends the current attempt. While spec.retries (at most
+// MaxRetries) allows, the attempt is archived in retriesStatus and the next
+// one starts after a backoff, in a later reconcile; otherwise the run fails
+// for good.
 func (r *Reconciler) retryOrFail(ctx context.Context, run *v1beta1.CustomRun, reason, message string) kreconciler.Event {
-	if run.Spec.Retries <= run.GetRetryCount() {
+	retries := min(run.Spec.Retries, MaxRetries)
+	if retries <= run.GetRetryCount() {
 		r.fail(run, reason, message)
 		return nil
 	}
 	archived := run.Status.DeepCopy()
 	archived.RetriesStatus = nil
-	archived.MarkCustomRunFailed(reason, "%s", message)
+	archived.ExtraFields.Raw = nil
+	archived.MarkCustomRunFailed(reason, "%s", capMessage(message))
 	run.Status.RetriesStatus = append(run.Status.RetriesStatus, *archived)
+	n := run.GetRetryCount()
+	wait := r.retryDelay(n)
+	// The next attempt's clock (and its timeout) starts when it does.
+	until := metav1.Time{Time: r.Clock.Now().Add(wait)}
 	run.Status.Results = nil
-	run.Status.StartTime = &metav1.Time{Time: r.Clock.Now()}
+	run.Status.StartTime = &until
 	run.Status.CompletionTime = nil
-	run.Status.MarkCustomRunRunning(ReasonRetrying, "attempt %d failed (%s); retrying", run.GetRetryCount(), reason)
-	// Several quick attempts can end within one reconcile, so each retry
-	// gets its own Event here rather than from observe's before/after diff.
-	r.event(ctx, run, corev1.EventTypeWarning, ReasonRetrying, run.Status.GetCondition(apis.ConditionSucceeded).Message)
-	// Plan again: the kind sees the new attempt number.
-	kind, job, err := r.plan(run)
-	if err != nil {
-		r.fail(run, ReasonError, err.Error())
-		return nil
+	capped := ""
+	if run.Spec.Retries > MaxRetries {
+		capped = fmt.Sprintf("; spec.retries %d is capped at %d", run.Spec.Retries, MaxRetries)
 	}
-	return r.work(ctx, run, kind, job)
+	run.Status.MarkCustomRunRunning(ReasonRetrying, "%s", capMessage(fmt.Sprintf("attempt %d of %d failed (%s); the next starts in %s%s", n, retries+1, reason, wait, capped)))
+	if err := run.Status.EncodeExtraFields(progress{Kind: kindOf(run), Attempt: n, Phase: phaseBackoff, Since: metav1.Time{Time: r.Clock.Now()}, Until: &until}); err != nil {
+		return fmt.Errorf("encode progress: %w", err)
+	}
+	r.jobs.retry(run.UID, types.NamespacedName{Namespace: run.Namespace, Name: run.Name}, &run.Status)
+	// Each retry gets its own Event here: observe skips Retrying, whose
+	// message changes with every attempt.
+	r.event(ctx, run, corev1.EventTypeWarning, ReasonRetrying, run.Status.GetCondition(apis.ConditionSucceeded).Message)
+	return controller.NewRequeueAfter(wait)
 }
 
+func (r *Reconciler) retryDelay(n int) time.Duration {
+	if r.RetryDelay != nil {
+		return max(r.RetryDelay(n), 0)
+	}
+	d := retryBaseDelay
+	for i := 1; i < n && d < retryMaxDelay; i++ {
+		d *= 2
+	}
+	return min(d, retryMaxDelay)
+}
+
+// fail ends the run. Every final message passes here (or through
+// capMessage), so none is larger than MaxMessageBytes.
 func (r *Reconciler) fail(run *v1beta1.CustomRun, reason, message string) {
 	run.Status.ExtraFields.Raw = nil
-	run.Status.MarkCustomRunFailed(reason, "%s", message)
+	run.Status.MarkCustomRunFailed(reason, "%s", capMessage(message))
 }
+
+// capMessage is the one cap on what a condition or an Event says.
+func capMessage(s string) string { return results.Fit(s, MaxMessageBytes) }
 
 func setResults(run *v1beta1.CustomRun, rs results.Results) {
 	run.Status.Results = nil
@@ -227,13 +333,6 @@ func (r *Reconciler) observe(ctx context.Context, run *v1beta1.CustomRun, before
 
 func (r *Reconciler) event(ctx context.Context, run *v1beta1.CustomRun, eventType, reason, message string) {
 	if rec := controller.GetEventRecorder(ctx); rec != nil {
-		rec.Event(run, eventType, reason, truncate(message, 1024))
+		rec.Event(run, eventType, reason, capMessage(message))
 	}
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

@@ -31,6 +31,7 @@ func (echo) Params() []kinds.Param {
 		{Name: "fail-attempts"},
 		{Name: "block"},
 		{Name: "big-result"},
+		{Name: "refuse-with"},
 		{Name: "tags", Type: v1beta1.ParamTypeArray},
 	}
 }
@@ -53,7 +54,15 @@ func (echo) Plan(req kinds.Request) (kinds.Job, error) {
 			return nil, ctx.Err()
 		}
 		if req.Attempt < failN {
-			return nil, kinds.Deny("EchoRefused", results.Results{{Name: "attempt", Value: fmt.Sprint(req.Attempt)}}, "attempt %d refused", req.Attempt)
+			rs := results.Results{{Name: "attempt", Value: fmt.Sprint(req.Attempt)}}
+			if req.Params.String("big-result", "") == "true" {
+				rs = append(rs, results.Result{Name: "big", Value: strings.Repeat("x", results.MaxBytes+1)})
+			}
+			why := ""
+			if w := req.Params.String("refuse-with", ""); w != "" {
+				why = ": " + w // a kind that puts a param in its message, whole
+			}
+			return nil, kinds.Deny("EchoRefused", rs, "attempt %d refused%s", req.Attempt, why)
 		}
 		if req.Params.String("big-result", "") == "true" {
 			return results.Results{{Name: "big", Value: strings.Repeat("x", results.MaxBytes+1)}}, nil
@@ -95,10 +104,14 @@ func newHarness(t *testing.T) *harness {
 // job has not finished within a second, like the workqueue would.
 func (h *harness) reconcile(run *v1beta1.CustomRun) {
 	h.t.Helper()
-	for i := 0; i < 10; i++ {
-		_ = h.r.ReconcileKind(h.ctx, run)
+	for i := 0; i < 40; i++ {
+		ev := h.r.ReconcileKind(h.ctx, run)
 		if run.IsDone() {
 			return
+		}
+		if ok, d := controller.IsRequeueKey(ev); ok && h.r.backingOff(run) > 0 {
+			h.clock.Step(d) // the retry backoff
+			continue
 		}
 		select {
 		case <-h.woken:
@@ -164,7 +177,7 @@ spec:
   customRef: {apiVersion: modelguard.dev/v1alpha1, kind: Echo}
   params: [{name: message, value: a}, {name: message, value: b}, {name: colour, value: red}]`,
 		wantStatus: "False", wantReason: ReasonInvalidParams,
-		wantMessage: `param "colour": unknown param; this kind accepts big-result, block, fail-attempts, message, tags; param "message": given more than once`,
+		wantMessage: `param "colour": unknown param; this kind accepts big-result, block, fail-attempts, message, refuse-with, tags; param "message": given more than once`,
 	}, {
 		name: "1 MiB param",
 		yaml: `
@@ -308,6 +321,19 @@ spec:
 	}
 	waitFor(t, blockedJobsCancelled) // the first attempt's job saw its context cancelled
 
+	// The retry waits out its backoff, which does not count against the
+	// timeout of the attempt it precedes.
+	if c := run.Status.GetCondition(apis.ConditionSucceeded); c.Reason != ReasonRetrying || !strings.Contains(c.Message, "the next starts in 1s") {
+		t.Fatalf("condition after the first timeout = %s %q", c.Reason, c.Message)
+	}
+	_ = h.r.ReconcileKind(h.ctx, run)
+	select {
+	case <-blockedJobsStarted:
+		t.Fatal("the retry started before its backoff ended")
+	case <-time.After(50 * time.Millisecond):
+	}
+	h.clock.Step(time.Second)
+	_ = h.r.ReconcileKind(h.ctx, run)
 	waitFor(t, blockedJobsStarted)
 	h.clock.Step(61 * time.Second)
 	_ = h.r.ReconcileKind(h.ctx, run)

@@ -62,6 +62,10 @@ type jobs struct {
 	// informer shows it, so a reconcile of a stale copy does not finish the
 	// run a second time.
 	final map[types.UID]finalStatus
+	// retried holds the status written when an attempt failed and the next
+	// was scheduled, until the informer shows it, so a stale copy does not
+	// archive the same attempt (and emit its Event) again.
+	retried map[types.UID]finalStatus
 }
 
 type finalStatus struct {
@@ -71,12 +75,13 @@ type finalStatus struct {
 
 func newJobs(base context.Context, maxConcurrent int, grace time.Duration, notify func(types.NamespacedName)) *jobs {
 	return &jobs{
-		base:   base,
-		notify: notify,
-		grace:  grace,
-		slots:  make(chan struct{}, maxConcurrent),
-		all:    map[jobKey]*job{},
-		final:  map[types.UID]finalStatus{},
+		base:    base,
+		notify:  notify,
+		grace:   grace,
+		slots:   make(chan struct{}, maxConcurrent),
+		all:     map[jobKey]*job{},
+		final:   map[types.UID]finalStatus{},
+		retried: map[types.UID]finalStatus{},
 
 		progressEvery: 5 * time.Second,
 	}
@@ -253,6 +258,31 @@ func (js *jobs) finalStatus(uid types.UID) (*v1beta1.CustomRunStatus, bool) {
 	return f.status.DeepCopy(), true
 }
 
+// retry records the status written when a run's attempt failed and the
+// next was scheduled.
+func (js *jobs) retry(uid types.UID, run types.NamespacedName, st *v1beta1.CustomRunStatus) {
+	js.mu.Lock()
+	defer js.mu.Unlock()
+	js.retried[uid] = finalStatus{run: run, status: st.DeepCopy()}
+}
+
+// retriedStatus returns the status this process wrote for a run's last
+// retry when the run's copy has fewer archived attempts: the informer has
+// not shown that write yet. Once it has, the record goes.
+func (js *jobs) retriedStatus(uid types.UID, archived int) (*v1beta1.CustomRunStatus, bool) {
+	js.mu.Lock()
+	defer js.mu.Unlock()
+	r, ok := js.retried[uid]
+	if !ok {
+		return nil, false
+	}
+	if len(r.status.RetriesStatus) <= archived {
+		delete(js.retried, uid)
+		return nil, false
+	}
+	return r.status.DeepCopy(), true
+}
+
 // forget cancels and drops every attempt of a run and its recorded final
 // status, e.g. when the informer shows it done, or it was deleted.
 func (js *jobs) forget(run types.NamespacedName) {
@@ -269,6 +299,11 @@ func (js *jobs) forget(run types.NamespacedName) {
 			delete(js.final, uid)
 		}
 	}
+	for uid, f := range js.retried {
+		if f.run == run {
+			delete(js.retried, uid)
+		}
+	}
 }
 
 // forgetAll cancels everything, e.g. when this replica stops being leader:
@@ -281,6 +316,7 @@ func (js *jobs) forgetAll() {
 		delete(js.all, k)
 	}
 	clear(js.final)
+	clear(js.retried)
 }
 
 // running counts jobs without an outcome, for tests and metrics.

@@ -1,0 +1,76 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/modelguard/modelguard/test/acsemulator"
+)
+
+// TestBenchHostileCentral prints the controller's peak RSS while Central
+// answers a scan with 8 MiB and 64 MiB hostile bodies: the reproduced
+// attack (empty vulnerabilities) and the shape that fills the decoder's
+// retained budget (many small components). Each hostile run must fail with
+// ACSResponseTooLarge, and an unrelated run must complete meanwhile.
+func TestBenchHostileCentral(t *testing.T) {
+	if os.Getenv("MODELGUARD_BENCH") == "" {
+		t.Skip("set MODELGUARD_BENCH=1 (make bench) to run the benchmark")
+	}
+	central := startCentral(t)
+	ns := acsNamespace(t, central, centralToken, true)
+	echoNS := namespace(t)
+	w := newCompletionWatch(t, echoNS)
+	defer w.stop()
+	w.createAndWait(t, "warm")
+	shapes := []struct {
+		name string
+		body func(image string, size int64) acsemulator.Stream
+	}{
+		{"empty vulnerabilities", hostileScan},
+		{"many small components", func(image string, size int64) acsemulator.Stream {
+			return acsemulator.Stream{Head: `{"id":"` + image[len(image)-71:] + `","scan":{"components":[{"vulns":[]}`,
+				Repeat: `,{"name":"component-with-a-name-of-some-length-0123456789","version":"1.0.0","vulns":[{"cve":"CVE-2026-00001","link":"https://example.com/CVE-2026-00001","severity":"IMPORTANT_VULNERABILITY_SEVERITY"}]}`,
+				Tail: `]}}`, Size: size}
+		}},
+	}
+	n := 0
+	for _, size := range []int64{8 << 20, 64 << 20} {
+		for _, shape := range shapes {
+			n++
+			image := hostileImage(100 + n)
+			if err := env.controller.ResetPeakRSS(); err != nil {
+				t.Fatal(err)
+			}
+			base, _ := env.controller.PeakRSS()
+			central.StreamNext("/v1/images/scan", 1, 200, "", shape.body(image, size))
+			name := fmt.Sprintf("hostile-%d", n)
+			start := time.Now()
+			createCustomRun(t, ns, fmt.Sprintf(`
+metadata: {name: %s}
+spec:
+  customRef: {apiVersion: modelguard.dev/v1alpha1, kind: ImageScan}
+  params: [{name: image, value: "%s"}]`, name, image))
+			time.Sleep(20 * time.Millisecond)
+			echo := w.createAndWait(t, fmt.Sprintf("meanwhile-%d", n))
+			run := waitDone(t, ns, name)
+			took := time.Since(start)
+			peak, err := env.controller.PeakRSS()
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := condition(run)
+			ok := c.IsFalse() && c.Reason == "ACSResponseTooLarge" && result(run, "gate") == "error"
+			if !ok {
+				t.Errorf("%s: %s", name, statusOf(run))
+			}
+			report("hostile scan body of %d MiB (%s): controller peak RSS %.1f MiB (from %.1f; target <= 150 MiB: %s), the run failed %s in %s (%s), an unrelated Echo run meanwhile took %s",
+				size>>20, shape.name, float64(peak)/(1<<20), float64(base)/(1<<20), verdict(peak <= 150<<20),
+				map[bool]string{true: "clearly", false: "WRONGLY"}[ok], took.Round(10*time.Millisecond), c.Reason, ms(echo))
+		}
+	}
+	if n := w.failed.Load(); n > 0 {
+		t.Errorf("%d unrelated runs failed", n)
+	}
+}
