@@ -32,7 +32,7 @@ func TestBenchHostileCentral(t *testing.T) {
 		{"many small components", func(image string, size int64) acsemulator.Stream {
 			return acsemulator.Stream{Head: `{"id":"` + image[len(image)-71:] + `","scan":{"components":[{"vulns":[]}`,
 				Repeat: `,{"name":"component-with-a-name-of-some-length-0123456789","version":"1.0.0","vulns":[{"cve":"CVE-2026-00001","link":"https://example.com/CVE-2026-00001","severity":"IMPORTANT_VULNERABILITY_SEVERITY"}]}`,
-				Tail: `]}}`, Size: size}
+				Tail:   `]}}`, Size: size}
 		}},
 	}
 	n := 0
