@@ -85,7 +85,7 @@ spec:
 		runs, total.Seconds(), 2*total.Seconds(), strings.Join(used, ", "), sum.Seconds())
 	var counts []string
 	for _, k := range sortedKeys(req.requests) {
-		if n := req.requests[k] - req0.requests[k]; n >= runs/10 {
+		if n := req.requests[k] - req0.requests[k]; n >= runs/50 {
 			counts = append(counts, fmt.Sprintf("%s %.0f (%.0f/s)", k, n, n/total.Seconds()))
 		}
 	}

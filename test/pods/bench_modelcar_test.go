@@ -133,7 +133,7 @@ spec:
   containers:
     - name: model
       image: %s
-      command: [sh, -c, 'cat /models/config.json && exec sleep 3600']
+      command: [sh, -c, 'cat /models/config.json && echo && exec sleep 3600']
 `, name, ns, image)), 0o644); err != nil {
 		t.Fatal(err)
 	}
