@@ -54,6 +54,7 @@ Registry credentials come from the docker config ($DOCKER_CONFIG or
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.ModelDir, "model", "", "model directory (required)")
+	f.StringVar(&o.Within, "within", "", "refuse a model directory, or a symlink in it, that resolves outside this directory (e.g. the workspace; default: the model directory)")
 	f.StringVar(&o.Base, "base", "", "base image pinned by digest, repo@sha256:... (required)")
 	f.BoolVar(&o.AllowTagBase, "allow-tag-base", false, "accept a base image by tag (not reproducible)")
 	f.StringVar(&o.Target, "target", "", "image to push, e.g. registry/models/granite:1.0 (required)")
@@ -127,7 +128,10 @@ func (o *buildOptions) run(cmd *cobra.Command, _ []string) error {
 			return fmt.Errorf("ML-BOM: %w", err)
 		}
 		ref := strings.TrimPrefix(res.StorageURI, "oci://")
-		wo := attest.WriteOptions{Remote: append([]remote.Option{remote.WithAuthFromKeychain(authn.DefaultKeychain)}, o.Remote...)}
+		wo := attest.WriteOptions{Remote: []remote.Option{remote.WithAuthFromKeychain(authn.DefaultKeychain)}}
+		if o.Transport != nil {
+			wo.Remote = append(wo.Remote, remote.WithTransport(o.Transport))
+		}
 		if out["MLBOM_DIGEST"], err = attest.AttachSBOM(cmd.Context(), ref, bom, wo); err != nil {
 			return err
 		}

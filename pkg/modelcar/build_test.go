@@ -3,7 +3,6 @@ package modelcar
 import (
 	"archive/tar"
 	"bytes"
-	"context"
 	"io"
 	"os"
 	"path/filepath"
@@ -39,15 +38,32 @@ var hfModel = map[string]string{
 	"model-00002-of-00002.safetensors": strings.Repeat("b", 5000),
 }
 
-// imageDigest builds an image over an empty base, without a registry.
-func imageDigest(t *testing.T, dir string, threshold int64) (string, []*tarLayer) {
+// open opens a model directory for the test's duration.
+func open(t *testing.T, dir string) *Model {
 	t.Helper()
-	files, err := Collect(dir)
+	m, err := OpenModel(dir, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	layers := planLayers(files, threshold, epoch)
-	if _, err := hashLayers(t.Context(), layers, digestCache{fileSums: true}); err != nil {
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+// plan lays out a model's layers.
+func plan(t *testing.T, m *Model, threshold int64) []*tarLayer {
+	t.Helper()
+	layers, err := planLayers(m, threshold, epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return layers
+}
+
+// imageDigest builds an image over an empty base, without a registry.
+func imageDigest(t *testing.T, dir string, threshold int64) (string, []*tarLayer) {
+	t.Helper()
+	layers := plan(t, open(t, dir), threshold)
+	if _, err := hashLayers(layers, digestCache{fileSums: true}); err != nil {
 		t.Fatal(err)
 	}
 	img, err := assemble(empty.Image, layers, map[string]string{"org.opencontainers.image.created": epoch.Format(time.RFC3339)})
@@ -113,14 +129,20 @@ func TestTarHeaderInvariants(t *testing.T) {
 	if err := os.Chmod(filepath.Join(dir, "run.sh"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	files, err := Collect(dir)
-	if err != nil {
+	m := open(t, dir)
+	l := &tarLayer{model: m, files: m.Files, mtime: epoch.Add(300 * time.Millisecond)}
+	var err error
+	if l.segs, l.size, err = layout(l.files, l.mtime); err != nil {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	sums := make([]string, len(files))
-	if err := writeTar(&buf, files, epoch.Add(300*time.Millisecond), sums); err != nil {
+	d := newDigester(l, true)
+	if err := l.emit(&buf, d); err != nil {
 		t.Fatal(err)
+	}
+	d.finish(l)
+	if int64(buf.Len()) != l.size {
+		t.Fatalf("layer is %d bytes, its layout said %d", buf.Len(), l.size)
 	}
 	tr := tar.NewReader(&buf)
 	var names []string
@@ -147,20 +169,16 @@ func TestTarHeaderInvariants(t *testing.T) {
 	if strings.Join(names, " ") != "models/ models/1/ models/1/model.bin models/1/model.xml models/run.sh" {
 		t.Fatalf("entries: %v", names)
 	}
-	for i, s := range sums {
+	for i, s := range l.fileSums {
 		if len(s) != 64 {
-			t.Errorf("file %s: sha256 %q", files[i].Rel, s)
+			t.Errorf("file %s: sha256 %q", l.files[i].Rel, s)
 		}
 	}
 }
 
 func TestManifestAndLayerAnnotations(t *testing.T) {
-	files, err := Collect(model(t, hfModel))
-	if err != nil {
-		t.Fatal(err)
-	}
-	layers := planLayers(files, 4000, epoch)
-	if _, err := hashLayers(t.Context(), layers, digestCache{}); err != nil {
+	layers := plan(t, open(t, model(t, hfModel)), 4000)
+	if _, err := hashLayers(layers, digestCache{}); err != nil {
 		t.Fatal(err)
 	}
 	o := Options{Created: epoch, Source: "https://git.example.com/models/granite", Revision: "abc123", Licenses: "Apache-2.0"}
@@ -211,7 +229,7 @@ func TestRefsRefuseTagBase(t *testing.T) {
 	}
 }
 
-func TestCollectRefusesBadTrees(t *testing.T) {
+func TestOpenModelRefusesBadTrees(t *testing.T) {
 	outside := t.TempDir()
 	if err := os.WriteFile(filepath.Join(outside, "secret"), []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
@@ -229,26 +247,36 @@ func TestCollectRefusesBadTrees(t *testing.T) {
 		"empty":   {t.TempDir(), "holds no files"},
 		"escape":  {escape, "weights.bin: symlink points outside the model directory"},
 	} {
-		if _, err := Collect(tc.dir); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := OpenModel(tc.dir, ""); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v; want %q", name, err, tc.want)
 		}
 	}
-	files, err := Collect(inside)
-	if err != nil || len(files) != 2 {
-		t.Fatalf("symlink inside the model: %v %+v", err, files)
+	m, err := OpenModel(inside, "")
+	if err != nil || len(m.Files) != 2 {
+		t.Fatalf("symlink inside the model: %v %+v", err, m)
 	}
+	m.Close()
 }
 
 func TestDigestCache(t *testing.T) {
-	dir := model(t, hfModel)
-	files, _ := Collect(dir)
+	m := open(t, model(t, hfModel))
 	cache := digestCache{dir: t.TempDir(), fileSums: true}
-	first := planLayers(files, 4000, epoch)
-	if got, err := hashLayers(t.Context(), first, cache); err != nil || got[0] || got[1] {
+	first := plan(t, m, 4000)
+	if got, err := hashLayers(first, cache); err != nil || got[0] || got[1] {
 		t.Fatalf("first build: cached=%v err=%v", got, err)
 	}
-	again := planLayers(files, 4000, epoch)
-	got, err := hashLayers(t.Context(), again, cache)
+	// The files were written just now: within racyWindow, so nothing was
+	// remembered (a same-size edit in the same timestamp tick would go
+	// unseen).
+	again := plan(t, m, 4000)
+	if got, err := hashLayers(again, cache); err != nil || got[0] || got[1] {
+		t.Fatalf("files changed %s ago were trusted: cached=%v err=%v", racyWindow, got, err)
+	}
+	for _, l := range first {
+		cache.store(l, time.Now().Add(racyWindow))
+	}
+	again = plan(t, m, 4000)
+	got, err := hashLayers(again, cache)
 	if err != nil || !got[0] || !got[1] || again[1].digest != first[1].digest || again[1].fileSums[0] != first[1].fileSums[0] {
 		t.Fatalf("second build: cached=%v err=%v", got, err)
 	}
@@ -256,14 +284,15 @@ func TestDigestCache(t *testing.T) {
 
 // hashLayers gets every layer's digest, from the cache where it can, the
 // way a build without a registry would.
-func hashLayers(_ context.Context, layers []*tarLayer, cache digestCache) ([]bool, error) {
+func hashLayers(layers []*tarLayer, cache digestCache) ([]bool, error) {
 	fromCache := make([]bool, len(layers))
 	for i, l := range layers {
 		if fromCache[i] = cache.load(l); !fromCache[i] {
+			start := time.Now()
 			if err := l.hash(cache.fileSums); err != nil {
 				return nil, err
 			}
-			cache.store(l)
+			cache.store(l, start)
 		}
 	}
 	return fromCache, nil

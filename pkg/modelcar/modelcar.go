@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path"
 	"runtime"
@@ -22,12 +23,16 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
-	"github.com/modelguard/modelguard/pkg/registry"
+	bounds "github.com/modelguard/modelguard/pkg/registry"
 )
 
 // Options describe one build.
 type Options struct {
 	ModelDir string
+	// Within is the directory the model must lie inside, e.g. the Task's
+	// workspace: a ModelDir that resolves outside it, or a symlink that
+	// leads out of it, is refused. "" means ModelDir itself.
+	Within string
 	// Base must be pinned by digest (repo@sha256:...) unless AllowTagBase:
 	// a tag can move, and the image would no longer be reproducible.
 	Base         string
@@ -49,9 +54,10 @@ type Options struct {
 	// BOMPath, when set, receives the CycloneDX ML-BOM before the push: if
 	// it cannot be written, nothing is pushed.
 	BOMPath string
-	// Remote options (auth, transport); the default uses the docker config
-	// keychain, as docker, podman and Tekton's credential init do.
-	Remote []remote.Option
+	// Transport carries every request to the registries (default
+	// http.DefaultTransport). Credentials come from the docker config
+	// keychain, as docker, podman and Tekton's credential init use.
+	Transport http.RoundTripper
 }
 
 // Result is what a build produced, in the names Tekton Chains reads.
@@ -78,18 +84,23 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	files, err := Collect(o.ModelDir)
+	m, err := OpenModel(o.ModelDir, o.Within)
 	if err != nil {
 		return nil, err
 	}
-	if err := CheckLayout(o.Runtime, files); err != nil {
+	defer m.Close()
+	if err := CheckLayout(o.Runtime, m.Files); err != nil {
 		return nil, err
+	}
+	rt := o.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
 	}
 	// The base's registry chooses what it answers: manifests are capped as
 	// they are read, and the config (read into memory) by its declared
 	// size, which go-containerregistry then holds the blob to.
-	ropts := append([]remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain), remote.WithJobs(4),
-		registry.Option(registry.Bounds{MaxManifestBytes: registry.MaxManifestBytes})}, o.Remote...)
+	capped := bounds.Transport(rt, bounds.Bounds{MaxManifestBytes: bounds.MaxManifestBytes})
+	ropts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain), remote.WithJobs(4), remote.WithTransport(capped)}
 	baseImg, err := remote.Image(base, ropts...)
 	if err == nil {
 		err = checkBase(baseImg)
@@ -101,12 +112,18 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("base image %s: %w", base, err)
 	}
-	layers := planLayers(files, o.threshold(), o.Created)
+	layers, err := planLayers(m, o.threshold(), o.Created)
+	if err != nil {
+		return nil, err
+	}
 	repo := target.Context()
-	// Each layer is hashed and uploaded in its own goroutine, so hashing
-	// one shard overlaps uploading another. Blobs without a tag are
-	// invisible; the tag moves only with the manifest, last.
-	cachedLayers, err := uploadLayers(ctx, repo, layers, digestCache{dir: o.CacheDir, fileSums: o.BOMPath != ""}, ropts)
+	reg, err := newRegistry(ctx, repo, authn.DefaultKeychain, rt)
+	if err != nil {
+		return nil, err
+	}
+	// Blobs without a tag are invisible; the tag moves only with the
+	// manifest, last.
+	cachedLayers, err := uploadLayers(ctx, reg, layers, digestCache{dir: o.CacheDir, fileSums: o.BOMPath != ""})
 	if err != nil {
 		return nil, err
 	}
@@ -152,10 +169,10 @@ func checkBase(img v1.Image) error {
 		return err
 	}
 	switch {
-	case m.Config.Size > registry.MaxConfigBytes || m.Config.Size < 0:
-		return fmt.Errorf("its config claims %d bytes, more than the %d a base image's config may have: %w", m.Config.Size, registry.MaxConfigBytes, registry.ErrTooLarge)
+	case m.Config.Size > bounds.MaxConfigBytes || m.Config.Size < 0:
+		return fmt.Errorf("its config claims %d bytes, more than the %d a base image's config may have: %w", m.Config.Size, bounds.MaxConfigBytes, bounds.ErrTooLarge)
 	case len(m.Layers) > maxBaseLayers:
-		return fmt.Errorf("it has %d layers, more than %d: %w", len(m.Layers), maxBaseLayers, registry.ErrTooLarge)
+		return fmt.Errorf("it has %d layers, more than %d: %w", len(m.Layers), maxBaseLayers, bounds.ErrTooLarge)
 	}
 	return nil
 }
@@ -186,26 +203,28 @@ func (o Options) threshold() int64 {
 	return DefaultLayerThreshold
 }
 
-// uploadLayers puts each model layer in the registry. A layer with a known
-// digest is offered the usual way, HEAD first, so a blob the registry has
-// is not sent again. The digest comes from the cache or, on a machine that
-// has not built this model before, from hashing the layer first. When the
-// cache knows some of the model's layers but not others, the unknown ones
-// have most likely just changed, so the registry cannot have them: they
-// are streamed in one pass that computes the digest while uploading.
-func uploadLayers(ctx context.Context, repo name.Repository, layers []*tarLayer, cache digestCache, ropts []remote.Option) ([]bool, error) {
+// uploadLayers puts each model layer in the registry, reading each byte
+// of the model at most once into user space, to hash it:
+//
+//   - a layer whose digest the cache knows is offered HEAD first; if the
+//     registry lacks it, it is sent without being read here at all (the
+//     registry checks it against the digest; a stale entry it refuses is
+//     sent again, hashed this time);
+//   - when the cache knows some of the model's layers but not others, the
+//     unknown ones have most likely just changed, so the registry cannot
+//     have them: each is hashed while it is sent, in one pass;
+//   - on a machine that has not built this model before, nothing is known:
+//     each layer is hashed first, because the registry may have it
+//     already, and sent only if it does not.
+//
+// Hashing takes a CPU slot (one per core); layers go concurrently, so
+// hashing one shard overlaps the registry taking another.
+func uploadLayers(ctx context.Context, reg *registry, layers []*tarLayer, cache digestCache) ([]bool, error) {
 	fromCache := make([]bool, len(layers))
-	stream := false
+	anyKnown := false
 	for i, l := range layers {
 		fromCache[i] = cache.load(l)
-		stream = stream || fromCache[i]
-	}
-	var s *streamer
-	if stream {
-		var err error
-		if s, err = newStreamer(ctx, repo, authn.DefaultKeychain); err != nil {
-			return nil, err
-		}
+		anyKnown = anyKnown || fromCache[i]
 	}
 	errs := make([]error, len(layers))
 	cpu := make(chan struct{}, runtime.GOMAXPROCS(0))
@@ -214,36 +233,55 @@ func uploadLayers(ctx context.Context, repo name.Repository, layers []*tarLayer,
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if !fromCache[i] {
-				select {
-				case cpu <- struct{}{}:
-				case <-ctx.Done():
-					errs[i] = ctx.Err()
-					return
+			if err := uploadLayer(ctx, reg, l, fromCache[i], anyKnown, cache, cpu); err != nil {
+				what := "push layer"
+				if l.digest.Hex != "" {
+					what += " " + l.digest.String()
 				}
-				var err error
-				if stream {
-					err = s.upload(ctx, l, cache.fileSums)
-				} else {
-					err = l.hash(cache.fileSums)
-				}
-				<-cpu
-				if err != nil {
-					errs[i] = fmt.Errorf("layer (%s): %w", describeLayer(l), err)
-					return
-				}
-				cache.store(l)
-				if stream {
-					return
-				}
-			}
-			if err := remote.WriteLayer(repo, l, ropts...); err != nil {
-				errs[i] = fmt.Errorf("push layer %s (%s): %w", l.digest, describeLayer(l), err)
+				errs[i] = fmt.Errorf("%s (%s): %w", what, describeLayer(l), err)
 			}
 		}()
 	}
 	wg.Wait()
 	return fromCache, errors.Join(errs...)
+}
+
+func uploadLayer(ctx context.Context, reg *registry, l *tarLayer, known, anyKnown bool, cache digestCache, cpu chan struct{}) error {
+	if known {
+		has, err := reg.has(ctx, l.digest)
+		if err != nil || has {
+			return err
+		}
+		if err = reg.upload(ctx, l, false, false); !digestRefused(err) {
+			return err
+		}
+	}
+	select {
+	case cpu <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	start := time.Now()
+	stream := known || anyKnown
+	var err error
+	if stream {
+		err = reg.upload(ctx, l, true, cache.fileSums)
+	} else {
+		err = l.hash(cache.fileSums)
+	}
+	<-cpu
+	if err != nil {
+		return err
+	}
+	cache.store(l, start)
+	if stream {
+		return nil
+	}
+	has, err := reg.has(ctx, l.digest)
+	if err != nil || has {
+		return err
+	}
+	return reg.upload(ctx, l, false, false)
 }
 
 // The annotation each single-file layer carries, per the CNCF ModelPack

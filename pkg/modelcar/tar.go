@@ -2,15 +2,10 @@ package modelcar
 
 import (
 	"archive/tar"
-	"crypto/sha256"
-	"encoding/hex"
+	"bytes"
 	"fmt"
-	"hash"
-	"io"
-	"os"
 	"path"
 	"sort"
-	"sync"
 	"time"
 )
 
@@ -18,15 +13,23 @@ import (
 // modelcar's /models into the serving container.
 const ModelRoot = "models"
 
-// writeTar writes a layer holding files under ModelRoot, with every parent
-// directory as an explicit entry, in one pass, and nothing that depends on
-// the machine: sorted paths, one fixed mtime, uid/gid 0 and no names,
-// modes a=rX (readable by any UID, as OpenShift's random UIDs need).
-//
-// When sums is not nil it receives each file's own SHA-256 (hex), computed
-// in the same pass, for the ML-BOM.
-func writeTar(w io.Writer, files []File, mtime time.Time, sums []string) error {
-	tw := tar.NewWriter(w)
+// segment is one piece of a layer's tar stream: literal bytes (headers,
+// padding, the end-of-archive blocks), or the contents of one model file,
+// which are never copied into the layout and can go from the page cache to
+// the socket without passing through user space.
+type segment struct {
+	data []byte
+	file int // index into the layer's files; -1 for literal bytes
+}
+
+// layout lays out the tar of a layer holding files under ModelRoot, with
+// every parent directory as an explicit entry, and nothing that depends on
+// the machine: sorted paths, one fixed mtime, uid/gid 0 and no names, modes
+// a=rX (readable by any UID, as OpenShift's random UIDs need). The bytes are
+// exactly what archive/tar writes for those entries; only the headers are
+// held in memory, so the layer's size is known before a byte of a file is
+// read.
+func layout(files []File, mtime time.Time) ([]segment, int64, error) {
 	mtime = mtime.UTC().Truncate(time.Second)
 	dirs := map[string]bool{}
 	for _, f := range files {
@@ -46,64 +49,37 @@ func writeTar(w io.Writer, files []File, mtime time.Time, sums []string) error {
 		entries = append(entries, entry{name: path.Join(ModelRoot, files[i].Rel), file: i})
 	}
 	sort.Slice(entries, func(i, j int) bool { return entries[i].name < entries[j].name })
+
+	var segs []segment
+	var size int64
+	var literal bytes.Buffer
 	for _, e := range entries {
-		if e.file < 0 {
-			if err := writeEntry(tw, e.name, nil, mtime, nil); err != nil {
-				return err
+		hdr := &tar.Header{Name: e.name + "/", Typeflag: tar.TypeDir, Mode: 0o555, ModTime: mtime}
+		if e.file >= 0 {
+			f := files[e.file]
+			hdr = &tar.Header{Name: e.name, Typeflag: tar.TypeReg, Mode: 0o444, Size: f.Size, ModTime: mtime}
+			if f.Exec {
+				hdr.Mode = 0o555
 			}
+		}
+		// A fresh writer per header: archive/tar writes a header (with
+		// any PAX records) straight to its writer and keeps no state that
+		// would change the next one.
+		if err := tar.NewWriter(&literal).WriteHeader(hdr); err != nil {
+			return nil, 0, fmt.Errorf("tar header %s: %w", e.name, err)
+		}
+		if e.file < 0 || hdr.Size == 0 {
 			continue
 		}
-		var h hash.Hash
-		if sums != nil {
-			h = sha256.New()
-		}
-		if err := writeEntry(tw, e.name, &files[e.file], mtime, h); err != nil {
-			return err
-		}
-		if h != nil {
-			sums[e.file] = hex.EncodeToString(h.Sum(nil))
-		}
+		size += int64(literal.Len()) + hdr.Size
+		segs = append(segs, segment{data: bytes.Clone(literal.Bytes()), file: -1}, segment{file: e.file})
+		literal.Reset()
+		literal.Write(make([]byte, (blockSize-hdr.Size%blockSize)%blockSize))
 	}
-	return tw.Close()
+	literal.Write(make([]byte, 2*blockSize)) // the end-of-archive marker
+	size += int64(literal.Len())
+	segs = append(segs, segment{data: literal.Bytes(), file: -1})
+	return segs, size, nil
 }
 
-var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
-
-func writeEntry(tw *tar.Writer, name string, f *File, mtime time.Time, sum hash.Hash) error {
-	hdr := &tar.Header{Name: name + "/", Typeflag: tar.TypeDir, Mode: 0o555, ModTime: mtime}
-	if f != nil {
-		hdr = &tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o444, Size: f.Size, ModTime: mtime}
-		if f.Exec {
-			hdr.Mode = 0o555
-		}
-	}
-	if err := tw.WriteHeader(hdr); err != nil {
-		return fmt.Errorf("tar header %s: %w", name, err)
-	}
-	if f == nil {
-		return nil
-	}
-	fh, err := os.Open(f.Abs)
-	if err != nil {
-		return fmt.Errorf("%s: %w", f.Rel, err)
-	}
-	defer fh.Close()
-	// Exactly Size bytes: a file that grew or shrank since it was listed
-	// fails the build instead of producing a layer that lies.
-	var dst io.Writer = tw
-	if sum != nil {
-		dst = io.MultiWriter(tw, sum)
-	}
-	// 256 KiB at a time, not io.Copy's 32 KiB: a weight shard is hundreds of
-	// MiB, and each chunk crosses a pipe and a socket when it is streamed.
-	buf := copyBuffers.Get().(*[]byte)
-	defer copyBuffers.Put(buf)
-	n, err := io.CopyBuffer(struct{ io.Writer }{dst}, io.LimitReader(fh, f.Size), *buf)
-	if err != nil {
-		return fmt.Errorf("%s: %w", f.Rel, err)
-	}
-	if n != f.Size {
-		return fmt.Errorf("%s: changed while building (read %d of %d bytes)", f.Rel, n, f.Size)
-	}
-	return nil
-}
+const blockSize = 512

@@ -3,11 +3,13 @@ package buildtest
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -15,26 +17,77 @@ import (
 	"github.com/modelguard/modelguard/test/taskstep"
 )
 
-// modelguardBinary builds cmd/modelguard once into a directory anyone may
-// read, so the tests can run it as an unprivileged user like a Task step.
+// modelguardBinary builds cmd/modelguard once per test binary, into a
+// directory anyone may read, so the tests can run it as an unprivileged
+// user like a Task step. TestMain removes it.
 func modelguardBinary(t *testing.T) string {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "modelguard-bin-")
-	if err != nil {
+	binary.once.Do(func() {
+		dir, err := os.MkdirTemp("", "modelguard-bin-")
+		if err == nil {
+			err = os.Chmod(dir, 0o755)
+		}
+		if err != nil {
+			binary.err = err
+			return
+		}
+		binary.dir = dir
+		_, file, _, _ := runtime.Caller(0)
+		bin := filepath.Join(dir, "modelguard")
+		cmd := exec.Command("go", "build", "-o", bin, "./cmd/modelguard")
+		cmd.Dir = filepath.Join(filepath.Dir(file), "..", "..")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			binary.err = fmt.Errorf("build modelguard: %v\n%s", err, out)
+			return
+		}
+		binary.path = bin
+	})
+	if binary.err != nil {
+		t.Fatal(binary.err)
+	}
+	return binary.path
+}
+
+var binary struct {
+	once      sync.Once
+	dir, path string
+	err       error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binary.dir != "" {
+		os.RemoveAll(binary.dir)
+	}
+	os.Exit(code)
+}
+
+// runCLI runs the modelguard binary and returns its exit code, stdout and
+// stderr.
+func runCLI(t *testing.T, bin string, args ...string) (int, string, string) {
+	t.Helper()
+	return runAs(t, nil, nil, bin, args...)
+}
+
+// runAs runs the binary with env (nil: the test's) and, when cred is set,
+// as that user.
+func runAs(t *testing.T, cred *syscall.Credential, env []string, bin string, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	if cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	}
+	cmd.Env = env
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	_, file, _, _ := runtime.Caller(0)
-	bin := filepath.Join(dir, "modelguard")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/modelguard")
-	cmd.Dir = filepath.Join(filepath.Dir(file), "..", "..")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build modelguard: %v\n%s", err, out)
-	}
-	return bin
+	return code, out.String(), errb.String()
 }
 
 // The CLI door, run as nobody (uid 65534) as a restricted Task step is:
@@ -56,19 +109,7 @@ func TestCLIAsUnprivilegedUser(t *testing.T) {
 	writeModel(t, model, granite)
 	openToAll(t, work, model, results)
 	run := func(args ...string) (int, string, string) {
-		cmd := exec.Command(bin, args...)
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-		cmd.Env = []string{"HOME=" + work, "PATH=/usr/bin:/bin", "SOURCE_DATE_EPOCH=1735689600"}
-		var out, errb bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return code, out.String(), errb.String()
+		return runAs(t, nobody, []string{"HOME=" + work, "PATH=/usr/bin:/bin", "SOURCE_DATE_EPOCH=1735689600"}, bin, args...)
 	}
 	args := []string{"build", "--model", model, "--base", base, "--target", reg.Host + "/models/granite:cli",
 		"--runtime", "vllm", "--layer-threshold", "100k", "--cache-dir", "", "--results-dir", results, "-o", "json"}
@@ -124,22 +165,27 @@ func TestModelImageBuildTaskStep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	args, err := taskstep.Args(task, 0, map[string]string{
-		"image": reg.Host + "/models/granite:task", "base-image": base, "model-path": "granite", "runtime": "vllm",
-		"layer-threshold": "100Ki", "source-date-epoch": "1735689600", "modelguard-image": "unused@sha256:0",
-	}, map[string]string{"model": modelWS, "output": outputWS})
-	if err != nil {
-		t.Fatal(err)
+	stepArgs := func(params map[string]string) []string {
+		t.Helper()
+		for k, v := range map[string]string{"image": reg.Host + "/models/granite:task", "base-image": base, "runtime": "vllm",
+			"layer-threshold": "100Ki", "source-date-epoch": "1735689600", "modelguard-image": "unused@sha256:0"} {
+			if _, set := params[k]; !set {
+				params[k] = v
+			}
+		}
+		args, err := taskstep.Args(task, 0, params, map[string]string{"model": modelWS, "output": outputWS})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, a := range args {
+			args[i] = strings.Replace(a, "--results-dir=/tekton/results", "--results-dir="+results, 1)
+			args[i] = strings.Replace(args[i], "--cache-dir=/tmp/", "--cache-dir="+home+"/", 1)
+		}
+		return args
 	}
-	for i, a := range args {
-		args[i] = strings.Replace(a, "--results-dir=/tekton/results", "--results-dir="+results, 1)
-		args[i] = strings.Replace(args[i], "--cache-dir=/tmp/", "--cache-dir="+home+"/", 1)
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	cmd.Env = []string{"HOME=" + home, "DOCKER_CONFIG=", "PATH=/usr/bin:/bin"}
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("task step: %v\n%s", err, out)
+	env := []string{"HOME=" + home, "DOCKER_CONFIG=", "PATH=/usr/bin:/bin"}
+	if code, out, errOut := runAs(t, nobody, env, bin, stepArgs(map[string]string{"model-path": "granite"})...); code != 0 {
+		t.Fatalf("task step: exit %d\n%s\n%s", code, out, errOut)
 	}
 	digest, _ := os.ReadFile(filepath.Join(results, "IMAGE_DIGEST"))
 	url, _ := os.ReadFile(filepath.Join(results, "IMAGE_URL"))
@@ -149,7 +195,29 @@ func TestModelImageBuildTaskStep(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(outputWS, "mlbom.cdx.json")); err != nil {
 		t.Fatalf("ML-BOM not in the output workspace: %v", err)
 	}
+
+	// model-path leading out of the model workspace, to where the
+	// dockerconfig workspace would be mounted: refused, with the engine's
+	// message (TestModelOutsideWithinIsRefused), empty results, no push.
+	writeModel(t, filepath.Join(work, "dockerconfig"), map[string]string{"config.json": `{"auths":{}}`})
+	openToAll(t, filepath.Join(work, "dockerconfig"))
+	reg.Reset()
+	code, _, errOut := runAs(t, nobody, env, bin, stepArgs(map[string]string{"model-path": "../dockerconfig", "runtime": "none",
+		"image": reg.Host + "/models/granite:escape"})...)
+	if code != 1 || !strings.Contains(errOut, "is outside "+modelWS) {
+		t.Fatalf("model-path ../dockerconfig: exit %d, stderr %q", code, errOut)
+	}
+	if n := reg.BlobPuts() + reg.ManifestPuts("models/granite"); n != 0 {
+		t.Fatalf("pushed %d objects from outside the workspace", n)
+	}
+	for _, r := range []string{"IMAGE_URL", "IMAGE_DIGEST", "STORAGE_URI"} {
+		if b, err := os.ReadFile(filepath.Join(results, r)); err != nil || len(b) != 0 {
+			t.Errorf("result %s after a refused build: %q %v", r, b, err)
+		}
+	}
 }
+
+var nobody = &syscall.Credential{Uid: 65534, Gid: 65534}
 
 // openToAll creates dirs writable by anyone, so a step running as another
 // user can use them, as a Task's emptyDir and workspaces are.

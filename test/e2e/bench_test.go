@@ -51,30 +51,7 @@ func TestBench(t *testing.T) {
 	report("CustomRun create -> Succeeded latency over %d sequential runs: p50=%s p99=%s max=%s (target p50 <= 100ms: %s)",
 		sequential, ms(p50), ms(p99), ms(lat[len(lat)-1]), verdict(p50 <= 100*time.Millisecond))
 
-	const burst = 500
-	start := time.Now()
-	var wg sync.WaitGroup
-	names := make(chan string, burst)
-	for i := 0; i < burst; i++ {
-		names <- fmt.Sprintf("burst-%d", i)
-	}
-	close(names)
-	for g := 0; g < 32; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for name := range names {
-				w.create(t, name)
-			}
-		}()
-	}
-	wg.Wait()
-	created := time.Since(start)
-	w.waitCount(t, "burst-", burst, 5*time.Minute)
-	total := time.Since(start)
-	report("%d CustomRuns created at once (all created in %s): all Succeeded %s after the first create, %.0f runs/s (target <= 10s: %s)",
-		burst, ms(created), ms(total), float64(burst)/total.Seconds(), verdict(total <= 10*time.Second))
-
+	benchScale(t)
 	benchNamespaceGuard(t, ns, w)
 	benchImageScan(t)
 	benchRuntimeWatch(t)

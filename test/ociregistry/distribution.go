@@ -29,11 +29,19 @@ type Distribution struct {
 // test, stopped when it ends.
 func StartDistribution(t testing.TB) *Distribution {
 	t.Helper()
+	return StartDistributionIn(t, "")
+}
+
+// StartDistributionIn is StartDistribution with the registry's storage in
+// a new directory under parent ("": tmpfs when there is one), e.g. on disk
+// for a model bigger than memory allows twice.
+func StartDistributionIn(t testing.TB, parent string) *Distribution {
+	t.Helper()
 	tools, err := tools.Ensure(context.Background(), os.Stderr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := NewDistribution(tools.Registry)
+	d, err := newDistribution(tools.Registry, parent)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,8 +53,11 @@ func StartDistribution(t testing.TB) *Distribution {
 // (/dev/shm) when there is one, so a benchmark measures the registry and
 // the client rather than the disk.
 func NewDistribution(binary string) (*Distribution, error) {
-	parent := ""
-	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+	return newDistribution(binary, "")
+}
+
+func newDistribution(binary, parent string) (*Distribution, error) {
+	if fi, err := os.Stat("/dev/shm"); parent == "" && err == nil && fi.IsDir() {
 		parent = "/dev/shm"
 	}
 	dir, err := os.MkdirTemp(parent, "modelguard-registry-")

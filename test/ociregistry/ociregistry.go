@@ -39,9 +39,11 @@ type Registry struct {
 
 	srv       *http.Server
 	served    chan struct{}
+	stop      func() // set by StartTLS
 	closeOnce sync.Once
 
 	mu           sync.Mutex
+	onManifest   func(repo string)
 	blobPuts     int
 	blobHeads    int
 	manifestPuts map[string]int
@@ -65,16 +67,9 @@ func New() (*Registry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on loopback: %w", err)
 	}
-	r := &Registry{
-		Host:         ln.Addr().String(),
-		served:       make(chan struct{}),
-		manifestPuts: map[string]int{},
-	}
-	// The upstream registry logs every request to stderr; that drowns test
-	// output, so it is discarded.
-	inner := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	r := newRegistry(ln.Addr().String())
 	r.srv = &http.Server{
-		Handler:           r.wrap(inner),
+		Handler:           r.wrap(upstream()),
 		ReadHeaderTimeout: 30 * time.Second,
 	}
 	go func() {
@@ -84,10 +79,33 @@ func New() (*Registry, error) {
 	return r, nil
 }
 
+func newRegistry(host string) *Registry {
+	return &Registry{Host: host, served: make(chan struct{}), manifestPuts: map[string]int{}}
+}
+
+// upstream is go-containerregistry's registry. It logs every request to
+// stderr; that drowns test output, so it is discarded.
+func upstream() http.Handler {
+	return registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+}
+
+// OnManifestGet calls f (in the request, before it is served) for every
+// GET or HEAD of a manifest, e.g. to change something at the moment a
+// client fetches its base image. nil removes it.
+func (r *Registry) OnManifestGet(f func(repo string)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.onManifest = f
+}
+
 // Close stops the server, dropping open connections, and waits for it to
 // exit. It is idempotent.
 func (r *Registry) Close() {
 	r.closeOnce.Do(func() {
+		if r.stop != nil {
+			r.stop()
+			return
+		}
 		_ = r.srv.Close()
 		<-r.served
 	})
@@ -178,6 +196,14 @@ func (r *Registry) wrap(inner http.Handler) http.Handler {
 			return
 		}
 
+		if kind == pathManifest && (req.Method == http.MethodGet || req.Method == http.MethodHead) {
+			r.mu.Lock()
+			f := r.onManifest
+			r.mu.Unlock()
+			if f != nil {
+				f(repo)
+			}
+		}
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		inner.ServeHTTP(rec, req)
 

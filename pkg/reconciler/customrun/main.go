@@ -20,7 +20,7 @@ import (
 // the very same process with a test-only kind added.
 func Main(kindsFor Kinds, others ...injection.ControllerConstructor) {
 	var opts Options
-	flag.IntVar(&opts.Workers, "workers", 8, "reconcile workers")
+	flag.IntVar(&opts.Workers, "workers", 32, "reconcile workers")
 	flag.IntVar(&opts.MaxJobs, "max-jobs", 64, "kind jobs (scans, pushes, API calls) running at once")
 	flag.DurationVar(&opts.StartGrace, "start-grace", 5*time.Millisecond, "how long the reconcile that starts a job waits for it to finish (-1ns: never)")
 	cfg := injection.ParseAndGetRESTConfigOrDie()
