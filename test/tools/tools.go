@@ -30,6 +30,13 @@ const (
 	// TknVersion is Tekton's CLI (EnsureTkn). v0.42.0 does not build from
 	// the module proxy (it needs modules the proxy refuses).
 	TknVersion = "v0.46.0"
+	// TriggersVersion is Tekton Triggers (EnsureTriggers). v0.37.0 is
+	// served too; its sink crash-loops on an empty ClusterInterceptor
+	// caBundle the same way, and v0.36.0 is the one checked to build.
+	TriggersVersion = "v0.36.0"
+	// KServeVersion is KServe's manager (EnsureKServe); v0.18.0 is refused
+	// by the module proxy.
+	KServeVersion = "v0.17.0"
 )
 
 // Tools holds the absolute paths of the built binaries.
@@ -48,7 +55,20 @@ type Tools struct {
 
 	// Tkn is Tekton's CLI: built by EnsureTkn only.
 	Tkn string
+
+	// Tekton Triggers' controller, EventListener sink and core
+	// interceptors: built by EnsureTriggers only.
+	TriggersController   string
+	TriggersSink         string
+	TriggersInterceptors string
+
+	// KServeManager is KServe's controller manager (its InferenceService
+	// reconciler and pod webhook): built by EnsureKServe only.
+	KServeManager string
 }
+
+// extras are the tools beyond the control plane a caller wants.
+type extras struct{ node, tkn, triggers, kserve bool }
 
 // CacheRoot returns the directory the tools are cached in:
 // $MODELGUARD_CACHE, else ${XDG_CACHE_HOME:-$HOME/.cache}/modelguard.
@@ -85,6 +105,11 @@ func toolsIn(root string) *Tools {
 		Ko:                    filepath.Join(bin, "ko-"+KoVersion),
 
 		Tkn: filepath.Join(bin, "tkn-"+TknVersion),
+
+		TriggersController:   filepath.Join(bin, "triggers-controller-"+TriggersVersion),
+		TriggersSink:         filepath.Join(bin, "triggers-eventlistenersink-"+TriggersVersion),
+		TriggersInterceptors: filepath.Join(bin, "triggers-interceptors-"+TriggersVersion),
+		KServeManager:        filepath.Join(bin, "kserve-manager-"+KServeVersion),
 	}
 }
 
@@ -99,22 +124,35 @@ func toolsIn(root string) *Tools {
 // and each binary is written under a temporary name and renamed into place,
 // so nobody ever sees a half-written binary.
 func Ensure(ctx context.Context, log io.Writer) (*Tools, error) {
-	return ensureTools(ctx, log, false, false)
+	return ensureTools(ctx, log, extras{})
 }
 
 // EnsureNode is Ensure plus what a node needs: kubelet,
 // kube-scheduler, kube-controller-manager and ko.
 func EnsureNode(ctx context.Context, log io.Writer) (*Tools, error) {
-	return ensureTools(ctx, log, true, false)
+	return ensureTools(ctx, log, extras{node: true})
 }
 
 // EnsureTkn is Ensure plus tkn (Tools.Tkn). Only tests that run tkn
 // pay its build (~2 min on a new machine).
 func EnsureTkn(ctx context.Context, log io.Writer) (*Tools, error) {
-	return ensureTools(ctx, log, false, true)
+	return ensureTools(ctx, log, extras{tkn: true})
 }
 
-func ensureTools(ctx context.Context, log io.Writer, node, tkn bool) (*Tools, error) {
+// EnsureTriggers is EnsureNode plus Tekton Triggers' controller,
+// EventListener sink and core interceptors (~2 min on a new machine).
+func EnsureTriggers(ctx context.Context, log io.Writer) (*Tools, error) {
+	return ensureTools(ctx, log, extras{node: true, triggers: true})
+}
+
+// EnsureKServe is EnsureNode plus KServe's manager (~2.5 min on a new
+// machine).
+func EnsureKServe(ctx context.Context, log io.Writer) (*Tools, error) {
+	return ensureTools(ctx, log, extras{node: true, kserve: true})
+}
+
+func ensureTools(ctx context.Context, log io.Writer, want extras) (*Tools, error) {
+	node, tkn := want.node, want.tkn
 	if log == nil {
 		log = io.Discard
 	}
@@ -123,7 +161,7 @@ func ensureTools(ctx context.Context, log io.Writer, node, tkn bool) (*Tools, er
 		return nil, err
 	}
 	t := toolsIn(root)
-	if t.missing(node, tkn) == nil {
+	if t.missing(want) == nil {
 		return t, nil
 	}
 	for _, d := range []string{filepath.Join(root, "bin"), filepath.Join(root, "src")} {
@@ -155,6 +193,8 @@ func ensureTools(ctx context.Context, log io.Writer, node, tkn bool) (*Tools, er
 		{"registry " + DistributionVersion, !exists(t.Registry), b.buildRegistry},
 		{"ko " + KoVersion, node && !exists(t.Ko), b.buildKo},
 		{"tkn " + TknVersion, tkn && !exists(t.Tkn), b.buildTkn},
+		{"triggers " + TriggersVersion, want.triggers && !exists(t.TriggersController, t.TriggersSink, t.TriggersInterceptors), b.buildTriggers},
+		{"kserve manager " + KServeVersion, want.kserve && !exists(t.KServeManager), b.buildKServe},
 	}
 	for _, s := range steps {
 		if !s.needed {
@@ -166,7 +206,7 @@ func ensureTools(ctx context.Context, log io.Writer, node, tkn bool) (*Tools, er
 		}
 		fmt.Fprintf(log, "tools: built %s in %s\n", s.name, time.Since(start).Round(time.Second))
 	}
-	if err := t.missing(node, tkn); err != nil {
+	if err := t.missing(want); err != nil {
 		return nil, err
 	}
 	return t, nil
@@ -192,15 +232,21 @@ func (t *Tools) missingKubernetes(node bool) map[string]string {
 	return want
 }
 
-// missing returns an error naming the first binary that does not exist;
-// node adds the node tools, tkn adds tkn.
-func (t *Tools) missing(node, tkn bool) error {
+// missing returns an error naming the first wanted binary that does not
+// exist.
+func (t *Tools) missing(want extras) error {
 	paths := []string{t.Etcd, t.KubeAPIServer, t.Kubectl, t.TektonController, t.Registry}
-	if node {
+	if want.node {
 		paths = append(paths, t.Kubelet, t.KubeScheduler, t.KubeControllerManager, t.Ko)
 	}
-	if tkn {
+	if want.tkn {
 		paths = append(paths, t.Tkn)
+	}
+	if want.triggers {
+		paths = append(paths, t.TriggersController, t.TriggersSink, t.TriggersInterceptors)
+	}
+	if want.kserve {
+		paths = append(paths, t.KServeManager)
 	}
 	for _, p := range paths {
 		if !exists(p) {
@@ -210,9 +256,14 @@ func (t *Tools) missing(node, tkn bool) error {
 	return nil
 }
 
-func exists(path string) bool {
-	fi, err := os.Stat(path)
-	return err == nil && fi.Mode().IsRegular()
+// exists says whether every path is a regular file.
+func exists(paths ...string) bool {
+	for _, p := range paths {
+		if fi, err := os.Stat(p); err != nil || !fi.Mode().IsRegular() {
+			return false
+		}
+	}
+	return true
 }
 
 // lockFile takes an exclusive flock on path, polling so that ctx can cancel

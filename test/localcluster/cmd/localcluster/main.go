@@ -1,7 +1,7 @@
 // Command localcluster builds the tools of a local control plane and starts
 // or stops a detached one, for `make demo` and `make demo-stop`.
 //
-//	localcluster tools          build (or find) the binaries and images (node, Chains) and print their paths
+//	localcluster tools          build (or find) the binaries and images (node, Chains, tkn, Triggers, KServe) and print their paths
 //	localcluster up --dir D     start etcd, kube-apiserver and Tekton in D, detached
 //	localcluster down --dir D   stop the cluster recorded in D
 package main
@@ -87,12 +87,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if t, err = tools.EnsureTkn(ctx, stderr); err != nil {
 			return err
 		}
+		// Triggers and KServe: the git-push e2e tests and the demo run them.
+		if _, err = tools.EnsureTriggers(ctx, stderr); err != nil {
+			return err
+		}
+		if t, err = tools.EnsureKServe(ctx, stderr); err != nil {
+			return err
+		}
 		for _, l := range [][2]string{
 			{"etcd", t.Etcd}, {"kube-apiserver", t.KubeAPIServer}, {"kubectl", t.Kubectl},
 			{"tekton-controller", t.TektonController}, {"registry", t.Registry},
 			{"kubelet", t.Kubelet}, {"kube-scheduler", t.KubeScheduler},
 			{"kube-controller-manager", t.KubeControllerManager}, {"ko", t.Ko},
 			{"node images", images}, {"chains image", chains}, {"tkn", t.Tkn},
+			{"triggers-controller", t.TriggersController}, {"triggers-sink", t.TriggersSink},
+			{"triggers-interceptors", t.TriggersInterceptors}, {"kserve-manager", t.KServeManager},
 		} {
 			fmt.Fprintf(stdout, "%-24s%s\n", l[0], l[1])
 		}
