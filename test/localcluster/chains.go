@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -19,9 +18,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 )
@@ -149,36 +146,23 @@ func chainsRelease(dir string) ([]any, *appsv1.Deployment, error) {
 	if err != nil || len(paths) == 0 {
 		return nil, nil, fmt.Errorf("no chains release manifests in %s", dir)
 	}
+	all, err := readManifests(paths...)
+	if err != nil {
+		return nil, nil, err
+	}
 	var objs []any
 	var dep *appsv1.Deployment
-	for _, p := range paths {
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return nil, nil, fmt.Errorf("read chains release: %w", err)
+	for _, u := range all {
+		if u.GetKind() != "Deployment" {
+			objs = append(objs, u.Object)
+			continue
 		}
-		dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-		for {
-			var u unstructured.Unstructured
-			if err := dec.Decode(&u.Object); err != nil {
-				if errors.Is(err, io.EOF) {
-					break
-				}
-				return nil, nil, fmt.Errorf("parse %s: %w", filepath.Base(p), err)
-			}
-			if len(u.Object) == 0 {
-				continue
-			}
-			if u.GetKind() != "Deployment" {
-				objs = append(objs, u.Object)
-				continue
-			}
-			if dep != nil {
-				return nil, nil, fmt.Errorf("chains release has more than one Deployment")
-			}
-			dep = &appsv1.Deployment{}
-			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, dep); err != nil {
-				return nil, nil, fmt.Errorf("chains Deployment: %w", err)
-			}
+		if dep != nil {
+			return nil, nil, fmt.Errorf("chains release has more than one Deployment")
+		}
+		dep = &appsv1.Deployment{}
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, dep); err != nil {
+			return nil, nil, fmt.Errorf("chains Deployment: %w", err)
 		}
 	}
 	if dep == nil || len(dep.Spec.Template.Spec.Containers) != 1 {
