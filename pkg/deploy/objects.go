@@ -37,10 +37,10 @@ type Spec struct {
 	// TargetDeployment.
 	Target string
 	// Runtime is the ServingRuntime an InferenceService names.
-	Runtime string
-	Port        int32 // default 8080
-	Replicas    int32 // default 1
-	RunAsUser   int64 // default 65532
+	Runtime   string
+	Port      int32 // default 8080
+	Replicas  int32 // default 1
+	RunAsUser int64 // default 65532
 }
 
 // Labels and annotations on what Objects returns.
