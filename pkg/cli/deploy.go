@@ -26,6 +26,7 @@ type deployOptions struct {
 	publicKeyDir                      string
 	timeout, verifyTimeout            time.Duration
 	render                            bool
+	manifestsDir                      string
 }
 
 // deployResults are the model-deploy Task's results.
@@ -88,6 +89,7 @@ Triton) are named the same way.`,
 	f.StringVar(&o.Target, "target", deploy.TargetAuto, "where to deploy: auto, kserve or deployment")
 	f.StringVar(&o.Runtime, "runtime", "", "the ServingRuntime an InferenceService names (required for kserve)")
 	f.BoolVar(&o.render, "render", false, "print the objects that would be applied, apply nothing")
+	f.StringVar(&o.manifestsDir, "manifests-dir", "", "with --render, also write them to manifests.yaml here (\"\" or an unbound optional workspace: nowhere)")
 	f.Int32Var(&o.Port, "port", 8080, "port the server listens on")
 	f.Int32Var(&o.Replicas, "replicas", 1, "replicas")
 	f.StringVar(&o.publicKey, "public-key", "", "cosign public key (PEM file): verify the model image's signature and attestation first")
@@ -187,6 +189,11 @@ func (o *deployOptions) writeRendered(cmd *cobra.Command) error {
 	}
 	if err := writeResults(o.resultsDir, res); err != nil {
 		return err
+	}
+	if o.manifestsDir != "" {
+		if err := os.WriteFile(filepath.Join(o.manifestsDir, "manifests.yaml"), []byte(b.String()), 0o644); err != nil {
+			return fmt.Errorf("--manifests-dir: %w", err)
+		}
 	}
 	_, err = fmt.Fprint(cmd.OutOrStdout(), b.String())
 	return err
