@@ -24,6 +24,8 @@ const KServeNamespace = "kserve"
 
 // KServe is KServe's manager running against the cluster.
 type KServe struct {
+	c       *Cluster
+	files   []string // what InstallKServe applied, for Uninstall
 	Manager *Process
 	// Webhook is the manager's webhook server, https://127.0.0.1:<port>,
 	// registered with the API server.
@@ -114,7 +116,7 @@ func (c *Cluster) InstallKServe(ctx context.Context) (*KServe, error) {
 	if err != nil {
 		return nil, err
 	}
-	ks := &KServe{Manager: p, Webhook: "https://127.0.0.1:" + strconv.Itoa(ports[2])}
+	ks := &KServe{c: c, Manager: p, Webhook: "https://127.0.0.1:" + strconv.Itoa(ports[2])}
 	if err := waitHTTP(ctx, p, http.DefaultClient, "http://127.0.0.1:"+strconv.Itoa(ports[1])+"/readyz", "", readyTimeout); err != nil {
 		return nil, fmt.Errorf("kserve manager: %w", err)
 	}
@@ -132,6 +134,7 @@ func (c *Cluster) InstallKServe(ctx context.Context) (*KServe, error) {
 	if out, err := c.Kubectl(ctx, UserAdmin, "apply", "--server-side", "-f", hooksFile); err != nil {
 		return nil, fmt.Errorf("install kserve webhooks: %w\n%s", err, out)
 	}
+	ks.files = []string{hooksFile, filepath.Join(cfg, "crd", "full")}
 	fmt.Fprintf(c.log, "localcluster: kserve %s manager running, webhooks at %s (%.1fs)\n", tools.KServeVersion, ks.Webhook, time.Since(start).Seconds())
 	return ks, nil
 }
@@ -220,4 +223,21 @@ func kserveWebhooks(path, url string, ca []byte) ([]any, error) {
 		out = append(out, o.Object)
 	}
 	return out, nil
+}
+
+// Uninstall removes KServe again: its webhooks first (they fail closed
+// without the manager), the manager, then its CRDs, so the cluster no
+// longer serves InferenceServices. For tests that want KServe for a while.
+func (ks *KServe) Uninstall(ctx context.Context) error {
+	c := ks.c
+	if out, err := c.Kubectl(ctx, UserAdmin, "delete", "--ignore-not-found", "-f", ks.files[0]); err != nil {
+		return fmt.Errorf("uninstall kserve webhooks: %w\n%s", err, out)
+	}
+	if err := ks.Manager.Kill(); err != nil {
+		return err
+	}
+	if out, err := c.Kubectl(ctx, UserAdmin, "delete", "--ignore-not-found", "--wait=true", "-k", ks.files[1]); err != nil {
+		return fmt.Errorf("uninstall kserve CRDs: %w\n%s", err, out)
+	}
+	return nil
 }

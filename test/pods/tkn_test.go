@@ -19,7 +19,15 @@ import (
 // tkn's exit error and output (tkn streams the step's log).
 func tknStart(t *testing.T, ns, task string, args ...string) (string, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	return tkn(t, append([]string{"task", "start", task, "-n", ns, "--use-param-defaults", "--showlog"}, args...)...)
+}
+
+// tkn runs the real tkn with args, the cluster's admin kubeconfig and the
+// pod template every TaskRun here needs (see hostPods; --pod-template is a
+// flag of both task start and pipeline start), and returns its output.
+func tkn(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	tools, err := tools.EnsureTkn(ctx, os.Stderr)
 	if err != nil {
@@ -33,8 +41,7 @@ func tknStart(t *testing.T, ns, task string, args ...string) (string, error) {
 	if err := os.WriteFile(ptFile, pt, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	argv := append([]string{"task", "start", task, "-n", ns, "--kubeconfig", env.cluster.Kubeconfig(localcluster.UserAdmin),
-		"--pod-template", ptFile, "--use-param-defaults", "--showlog"}, args...)
+	argv := append(append([]string(nil), args...), "--kubeconfig", env.cluster.Kubeconfig(localcluster.UserAdmin), "--pod-template", ptFile)
 	out, err := exec.CommandContext(ctx, tools.Tkn, argv...).CombinedOutput()
 	return string(out), err
 }
