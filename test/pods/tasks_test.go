@@ -16,6 +16,7 @@ var taskTests = map[string]func(t *testing.T){
 	"namespace-guard":      testNamespaceGuard,
 	"model-image-build":    testModelImageBuild,
 	"model-deploy":         testModelDeploy,
+	"model-fetch":          testModelFetch,
 }
 
 func TestTasks(t *testing.T) {
