@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"runtime"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/modelguard/modelguard/test/tools"
 )
 
@@ -58,4 +61,68 @@ func (c *Cluster) InstallModelguard(ctx context.Context, o ModelguardOptions) (*
 func kserveStandIns() string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(file), "testdata", "kserve-crds.yaml")
+}
+
+// modelguardUser is the uid the modelguard image runs as. The Tasks'
+// steps say runAsNonRoot without a uid, which the kubelet only accepts for
+// an image whose user is numeric and not 0.
+const modelguardUser = "65532:65532"
+
+// BuildModelguardImage builds ./cmd/modelguard with ko onto the node's
+// busybox base (with a non-root user) and pushes it into the cluster's
+// registry; it returns the reference by digest: the step image of every
+// Task and the demo model server. The cluster must have a node.
+func (c *Cluster) BuildModelguardImage(ctx context.Context) (string, error) {
+	if c.Images == nil || c.Registry == "" {
+		return "", fmt.Errorf("build the modelguard image: the cluster has no node (Config.Node)")
+	}
+	root := tools.RepoRoot()
+	if root == "" {
+		return "", fmt.Errorf("build the modelguard image: no modelguard checkout around the working dir")
+	}
+	base, err := c.nonRootBase()
+	if err != nil {
+		return "", err
+	}
+	refs, err := tools.KoBuild(ctx, tools.KoOptions{
+		Ko: c.Tools.Ko, Dir: root, ImportPaths: []string{"./cmd/modelguard"},
+		Repo: c.Registry + "/modelguard", Base: base, Log: c.log,
+	})
+	if err != nil {
+		return "", err
+	}
+	return refs[0], nil
+}
+
+// nonRootBase pushes the busybox base with its user set to modelguardUser.
+func (c *Cluster) nonRootBase() (string, error) {
+	ref, err := name.ParseReference(c.Images.Busybox, name.Insecure)
+	if err != nil {
+		return "", err
+	}
+	img, err := remote.Image(ref)
+	if err != nil {
+		return "", fmt.Errorf("pull %s: %w", ref, err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return "", err
+	}
+	cfg := cf.Config
+	cfg.User = modelguardUser
+	if img, err = mutate.Config(img, cfg); err != nil {
+		return "", err
+	}
+	tag, err := name.NewTag(c.Registry+"/modelguard/base-nonroot:latest", name.Insecure)
+	if err != nil {
+		return "", err
+	}
+	if err := remote.Write(tag, img); err != nil {
+		return "", fmt.Errorf("push %s: %w", tag, err)
+	}
+	d, err := img.Digest()
+	if err != nil {
+		return "", err
+	}
+	return tag.Context().Digest(d.String()).String(), nil
 }
