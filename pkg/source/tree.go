@@ -102,20 +102,29 @@ func CheckTree(dir string) (int, error) {
 	return files, nil
 }
 
-// readLFSPointer says whether a small file is an LFS pointer: its first
-// line is an LFS spec version and it names an oid.
+// readLFSPointer says whether a small file is an LFS pointer.
 func readLFSPointer(path string) (LFSPointer, bool, error) {
-	var p LFSPointer
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return p, false, err
+		return LFSPointer{}, false, err
+	}
+	p, ok := parseLFSPointer(data)
+	return p, ok, nil
+}
+
+// parseLFSPointer says whether data is an LFS pointer: its first line is
+// an LFS spec version and it names an oid.
+func parseLFSPointer(data []byte) (LFSPointer, bool) {
+	var p LFSPointer
+	if len(data) >= lfsPointerMax {
+		return p, false
 	}
 	isPointer := false
 	for _, v := range lfsVersions {
 		isPointer = isPointer || bytes.HasPrefix(data, []byte(v+"\n"))
 	}
 	if !isPointer {
-		return p, false, nil
+		return p, false
 	}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for sc.Scan() {
@@ -127,5 +136,5 @@ func readLFSPointer(path string) (LFSPointer, bool, error) {
 			p.Size = value
 		}
 	}
-	return p, p.OID != "", nil
+	return p, p.OID != ""
 }
