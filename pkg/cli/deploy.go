@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,7 +17,6 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
-	"sigs.k8s.io/yaml"
 )
 
 type deployOptions struct {
@@ -170,7 +170,7 @@ func (o *deployOptions) writeRendered(cmd *cobra.Command) error {
 	}
 	var b strings.Builder
 	for _, obj := range objs {
-		y, err := yaml.Marshal(obj)
+		y, err := compactManifest(obj)
 		if err != nil {
 			return err
 		}
@@ -217,4 +217,31 @@ func (o *deployOptions) verify(ctx context.Context, log io.Writer) (string, erro
 		return "", err
 	}
 	return fmt.Sprintf("%d signature(s) and %d attestation(s) (%s) verified with %s", v.Signatures, len(v.Attestations), v.Attestations[0].PredicateType, filepath.Base(o.publicKey)), nil
+}
+
+// compactManifest is obj as one line of JSON (which YAML parsers read too)
+// without what no policy looks at and the API server fills anyway (an
+// empty status, a null creationTimestamp): the manifests must fit in a
+// Tekton result beside the others, and indentation would not.
+func compactManifest(obj any) ([]byte, error) {
+	j, err := json.Marshal(obj)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(j, &m); err != nil {
+		return nil, err
+	}
+	delete(m, "status")
+	if md, ok := m["metadata"].(map[string]any); ok {
+		delete(md, "creationTimestamp")
+	}
+	spec, _ := m["spec"].(map[string]any)
+	if tmpl, ok := spec["template"].(map[string]any); ok {
+		if md, ok := tmpl["metadata"].(map[string]any); ok {
+			delete(md, "creationTimestamp")
+		}
+	}
+	b, err := json.Marshal(m)
+	return append(b, '\n'), err
 }

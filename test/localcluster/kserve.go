@@ -64,22 +64,25 @@ func (c *Cluster) InstallKServe(ctx context.Context) (*KServe, error) {
 	if out, err := c.Kubectl(ctx, UserAdmin, "create", "namespace", KServeNamespace); err != nil {
 		return nil, fmt.Errorf("install kserve: %w\n%s", err, out)
 	}
-	rbac := []string{"apply", "--server-side", "-n", KServeNamespace}
+	var rbacFiles []string
 	for _, f := range []string{"service_account.yaml", "role.yaml", "role_binding.yaml", "leader_election_role.yaml", "leader_election_role_binding.yaml"} {
-		rbac = append(rbac, "-f", filepath.Join(cfg, "rbac", f))
+		rbacFiles = append(rbacFiles, filepath.Join(cfg, "rbac", f))
+	}
+	rbac, err := kserveRBAC(rbacFiles)
+	if err != nil {
+		return nil, err
 	}
 	configMap, err := kserveConfig(filepath.Join(cfg, "configmap", "inferenceservice.yaml"))
 	if err != nil {
 		return nil, err
 	}
-	cmFile := filepath.Join(dir, "inferenceservice-config.yaml")
-	if err := writeManifests(cmFile, []any{configMap.Object}); err != nil {
+	relFile := filepath.Join(dir, "release.yaml")
+	if err := writeManifests(relFile, append(rbac, configMap.Object)); err != nil {
 		return nil, err
 	}
 	for _, args := range [][]string{
 		{"apply", "--server-side", "-k", filepath.Join(cfg, "crd", "full")},
-		rbac,
-		{"apply", "--server-side", "-f", cmFile},
+		{"apply", "--server-side", "-f", relFile},
 	} {
 		if out, err := c.Kubectl(ctx, UserAdmin, args...); err != nil {
 			return nil, fmt.Errorf("install kserve: %w\n%s", err, out)
@@ -156,6 +159,36 @@ func (ks *KServe) waitWebhook(ctx context.Context, ca []byte) error {
 		conn.Close()
 		return true, "", nil
 	})
+}
+
+// kserveRBAC reads KServe's RBAC manifests and puts them, and the
+// ServiceAccount their bindings name, in KServeNamespace (what KServe's
+// kustomization does).
+func kserveRBAC(paths []string) ([]any, error) {
+	objs, err := readManifests(paths...)
+	if err != nil {
+		return nil, err
+	}
+	var out []any
+	for _, o := range objs {
+		switch o.GetKind() {
+		case "ServiceAccount", "Role", "RoleBinding":
+			o.SetNamespace(KServeNamespace)
+		}
+		subjects, _, _ := unstructured.NestedSlice(o.Object, "subjects")
+		for _, s := range subjects {
+			if m, ok := s.(map[string]any); ok && m["kind"] == "ServiceAccount" {
+				m["namespace"] = KServeNamespace
+			}
+		}
+		if subjects != nil {
+			if err := unstructured.SetNestedSlice(o.Object, subjects, "subjects"); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, o.Object)
+	}
+	return out, nil
 }
 
 // kserveConfig reads KServe's inferenceservice-config and sets what a
