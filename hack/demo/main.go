@@ -89,6 +89,9 @@ func up(ctx context.Context, dir string, out io.Writer) error {
 		return err
 	}
 	tr.c, tr.kube = c, kubernetes.NewForConfigOrDie(c.RESTConfig(localcluster.UserAdmin))
+	if err := c.ProvisionVolumes(ctx); err != nil {
+		return err
+	}
 	step(out, begin, "modelguard: config/ applied, the controller running as its ServiceAccount, the modelguard image built with ko")
 	if _, err := c.InstallModelguard(ctx, localcluster.ModelguardOptions{}); err != nil {
 		return err

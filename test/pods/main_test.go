@@ -74,6 +74,11 @@ func run(m *testing.M) int {
 		tekton:  tekton.NewForConfigOrDie(c.RESTConfig(localcluster.UserAdmin)),
 		apiPort: u.Port(),
 	}
+	// For volumeClaimTemplate workspaces (the TriggerTemplate's, tkn's).
+	if err := c.ProvisionVolumes(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "pods:", err)
+		return 1
+	}
 	if env.modelguard, err = buildModelguardImage(ctx, c); err != nil {
 		fmt.Fprintln(os.Stderr, "pods:", err)
 		return 1
