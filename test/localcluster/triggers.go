@@ -122,9 +122,11 @@ func (c *Cluster) applyTriggersRelease(ctx context.Context, cfgDir string) (map[
 		return nil, err
 	}
 	deployments := map[string]*appsv1.Deployment{}
-	var apply []any
+	var crds, apply []any
 	for _, u := range objs {
 		switch u.GetKind() {
+		case "CustomResourceDefinition":
+			crds = append(crds, u.Object)
 		case "Deployment":
 			d := &appsv1.Deployment{}
 			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, d); err != nil {
@@ -136,15 +138,22 @@ func (c *Cluster) applyTriggersRelease(ctx context.Context, cfgDir string) (map[
 			apply = append(apply, u.Object)
 		}
 	}
-	file := filepath.Join(c.Dir, "triggers", "release.yaml")
+	// The CRDs first: the ClusterInterceptors need them established.
+	crdFile, file := filepath.Join(c.Dir, "triggers", "crds.yaml"), filepath.Join(c.Dir, "triggers", "release.yaml")
+	if err := writeManifests(crdFile, crds); err != nil {
+		return nil, err
+	}
 	if err := writeManifests(file, apply); err != nil {
 		return nil, err
 	}
-	if out, err := c.Kubectl(ctx, UserAdmin, "apply", "--server-side", "-f", file); err != nil {
-		return nil, fmt.Errorf("install triggers: %w\n%s", err, out)
+	if out, err := c.Kubectl(ctx, UserAdmin, "apply", "--server-side", "-f", crdFile); err != nil {
+		return nil, fmt.Errorf("install triggers CRDs: %w\n%s", err, out)
 	}
 	if out, err := c.Kubectl(ctx, UserAdmin, "wait", "--for", "condition=established", "--timeout=60s", "crd", "-l", "app.kubernetes.io/part-of=tekton-triggers"); err != nil {
 		return nil, fmt.Errorf("wait for triggers CRDs: %w\n%s", err, out)
+	}
+	if out, err := c.Kubectl(ctx, UserAdmin, "apply", "--server-side", "-f", file); err != nil {
+		return nil, fmt.Errorf("install triggers: %w\n%s", err, out)
 	}
 	return deployments, nil
 }
