@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/modelguard/modelguard/test/tools"
@@ -61,7 +62,7 @@ func (c *Cluster) InstallKServe(ctx context.Context) (*KServe, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	if out, err := c.Kubectl(ctx, UserAdmin, "create", "namespace", KServeNamespace); err != nil {
+	if out, err := c.Kubectl(ctx, UserAdmin, "create", "namespace", KServeNamespace); err != nil && !strings.Contains(err.Error(), "AlreadyExists") {
 		return nil, fmt.Errorf("install kserve: %w\n%s", err, out)
 	}
 	var rbacFiles []string
