@@ -97,7 +97,8 @@ func (c *Cluster) InstallTriggers(ctx context.Context) (*Triggers, error) {
 	if tr.Controller, err = c.startFromDeployment(ctx, "triggers-controller", t.TriggersController, ctl, Isolation{Net: true, Reach: []int{c.apiPort()}}); err != nil {
 		return nil, err
 	}
-	if err := c.waitLease(ctx, tr.Controller, TektonNamespace, triggersControllerName); err != nil {
+	// knative names its leases after the reconcilers' packages.
+	if err := c.waitLease(ctx, tr.Controller, TektonNamespace, "controller.github.com.tektoncd.triggers.pkg.reconciler.eventlistener"); err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(c.log, "localcluster: triggers %s running (%.1fs)\n", tools.TriggersVersion, time.Since(start).Seconds())
