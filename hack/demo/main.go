@@ -176,7 +176,7 @@ Look around (kubectl was built at %s):
   kubectl -n %s get pipelineruns,taskruns,customruns
   kubectl -n %s get inferenceservice,deploy,pods,networkpolicy,resourcequota,rolebinding
 Release the commit again, by hand (the demo's git server, ACS emulator and Chains run inside this demo process, so do it from the demo's own session, e.g. with MODELGUARD_DEMO_WAIT=1 make demo):
-  tkn pipeline start model-release -n %s --use-param-defaults --showlog -w name=source,volumeClaimTemplateFile=pipelines/model-release/0.2/workspace-template.yaml -w name=cosign-pub,secret=chains-public-key --task-serviceaccount render=model-deploy --task-serviceaccount deploy=model-deploy
+  tkn pipeline start model-release -n %s --use-param-defaults --skip-optional-workspace --showlog -w name=source,volumeClaimTemplateFile=pipelines/model-release/0.2/workspace-template.yaml -w name=cosign-pub,secret=chains-public-key --task-serviceaccount render=model-deploy --task-serviceaccount deploy=model-deploy
 Logs: %s
 The whole tour took %s. Clean up with: make demo-stop
 `, curl, c.Tools.Kubectl, c.Kubeconfig(localcluster.UserAdmin), pipelinesNS, servingNS, pipelinesNS,

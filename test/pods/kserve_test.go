@@ -42,7 +42,7 @@ func TestKServe(t *testing.T) {
 	servingRuntime(t, serving)
 	gs, sha := modelRepo(t)
 
-	out, err := tkn(t, "pipeline", "start", "model-release", "-n", pipelines, "--use-param-defaults", "--showlog",
+	out, err := tkn(t, "pipeline", "start", "model-release", "-n", pipelines, "--use-param-defaults", "--skip-optional-workspace", "--showlog",
 		"-p", "git-url="+gs.RepoURL("tiny"), "-p", "git-revision="+sha,
 		"-p", "image="+env.cluster.Registry+"/models/tiny-kserve:1", "-p", "base-image="+env.cluster.Images.Busybox,
 		"-p", "model-path=model", "-p", "serving-namespace="+serving, "-p", "model-name=tiny",

@@ -65,7 +65,7 @@ func TestTknTaskStart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		run(t, "model-deploy", want.Digest, "--serviceaccount", "model-deploy",
+		run(t, "model-deploy", want.Digest, "--serviceaccount", "model-deploy", "--skip-optional-workspace",
 			"-p", "namespace="+serving, "-p", "name=tiny", "-p", "model-image="+image)
 	})
 }
