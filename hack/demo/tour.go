@@ -180,6 +180,14 @@ func (tr *tour) apply(ctx context.Context, file string, r *strings.Replacer) err
 
 func (tr *tour) applyObjects(ctx context.Context, name string, objs []unstructured.Unstructured) error {
 	var docs []string
+	// Files that name their namespaces (RBAC, kustomize output) are applied
+	// as they are; the rest go to the pipelines namespace.
+	args := []string{"apply", "-n", pipelinesNS}
+	for _, u := range objs {
+		if u.GetNamespace() != "" {
+			args = []string{"apply"}
+		}
+	}
 	for _, u := range objs {
 		b, err := yaml.Marshal(u.Object)
 		if err != nil {
@@ -194,7 +202,7 @@ func (tr *tour) applyObjects(ctx context.Context, name string, objs []unstructur
 	if err := os.WriteFile(file, []byte(strings.Join(docs, "---\n")), 0o644); err != nil {
 		return err
 	}
-	if out, err := tr.c.Kubectl(ctx, localcluster.UserAdmin, "apply", "-n", pipelinesNS, "-f", file); err != nil {
+	if out, err := tr.c.Kubectl(ctx, localcluster.UserAdmin, append(args, "-f", file)...); err != nil {
 		return fmt.Errorf("apply %s: %w\n%s", name, err, out)
 	}
 	return nil
