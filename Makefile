@@ -52,7 +52,8 @@ fuzz: ## run each fuzz target for FUZZTIME
 	$(GO) test ./pkg/guard/ -run '^$$' -fuzz '^FuzzParseEgress$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/acs/ -run '^$$' -fuzz '^FuzzDecodeImage$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/gate/ -run '^$$' -fuzz '^FuzzParseAllow$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./pkg/cli/ -run '^$$' -fuzz '^FuzzManifests$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/gate/ -run '^$$' -fuzz '^FuzzParseManifests$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/imageref/ -run '^$$' -fuzz '^FuzzDigest$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/source/ -run '^$$' -fuzz '^FuzzParseLFSPointer$$' -fuzztime $(FUZZTIME)
 
 build: ## build the controller and CLI into bin/

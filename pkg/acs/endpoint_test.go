@@ -67,24 +67,6 @@ func TestNormalizeEndpoint(t *testing.T) {
 	}
 }
 
-func TestDigestPinned(t *testing.T) {
-	d := strings.Repeat("0f", 32)
-	for ref, want := range map[string]bool{
-		"quay.io/a/b@sha256:" + d:                  true,
-		"quay.io/a/b:1.0@sha256:" + d:              true,
-		"localhost:5000/a@sha256:" + d:             true,
-		"quay.io/a/b:1.0":                          false,
-		"quay.io/a/b@sha256:" + d[:10]:             false,
-		"quay.io/a/b@sha256:" + strings.ToUpper(d): false,
-		"quay.io/a/b@md5:" + d:                     false,
-		"quay.io/a/b@sha512:" + d + d:              true,
-	} {
-		if got := digestPinned(ref); got != want {
-			t.Errorf("digestPinned(%q) = %v", ref, got)
-		}
-	}
-}
-
 func TestJoinYAML(t *testing.T) {
 	got := JoinYAML("  a: 1\n", "", "\n---\nb: 2\n---\n", "---\n", "c: 3\n---\nd: 4")
 	want := "a: 1\n---\nb: 2\n---\nc: 3\n---\nd: 4"

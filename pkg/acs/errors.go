@@ -141,6 +141,15 @@ func IsInvalidArgument(err error) bool { return errors.Is(err, ErrInvalidArgumen
 // IsRateLimited reports a 429 or ResourceExhausted answer.
 func IsRateLimited(err error) bool { return errors.Is(err, ErrRateLimited) }
 
+// IsMissingScanData reports Central's "scan could not be completed …
+// ([MISSING_SCAN_DATA])": no registry or scanner integration could pull
+// the image, so Central has nothing to judge it by. Only an answer from
+// Central counts (a proxy's page that happens to say so does not).
+func IsMissingScanData(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.Code == CodeInternal && strings.Contains(ae.Message, "[MISSING_SCAN_DATA]")
+}
+
 // IsRetryable reports whether the failed call may succeed if made again
 // later: the Client gave up retrying it, but a controller may requeue.
 func IsRetryable(err error) bool {

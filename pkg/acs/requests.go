@@ -108,26 +108,3 @@ func JoinYAML(docs ...string) string {
 	}
 	return b.String()
 }
-
-// digestPinned reports whether ref names its manifest by digest, so a cached
-// scan is a scan of exactly these bytes.
-func digestPinned(ref string) bool {
-	at := strings.LastIndexByte(ref, '@')
-	if at < 0 {
-		return false
-	}
-	algo, hex, ok := strings.Cut(ref[at+1:], ":")
-	if !ok {
-		return false
-	}
-	want := map[string]int{"sha256": 64, "sha512": 128}[algo]
-	if want == 0 || len(hex) != want {
-		return false
-	}
-	for _, c := range hex {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/modelguard/modelguard/pkg/acs"
+	"github.com/modelguard/modelguard/pkg/gate"
 	"github.com/modelguard/modelguard/pkg/report"
 	"github.com/modelguard/modelguard/pkg/results"
 	"github.com/spf13/cobra"
@@ -83,8 +84,18 @@ func (o *acsOptions) resolveReport(cmd *cobra.Command) error {
 	return nil
 }
 
-// client connects to Central, retrying as roxctl does (-r, -d) and saying
-// so on stderr; the token never reaches the output.
+// central connects to Central, retrying as roxctl does (-r, -d) and
+// saying so on stderr; the token never reaches the output. Settings that
+// cannot be used give a Central every gate reports as ACSSecretUnavailable,
+// as the custom tasks do for their Secret.
+func (o *acsOptions) central(stderr io.Writer) gate.Central {
+	c, err := o.client(stderr)
+	if err != nil {
+		return gate.Unreachable(err)
+	}
+	return c
+}
+
 func (o *acsOptions) client(stderr io.Writer) (*acs.Client, error) {
 	cfg, err := o.config()
 	if err != nil {
@@ -123,12 +134,14 @@ type gateOutput interface {
 	textReport
 	Report() report.Report
 	Results() results.Results
+	verdict() gate.Verdict
 }
 
-// finish writes the results, the report file and the output, and turns a
-// failed gate into a DeniedError (exit 2).
+// finish writes the results, the report file and the output, and turns the
+// gate's outcome into the exit code: fail is a DeniedError (exit 2), error
+// a gateError (exit 1).
 func (o *acsOptions) finish(w io.Writer, out gateOutput) error {
-	if err := o.writeResults(out.Results()); err != nil {
+	if err := writeResults(o.resultsDir, out.Results().Map()); err != nil {
 		return err
 	}
 	if o.reportPath != "" {
@@ -139,38 +152,52 @@ func (o *acsOptions) finish(w io.Writer, out gateOutput) error {
 	if err := o.print(w, out); err != nil {
 		return err
 	}
-	if r := out.Report(); !r.Pass {
-		return &DeniedError{Reason: r.Reason + ": " + r.Summary}
+	switch v := out.verdict(); v.Outcome {
+	case gate.Pass:
+		return nil
+	case gate.Fail:
+		return &DeniedError{Reason: v.Reason + ": " + v.Message}
+	default:
+		return &gateError{v}
 	}
-	return nil
 }
 
-// runE runs a gate command; when it could not reach a verdict, every
-// result is still written (gate "error", the reason in summary), so the
-// Task's results are always there for the next Task to read. empty names
-// the results.
-func (o *acsOptions) runE(empty results.Results, run func(*cobra.Command, []string) error) func(*cobra.Command, []string) error {
+// gateError is a gate that could not check: its results are written.
+type gateError struct{ v gate.Verdict }
+
+func (e *gateError) Error() string { return e.v.Reason + ": " + e.v.Message }
+
+// runE runs a gate command. When the command stops before the gate runs
+// (a bad flag, an unreadable file), every result is still written — gate
+// "error", the reason and the message — from the same report the gate
+// would have made, so the Task's results are always there for the next
+// Task to read. fill makes that report's results from the verdict.
+func (o *acsOptions) runE(fill func(gate.Verdict) results.Results, run func(*cobra.Command, []string) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
 		err := run(cmd, args)
 		var denied *DeniedError
-		if err == nil || errors.As(err, &denied) {
+		var ran *gateError
+		if err == nil || errors.As(err, &denied) || errors.As(err, &ran) {
 			return err // finish wrote the results
 		}
-		names := make([]string, len(empty))
-		for i, r := range empty {
-			names[i] = r.Name
+		reason := gate.ReasonInput
+		var unread *unreadableError
+		if errors.As(err, &unread) {
+			reason = gate.ReasonManifests
 		}
-		return fillResults(o.resultsDir, names, err)
+		if werr := writeResults(o.resultsDir, fill(gate.CouldNotRun(reason, err)).Map()); werr != nil {
+			return fmt.Errorf("%w (and %v)", err, werr)
+		}
+		return err
 	}
 }
 
-func (o *acsOptions) writeResults(res results.Results) error {
-	m := make(map[string]string, len(res))
-	for _, r := range res {
-		m[r.Name] = r.Value
-	}
-	return writeResults(o.resultsDir, m)
-}
+// unreadableError is input that could not be read (a manifest file), as
+// opposed to input that is wrong.
+type unreadableError struct{ err error }
+
+func (e *unreadableError) Error() string { return e.err.Error() }
+func (e *unreadableError) Unwrap() error { return e.err }
 
 func writeReportFile(path, format string, out gateOutput) error {
 	f, err := os.Create(path)

@@ -4,9 +4,8 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/modelguard/modelguard/pkg/acs"
-	"github.com/modelguard/modelguard/pkg/central"
 	"github.com/modelguard/modelguard/pkg/gate"
+	"github.com/modelguard/modelguard/pkg/results"
 	"github.com/spf13/cobra"
 )
 
@@ -27,7 +26,7 @@ It scans the image first: Central's build-time check passes an image it has
 no scan data for, so a check alone could wave an unscanned image through.`,
 		Annotations: map[string]string{formalOutput: "yes"},
 		Args:        cobra.NoArgs,
-		RunE:        o.runE(central.DetectResults(gate.DetectReport{}), o.check),
+		RunE:        o.runE(detectResults, o.check),
 	}
 	f := cmd.Flags()
 	f.StringVarP(&o.image, "image", "i", "", "image pinned by digest, repo@sha256:... (required)")
@@ -38,36 +37,18 @@ no scan data for, so a check alone could wave an unscanned image through.`,
 }
 
 func (o *acsCheckOptions) check(cmd *cobra.Command, _ []string) error {
-	if o.image == "" {
-		return fmt.Errorf("--image is required")
-	}
-	if !strings.Contains(o.image, "@sha256:") && !o.allowTag {
-		return fmt.Errorf("--image %q has no digest; check repo@sha256:... or pass --allow-tag", o.image)
+	if err := gate.CheckImageRef(o.image, o.allowTag); err != nil {
+		return fmt.Errorf("--image %v", err)
 	}
 	if err := o.resolveReport(cmd); err != nil {
 		return err
 	}
-	client, err := o.client(cmd.ErrOrStderr())
-	if err != nil {
-		return err
-	}
-	out := detectOutput{tool: "modelguard acs check", subject: o.image}
-	img, err := client.ScanImage(cmd.Context(), acs.ScanRequest{Image: o.image, Cluster: o.cluster})
-	switch {
-	case err != nil && strings.Contains(err.Error(), "MISSING_SCAN_DATA"), err == nil && img.Scan == nil:
-		out.DetectReport = gate.DetectReport{Reason: gate.ReasonNoScanData,
-			Message: "Central has no scan data for " + o.image + ", and its build-time check would pass it unchecked"}
-		return o.finish(cmd.OutOrStdout(), out)
-	case err != nil:
-		return fmt.Errorf("scan %s: %w", o.image, err)
-	}
-	resp, err := client.DetectBuild(cmd.Context(), acs.BuildRequest{Image: o.image, PolicyCategories: splitList(o.categories), Cluster: o.cluster})
-	if err != nil {
-		return fmt.Errorf("check %s: %w", o.image, err)
-	}
-	out.DetectReport = gate.EvaluateBuild(resp)
-	return o.finish(cmd.OutOrStdout(), out)
+	in := gate.ImageCheckInput{Image: o.image, AllowTag: o.allowTag, Cluster: o.cluster, Categories: splitList(o.categories)}
+	r := gate.CheckImage(cmd.Context(), o.central(cmd.ErrOrStderr()), in)
+	return o.finish(cmd.OutOrStdout(), detectOutput{DetectReport: r, tool: "modelguard acs check", subject: o.image})
 }
+
+func detectResults(v gate.Verdict) results.Results { return gate.DetectReport{Verdict: v}.Results() }
 
 type acsDeploymentCheckOptions struct {
 	acsOptions
@@ -89,7 +70,7 @@ policy would scale the workload to zero or refuse its creation
 standard input, and may be repeated.`,
 		Annotations: map[string]string{formalOutput: "yes"},
 		Args:        cobra.NoArgs,
-		RunE:        o.runE(central.DetectResults(gate.DetectReport{}), o.check),
+		RunE:        o.runE(detectResults, o.check),
 	}
 	f := cmd.Flags()
 	f.StringArrayVarP(&o.files, "file", "f", nil, "manifest file, directory, or - for stdin (required, repeatable)")
@@ -100,22 +81,18 @@ standard input, and may be repeated.`,
 }
 
 func (o *acsDeploymentCheckOptions) check(cmd *cobra.Command, _ []string) error {
-	m, err := readManifests(o.files, cmd.InOrStdin())
+	ms, err := readManifests(o.files, cmd.InOrStdin())
 	if err != nil {
 		return err
 	}
 	if err := o.resolveReport(cmd); err != nil {
 		return err
 	}
-	client, err := o.client(cmd.ErrOrStderr())
-	if err != nil {
-		return err
+	in := gate.DeploymentCheckInput{Manifests: ms, Namespace: o.namespace, Categories: splitList(o.categories), Cluster: o.cluster}
+	r := gate.CheckDeployment(cmd.Context(), o.central(cmd.ErrOrStderr()), in)
+	var files []string
+	for _, m := range ms {
+		files = append(files, m.Source)
 	}
-	resp, err := client.DetectDeployYAML(cmd.Context(), acs.DeployRequest{YAML: m.yaml, Namespace: o.namespace,
-		PolicyCategories: splitList(o.categories), Cluster: o.cluster})
-	if err != nil {
-		return fmt.Errorf("deployment check: %w", err)
-	}
-	return o.finish(cmd.OutOrStdout(), detectOutput{DetectReport: gate.EvaluateDeploy(resp),
-		tool: "modelguard acs deployment-check", subject: strings.Join(m.files, ","), locate: m.fileOf})
+	return o.finish(cmd.OutOrStdout(), detectOutput{DetectReport: r, tool: "modelguard acs deployment-check", subject: strings.Join(files, ",")})
 }

@@ -7,25 +7,22 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/modelguard/modelguard/pkg/central"
 	"github.com/modelguard/modelguard/pkg/gate"
 	"github.com/modelguard/modelguard/pkg/report"
-	"github.com/modelguard/modelguard/pkg/results"
 )
 
 // detectOutput is a build- or deploy-time policy check's answer.
 type detectOutput struct {
 	gate.DetectReport
 	tool, subject string
-	// locate maps a violating object (Kind/name) to the file it came from.
-	locate func(object string) string
 }
 
-func (d detectOutput) Results() results.Results { return central.DetectResults(d.DetectReport) }
+func (d detectOutput) verdict() gate.Verdict { return d.Verdict }
 
+// location is the file a violating object came from, for reports.
 func (d detectOutput) location(p gate.ViolatedPolicy) string {
-	if d.locate != nil && p.Object != "" {
-		return d.locate(p.Object)
+	if src, ok := d.Sources[p.Object]; ok {
+		return src
 	}
 	return d.subject
 }
@@ -66,7 +63,7 @@ func (d detectOutput) MarshalJSON() ([]byte, error) {
 	return json.Marshal(map[string]any{
 		"results": results,
 		"summary": total,
-		"gate":    map[string]any{"pass": d.Pass, "reason": d.Reason, "message": d.Message},
+		"gate":    map[string]any{"outcome": d.Outcome, "pass": d.Passed(), "reason": d.Reason, "message": d.Message},
 	})
 }
 
@@ -81,7 +78,7 @@ func (d detectOutput) WriteText(w io.Writer) error {
 		}
 		tw.Flush()
 	}
-	return writeVerdict(w, d.Pass, d.Reason, d.Message)
+	return writeVerdict(w, d.Verdict)
 }
 
 // policyScore ranks policy severities for code scanning, which sorts
@@ -91,7 +88,7 @@ var policyScore = map[string]string{"CRITICAL": "9.0", "HIGH": "7.0", "MEDIUM": 
 // Report gives one result per violated policy and object: breaking ones
 // as errors, the rest as warnings.
 func (d detectOutput) Report() report.Report {
-	r := report.Report{Tool: d.tool, Version: currentVersion().Version, Subject: d.subject, Pass: d.Pass, Reason: d.Reason, Summary: d.Message}
+	r := report.Report{Tool: d.tool, Version: currentVersion().Version, Subject: d.subject, Pass: d.Passed(), Reason: d.Reason, Summary: d.Message}
 	for _, p := range d.Violated {
 		desc := p.Description
 		if p.Remediation != "" {

@@ -8,9 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/modelguard/modelguard/pkg/acs"
 	"github.com/modelguard/modelguard/pkg/gate"
-	"github.com/modelguard/modelguard/pkg/kinds/imagescan"
 	"github.com/modelguard/modelguard/pkg/report"
 	"github.com/modelguard/modelguard/pkg/results"
 	"github.com/spf13/cobra"
@@ -20,6 +18,7 @@ type acsScanOptions struct {
 	acsOptions
 	image, severity       string
 	fixableOnly, allowTag bool
+	acceptIndex           bool
 	allow                 []string
 }
 
@@ -38,7 +37,7 @@ can be passed as $(params.allow[*]).
 
 -o json prints roxctl's result.summary shape, so existing jq scripts work.`,
 		Annotations: map[string]string{formalOutput: "yes"},
-		RunE:        o.runE(imagescan.Results(gate.ScanReport{}), o.scan),
+		RunE:        o.runE(func(v gate.Verdict) results.Results { return gate.ScanReport{Verdict: v}.Results() }, o.scan),
 	}
 	f := cmd.Flags()
 	f.StringVarP(&o.image, "image", "i", "", "image pinned by digest, repo@sha256:... (required)")
@@ -46,6 +45,7 @@ can be passed as $(params.allow[*]).
 	f.BoolVar(&o.fixableOnly, "fixable-only", false, "only CVEs with a fixed version fail the gate")
 	f.StringArrayVar(&o.allow, "allow", nil, "accepted CVE: CVE-ID,YYYY-MM-DD,reason (repeatable; expires after that day)")
 	f.BoolVar(&o.allowTag, "allow-tag", false, "accept an image without a digest (not recommended)")
+	f.BoolVar(&o.acceptIndex, "accept-index", false, "the image is a multi-arch index: accept Central's scan of the platform manifest it resolves")
 	o.flags(f)
 	return cmd
 }
@@ -54,42 +54,25 @@ func (o *acsScanOptions) scan(cmd *cobra.Command, args []string) error {
 	if cmd.ArgsLenAtDash() != 0 && len(args) > 0 {
 		return fmt.Errorf("unexpected argument %q: allow-list entries go after --", args[0])
 	}
-	policy, err := o.policy(args)
+	in, err := o.input(args)
 	if err != nil {
 		return err
 	}
 	if err := o.resolveReport(cmd); err != nil {
 		return err
 	}
-	client, err := o.client(cmd.ErrOrStderr())
-	if err != nil {
-		return err
-	}
-	img, err := client.ScanImage(cmd.Context(), acs.ScanRequest{Image: o.image, Cluster: o.cluster})
-	switch {
-	case err != nil && strings.Contains(err.Error(), "MISSING_SCAN_DATA"):
-		img = nil // nothing to judge the image by: the gate says NoScanData
-	case err != nil:
-		return fmt.Errorf("scan %s: %w", o.image, err)
-	}
-	out := scanOutput{gate.EvaluateScan(img, policy)}
-	if out.Image == "" {
-		out.Image = o.image
-	}
-	return o.finish(cmd.OutOrStdout(), out)
+	return o.finish(cmd.OutOrStdout(), scanOutput{gate.Scan(cmd.Context(), o.central(cmd.ErrOrStderr()), in)})
 }
 
-func (o *acsScanOptions) policy(extraAllow []string) (gate.ScanPolicy, error) {
-	policy := gate.ScanPolicy{FixableOnly: o.fixableOnly, Now: time.Now()}
-	if o.image == "" {
-		return policy, fmt.Errorf("--image is required")
-	}
-	if !strings.Contains(o.image, "@sha256:") && !o.allowTag {
-		return policy, fmt.Errorf("--image %q has no digest; scan repo@sha256:... or pass --allow-tag", o.image)
+func (o *acsScanOptions) input(extraAllow []string) (gate.ScanInput, error) {
+	in := gate.ScanInput{Image: o.image, AllowTag: o.allowTag, AcceptIndex: o.acceptIndex, Cluster: o.cluster,
+		Policy: gate.ScanPolicy{FixableOnly: o.fixableOnly, Now: time.Now()}}
+	if err := gate.CheckImageRef(o.image, o.allowTag); err != nil {
+		return in, fmt.Errorf("--image %v", err)
 	}
 	var err error
-	if policy.Threshold, err = gate.ParseSeverity(o.severity); err != nil {
-		return policy, fmt.Errorf("--severity %v", err)
+	if in.Policy.Threshold, err = gate.ParseSeverity(o.severity); err != nil {
+		return in, fmt.Errorf("--severity %v", err)
 	}
 	for _, a := range append(o.allow, extraAllow...) {
 		if strings.TrimSpace(a) == "" {
@@ -97,18 +80,18 @@ func (o *acsScanOptions) policy(extraAllow []string) (gate.ScanPolicy, error) {
 		}
 		allow, err := gate.ParseAllow(a)
 		if err != nil {
-			return policy, fmt.Errorf("--allow %v", err)
+			return in, fmt.Errorf("--allow %v", err)
 		}
-		policy.Allow = append(policy.Allow, allow)
+		in.Policy.Allow = append(in.Policy.Allow, allow)
 	}
-	return policy, nil
+	return in, nil
 }
 
 // scanOutput prints a scan as a table, or as JSON in roxctl's
 // result.summary / result.vulnerabilities shape.
 type scanOutput struct{ gate.ScanReport }
 
-func (s scanOutput) Results() results.Results { return imagescan.Results(s.ScanReport) }
+func (s scanOutput) verdict() gate.Verdict { return s.Verdict }
 
 func (s scanOutput) MarshalJSON() ([]byte, error) {
 	type vuln struct {
@@ -136,7 +119,7 @@ func (s scanOutput) MarshalJSON() ([]byte, error) {
 	summary["TOTAL-COMPONENTS"] = len(components)
 	return json.Marshal(map[string]any{
 		"result": map[string]any{"summary": summary, "vulnerabilities": vulns},
-		"gate":   map[string]any{"pass": s.Pass, "reason": s.Reason, "message": s.Message, "notes": s.Notes, "blocking": s.Blocking, "allowed": s.Allowed},
+		"gate":   map[string]any{"outcome": s.Outcome, "pass": s.Passed(), "reason": s.Reason, "message": s.Message, "notes": s.Notes, "blocking": s.Blocking, "allowed": s.Allowed},
 	})
 }
 
@@ -149,13 +132,13 @@ func (s scanOutput) WriteText(w io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.1f\t%s\t\n", f.Component, f.Version, f.CVE, f.Sev, f.CVSS, f.FixedBy)
 	}
 	tw.Flush()
-	return writeVerdict(w, s.Pass, s.Reason, s.Message)
+	return writeVerdict(w, s.Verdict)
 }
 
 // Report lists every finding: those that failed the gate as errors, the
 // rest by severity, allow-listed ones with their reason and expiry.
 func (s scanOutput) Report() report.Report {
-	r := report.Report{Tool: "modelguard acs scan", Version: currentVersion().Version, Subject: s.Image, Pass: s.Pass, Reason: s.Reason, Summary: s.Message}
+	r := report.Report{Tool: "modelguard acs scan", Version: currentVersion().Version, Subject: s.Image, Pass: s.Passed(), Reason: s.Reason, Summary: s.Message}
 	blocking, allowed := map[string]bool{}, map[string]gate.Finding{}
 	for _, f := range s.Blocking {
 		blocking[findingKey(f)] = true
@@ -194,11 +177,11 @@ func findingText(f gate.Finding) string {
 	return s + ", no fix yet"
 }
 
-func writeVerdict(w io.Writer, pass bool, reason, message string) error {
-	verdict := "PASS"
-	if !pass {
-		verdict = "FAIL (" + reason + ")"
+func writeVerdict(w io.Writer, v gate.Verdict) error {
+	verdict := strings.ToUpper(string(v.Outcome))
+	if v.Reason != "" {
+		verdict += " (" + v.Reason + ")"
 	}
-	_, err := fmt.Fprintf(w, "\ngate: %s: %s\n", verdict, message)
+	_, err := fmt.Fprintf(w, "\ngate: %s: %s\n", verdict, v.Message)
 	return err
 }

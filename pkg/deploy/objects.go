@@ -1,12 +1,3 @@
-// Package deploy puts a modelcar in front of users for a smoke test: a
-// Deployment whose init container copies /models out of the model image
-// (as KServe's storage initializer would) and whose server, modelguard's
-// demo model server, serves the copy; a Service in front. It applies them
-// with server-side apply, waits until the readiness probe — which asks the
-// server about the model — passes, and asks the server which files it
-// serves. Real runtimes (vLLM, Triton) are deployed through KServe; this
-// proves the image itself: pullable, complete, readable by a non-root uid
-// under the restricted Pod Security profile.
 package deploy
 
 import (

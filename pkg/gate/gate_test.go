@@ -56,8 +56,8 @@ func TestEvaluateScan(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := EvaluateScan(tc.img, tc.policy)
-			if r.Pass != tc.pass || r.Reason != tc.reason || !strings.Contains(r.Message, tc.msg) {
-				t.Fatalf("pass=%v reason=%q message=%q; want pass=%v reason=%q containing %q", r.Pass, r.Reason, r.Message, tc.pass, tc.reason, tc.msg)
+			if r.Passed() != tc.pass || r.Reason != tc.reason || !strings.Contains(r.Message, tc.msg) {
+				t.Fatalf("pass=%v reason=%q message=%q; want pass=%v reason=%q containing %q", r.Passed(), r.Reason, r.Message, tc.pass, tc.reason, tc.msg)
 			}
 		})
 	}
@@ -77,8 +77,8 @@ func TestPartialScanIsNeverClean(t *testing.T) {
 		img := fixtureImage(t, "scan-clean-image.json")
 		img.Scan.Notes = append(img.Scan.Notes, note)
 		r := EvaluateScan(img, ScanPolicy{Now: now})
-		if r.Pass || r.Reason != ReasonIncompleteScan || !strings.Contains(r.Message, string(note)) {
-			t.Errorf("%s: pass=%v reason=%q message=%q", note, r.Pass, r.Reason, r.Message)
+		if r.Passed() || r.Reason != ReasonIncompleteScan || !strings.Contains(r.Message, string(note)) {
+			t.Errorf("%s: pass=%v reason=%q message=%q", note, r.Passed(), r.Reason, r.Message)
 		}
 	}
 }
@@ -100,19 +100,19 @@ func TestEvaluateBuildAndDeploy(t *testing.T) {
 	decodeFixture(t, "detect-build-fail-build-violation.json", &fail)
 	decodeFixture(t, "detect-build-clean.json", &clean)
 	r := EvaluateBuild(&fail)
-	if r.Pass || r.Reason != ReasonBuildPolicy || !strings.Contains(r.Message, "Fixable Severity at least Important") {
+	if r.Passed() || r.Reason != ReasonBuildPolicy || !strings.Contains(r.Message, "Fixable Severity at least Important") {
 		t.Fatalf("build: %+v", r)
 	}
 	if !r.Violated[0].Breaking || r.Violated[len(r.Violated)-1].Breaking {
 		t.Fatalf("breaking policies first: %+v", r.Violated)
 	}
-	if r := EvaluateBuild(&clean); !r.Pass {
+	if r := EvaluateBuild(&clean); !r.Passed() {
 		t.Fatalf("clean build: %+v", r)
 	}
 	var deploy acs.DeployDetectionResponse
 	decodeFixture(t, "detect-deploy-yaml-violation.json", &deploy)
 	d := EvaluateDeploy(&deploy)
-	if d.Pass || d.Reason != ReasonDeployPolicy || !strings.Contains(d.Message, "Privileged Container") {
+	if d.Passed() || d.Reason != ReasonDeployPolicy || !strings.Contains(d.Message, "Privileged Container") {
 		t.Fatalf("deploy: %+v", d)
 	}
 }

@@ -1,238 +1,87 @@
-// Package gate decides whether an image or a deployment may go on, from
-// what ACS Central answered. It is pure: pkg/acs fetches, gate judges, and
-// the ImageScan kind and `modelguard acs scan` call the same functions, so
-// a CustomRun and a Task give the same answer for the same data.
 package gate
 
 import (
+	"context"
 	"fmt"
-	"sort"
+	"strconv"
 	"strings"
-	"time"
 
 	"github.com/modelguard/modelguard/pkg/acs"
+	"github.com/modelguard/modelguard/pkg/results"
 )
 
-// Severity orders vulnerability severities; higher is worse.
-type Severity int
-
-// Severities, as ACS rates them (the vendor's rating under Scanner V4).
-const (
-	Unknown Severity = iota
-	Low
-	Moderate
-	Important
-	Critical
-)
-
-var severityNames = []string{"UNKNOWN", "LOW", "MODERATE", "IMPORTANT", "CRITICAL"}
-
-func (s Severity) String() string { return severityNames[s] }
-
-// ParseSeverity reads LOW, MODERATE, IMPORTANT or CRITICAL (any case).
-func ParseSeverity(s string) (Severity, error) {
-	for i, n := range severityNames[1:] {
-		if strings.EqualFold(s, n) {
-			return Severity(i + 1), nil
-		}
-	}
-	return Unknown, fmt.Errorf("%q: want LOW, MODERATE, IMPORTANT or CRITICAL", short(s))
+// ScanInput is what the ImageScan gate is asked.
+type ScanInput struct {
+	Image    string // pinned by digest, unless AllowTag
+	AllowTag bool
+	// AcceptIndex: the image is a multi-arch index, and Central's scan of
+	// the platform manifest it resolves stands for it.
+	AcceptIndex bool
+	Cluster     string // a secured cluster that scans (registries only it reaches)
+	Policy      ScanPolicy
 }
 
-func severityOf(v acs.VulnerabilitySeverity) Severity {
-	switch v {
-	case acs.VulnSeverityLow:
-		return Low
-	case acs.VulnSeverityModerate:
-		return Moderate
-	case acs.VulnSeverityImportant:
-		return Important
-	case acs.VulnSeverityCritical:
-		return Critical
-	}
-	return Unknown
-}
-
-// ScanPolicy is what an image must satisfy.
-type ScanPolicy struct {
-	// Threshold: a CVE at or above it blocks (default Critical).
-	Threshold Severity
-	// FixableOnly: only CVEs with a fixed version block.
-	FixableOnly bool
-	// Allow lists CVEs accepted until a date, each with a reason.
-	Allow []Allow
-	// Now decides which allowances have expired.
-	Now time.Time
-}
-
-// Finding is one CVE in one component.
-type Finding struct {
-	CVE       string   `json:"cve"`
-	Severity  Severity `json:"-"`
-	Sev       string   `json:"severity"`
-	CVSS      float64  `json:"cvss"`
-	Component string   `json:"component"`
-	Version   string   `json:"version"`
-	FixedBy   string   `json:"fixedBy,omitempty"`
-	Link      string   `json:"link,omitempty"`
-	// AllowedUntil and AllowReason are set for findings an allowance covers.
-	AllowedUntil string `json:"allowedUntil,omitempty"`
-	AllowReason  string `json:"allowReason,omitempty"`
-}
-
-// Fixable reports whether a fixed version exists.
-func (f Finding) Fixable() bool { return f.FixedBy != "" }
-
-// Reasons a scan gate says no.
-const (
-	ReasonVulnerabilities = "VulnerabilitiesFound"
-	ReasonIncompleteScan  = "IncompleteScan"
-	ReasonNoScanData      = "NoScanData"
-)
-
-// ScanReport is the gate's view of one scan.
-type ScanReport struct {
-	Image          string         `json:"image"`
-	ScannerVersion string         `json:"scannerVersion,omitempty"`
-	DataSource     string         `json:"dataSource,omitempty"`
-	Counts         map[string]int `json:"counts"`        // unique CVEs per severity
-	FixableCounts  map[string]int `json:"fixableCounts"` // of those, with a fix
-	Notes          []string       `json:"notes,omitempty"`
-	Blocking       []Finding      `json:"blocking,omitempty"`
-	Allowed        []Finding      `json:"allowed,omitempty"`
-	Findings       []Finding      `json:"findings"`
-	Pass           bool           `json:"pass"`
-	Reason         string         `json:"reason,omitempty"`
-	Message        string         `json:"message"`
-}
-
-// EvaluateScan judges a scanned image. A scan with notes (partial data, no
-// OS, stale feeds) is never called clean: it may be missing exactly the
-// CVEs that matter.
-func EvaluateScan(img *acs.Image, p ScanPolicy) ScanReport {
-	if p.Threshold == Unknown {
-		p.Threshold = Critical
-	}
-	r := ScanReport{Counts: map[string]int{}, FixableCounts: map[string]int{}}
-	for _, n := range severityNames[1:] {
-		r.Counts[n], r.FixableCounts[n] = 0, 0
-	}
-	if img == nil || img.Scan == nil {
-		r.Reason, r.Message = ReasonNoScanData, "Central returned no scan data for the image"
+// Scan is the ImageScan gate: Central scans the image, and the scan is
+// judged by in.Policy (EvaluateScan).
+func Scan(ctx context.Context, c Central, in ScanInput) ScanReport {
+	r := EvaluateScan(nil, in.Policy)
+	r.Image = in.Image
+	if err := CheckImageRef(in.Image, in.AllowTag); err != nil {
+		r.Verdict = CouldNotRun(ReasonInput, fmt.Errorf("image %v", err))
 		return r
 	}
-	if img.Name != nil {
-		r.Image = img.Name.FullName
+	img, err := c.ScanImage(ctx, acs.ScanRequest{Image: in.Image, Cluster: in.Cluster})
+	if err != nil {
+		r.Verdict = centralFailed("scan "+in.Image, err)
+		return r
 	}
-	r.ScannerVersion = img.Scan.ScannerVersion
-	if img.Scan.DataSource != nil {
-		r.DataSource = img.Scan.DataSource.Name
-	}
-	for _, n := range img.Scan.Notes {
-		if n != acs.ScanNoteUnset && n != "" {
-			r.Notes = append(r.Notes, string(n))
-		}
-	}
-	for _, n := range img.Notes {
-		if n == acs.ImageNoteMissingScanData {
-			r.Notes = append(r.Notes, string(n))
-		}
-	}
-	r.Findings = findings(img)
-	seen := map[string]Severity{}
-	for _, f := range r.Findings {
-		if prev, ok := seen[f.CVE]; !ok || f.Severity > prev {
-			seen[f.CVE] = f.Severity
-		}
-	}
-	fixable := map[string]bool{}
-	for _, f := range r.Findings {
-		fixable[f.CVE] = fixable[f.CVE] || f.Fixable()
-	}
-	for cve, sev := range seen {
-		if sev != Unknown {
-			r.Counts[sev.String()]++
-			if fixable[cve] {
-				r.FixableCounts[sev.String()]++
-			}
-		}
-	}
-	for _, f := range r.Findings {
-		if f.Severity < p.Threshold || (p.FixableOnly && !f.Fixable()) {
-			continue
-		}
-		if a, ok := allowed(p, f.CVE); ok {
-			f.AllowedUntil, f.AllowReason = a.Expires.Format(time.DateOnly), a.Reason
-			r.Allowed = append(r.Allowed, f)
-			continue
-		}
-		r.Blocking = append(r.Blocking, f)
-	}
-	switch {
-	case len(r.Notes) > 0:
-		r.Reason = ReasonIncompleteScan
-		r.Message = fmt.Sprintf("the scan is incomplete (%s), so the image cannot be called clean", strings.Join(r.Notes, ", "))
-	case len(r.Blocking) > 0:
-		r.Reason = ReasonVulnerabilities
-		r.Message = fmt.Sprintf("%d CVE finding(s) at or above %s%s, first: %s", len(r.Blocking), p.Threshold, fixableWord(p), r.Blocking[0].describe())
-	default:
-		r.Pass = true
-		r.Message = fmt.Sprintf("no CVE at or above %s%s", p.Threshold, fixableWord(p))
-		if len(r.Allowed) > 0 {
-			r.Message += fmt.Sprintf(" except %d allow-listed", len(r.Allowed))
-		}
+	r = EvaluateScan(img, in.Policy)
+	r.Image = in.Image
+	if v, ok := bindScan(img, in.Image, in.AcceptIndex); !ok {
+		r.Verdict = v
 	}
 	return r
 }
 
-func fixableWord(p ScanPolicy) string {
-	if p.FixableOnly {
-		return " with a fix"
+// ScanResultNames are the results of ImageScan, in order.
+var ScanResultNames = names(ScanReport{}.Results())
+
+// Results are always all written: the outcome and reason, counts per
+// severity (and fixable counts), the scanner, scan notes, the worst
+// blocking CVEs and a summary.
+func (r ScanReport) Results() results.Results {
+	var rest results.Results
+	for _, sev := range []string{"CRITICAL", "IMPORTANT", "MODERATE", "LOW"} {
+		rest = append(rest, results.Result{Name: strings.ToLower(sev), Value: strconv.Itoa(r.Counts[sev])},
+			results.Result{Name: "fixable-" + strings.ToLower(sev), Value: strconv.Itoa(r.FixableCounts[sev])})
 	}
-	return ""
+	var top []string
+	for i, f := range r.Blocking {
+		if i == 5 {
+			top = append(top, fmt.Sprintf("… and %d more", len(r.Blocking)-5))
+			break
+		}
+		top = append(top, fmt.Sprintf("%s %s %s@%s fixed:%s", f.CVE, f.Sev, f.Component, f.Version, orNone(f.FixedBy)))
+	}
+	rest = append(rest,
+		results.Result{Name: "scanned-digest", Value: r.ScannedDigest},
+		results.Result{Name: "scanner", Value: strings.TrimSpace(r.DataSource + " " + r.ScannerVersion)},
+		results.Result{Name: "notes", Value: strings.Join(r.Notes, ",")},
+		results.Result{Name: "top-cves", Value: results.Fit(strings.Join(top, "\n"), 1536)})
+	return r.Verdict.results(rest...)
 }
 
-func (f Finding) describe() string {
-	s := fmt.Sprintf("%s (%s, CVSS %.1f) in %s %s", f.CVE, f.Sev, f.CVSS, f.Component, f.Version)
-	if f.FixedBy != "" {
-		s += ", fixed in " + f.FixedBy
+func orNone(s string) string {
+	if s == "" {
+		return "none"
 	}
 	return s
 }
 
-// findings lists every CVE of every component, worst first. Suppressed
-// (snoozed) CVEs are left out, as Central's own policy engine does.
-func findings(img *acs.Image) []Finding {
-	var out []Finding
-	for _, c := range img.Scan.Components {
-		for _, v := range c.Vulns {
-			if v.Suppressed {
-				continue
-			}
-			sev := severityOf(v.Severity)
-			out = append(out, Finding{CVE: v.CVE, Severity: sev, Sev: sev.String(), CVSS: v.CVSS,
-				Component: c.Name, Version: c.Version, FixedBy: v.FixedBy, Link: v.Link})
-		}
+func names(rs results.Results) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.Name
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if a.Severity != b.Severity {
-			return a.Severity > b.Severity
-		}
-		if a.CVSS != b.CVSS {
-			return a.CVSS > b.CVSS
-		}
-		if a.CVE != b.CVE {
-			return a.CVE < b.CVE
-		}
-		return a.Component < b.Component
-	})
 	return out
-}
-
-func short(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "…"
-	}
-	return s
 }

@@ -13,22 +13,12 @@ import (
 )
 
 const (
-	log4j        = "quay.io/acme-ml/legacy-indexer@sha256:2c2865a162cf4358d20939a8134660e99f9b266587081be568ebed98c323a21b"
-	noScanData   = "quay.io/acme-ml/private-model@sha256:7e693dfd8e8352a4b0f6eda394c44dea76c98dda33ecd130776c280fe1509ea3"
-	servingStack = `apiVersion: serving.kserve.io/v1beta1
-kind: InferenceService
-metadata: {name: sentiment}
-spec:
-  predictor:
-    model: {modelFormat: {name: onnx}, storageUri: "oci://` + clean + `"}
----
-apiVersion: v1
-kind: Service
-metadata: {name: sentiment-metrics}
-spec:
-  ports: [{port: 8080}]
-`
+	log4j      = "quay.io/acme-ml/legacy-indexer@sha256:2c2865a162cf4358d20939a8134660e99f9b266587081be568ebed98c323a21b"
+	noScanData = "quay.io/acme-ml/private-model@sha256:7e693dfd8e8352a4b0f6eda394c44dea76c98dda33ecd130776c280fe1509ea3"
 )
+
+// servingStack is the emulator's serving stack for the clean image.
+var servingStack = acsemulator.ServingStack(clean, clean, false)
 
 func deployment(privileged bool) string { return acsemulator.ServingDeployment(clean, privileged) }
 
@@ -115,15 +105,21 @@ func TestACSDeploymentCheck(t *testing.T) {
 		t.Fatalf("stdin: exit %d\n%s", code, stdinOut.String())
 	}
 	notObject := write("junk.yaml", "just: a map\n")
-	for name, args := range map[string][]string{
-		"not an object": {"-f", notObject},
-		"missing file":  {"-f", filepath.Join(dir, "nope.yaml")},
-		"no file":       {},
+	for name, tc := range map[string]struct {
+		args         []string
+		reason, want string
+	}{
+		"not an object": {[]string{"-f", notObject}, "InvalidInput", "junk.yaml: document 1 is not a Kubernetes object"},
+		"missing file":  {[]string{"-f", filepath.Join(dir, "nope.yaml")}, "ManifestsUnavailable", "--file"},
+		"no file":       {nil, "InvalidInput", "--file"},
 	} {
 		results := t.TempDir()
-		code, _, errOut := acs.run(append([]string{"deployment-check", "--results-dir", results}, args...)...)
-		if code != cli.ExitError || !strings.Contains(errOut, "--file") {
+		code, _, errOut := acs.run(append([]string{"deployment-check", "--results-dir", results}, tc.args...)...)
+		if code != cli.ExitError || !strings.Contains(errOut, tc.want) {
 			t.Errorf("%s: exit %d %s", name, code, errOut)
+		}
+		if got := readResult(t, results, "reason"); got != tc.reason {
+			t.Errorf("%s: reason = %q, want %q", name, got, tc.reason)
 		}
 		// Results are written even when the command could not run.
 		if got := readResult(t, results, "gate"); got != "error" {

@@ -90,7 +90,8 @@ type CVE struct {
 	ID string `json:"id"`
 	// CVSS is the score, 0 to 10.
 	CVSS float64 `json:"cvss"`
-	// Severity is Central's rating: LOW, MODERATE, IMPORTANT or CRITICAL.
+	// Severity is Central's rating: LOW, MODERATE, IMPORTANT or CRITICAL, or
+	// UNKNOWN (Central had no rating for it).
 	Severity string `json:"severity"`
 	// FixedBy is the fixing version. Leave it out for "no fix" (the key is
 	// then absent from the response); `fixedBy: ""` is also "no fix" but is
@@ -191,7 +192,7 @@ func (d Data) clone() Data {
 // The enum sets below are Central's names (proto/storage/*.proto) for the
 // values the data file may use.
 var (
-	cveSeverities = []string{"LOW", "MODERATE", "IMPORTANT", "CRITICAL"}
+	cveSeverities = []string{"UNKNOWN", "LOW", "MODERATE", "IMPORTANT", "CRITICAL"}
 	policySevs    = []string{"LOW", "MEDIUM", "HIGH", "CRITICAL"}
 	scanNoteNames = []string{"OS_UNAVAILABLE", "PARTIAL_SCAN_DATA", "OS_CVES_UNAVAILABLE",
 		"OS_CVES_STALE", "LANGUAGE_CVES_UNAVAILABLE", "CERTIFIED_RHEL_SCAN_UNAVAILABLE"}

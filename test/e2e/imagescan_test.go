@@ -241,6 +241,17 @@ spec:
         params:
           - name: manifests
             value: |
+              apiVersion: serving.kserve.io/v1alpha1
+              kind: ServingRuntime
+              metadata: {name: onnx-runtime}
+              spec:
+                supportedModelFormats: [{name: onnx, autoSelect: true}]
+                containers:
+                  - name: server
+                    image: $(params.image)
+                    securityContext: {runAsNonRoot: true, runAsUser: 1001}
+                    resources: {limits: {cpu: "1", memory: 1Gi}}
+              ---
               apiVersion: serving.kserve.io/v1beta1
               kind: InferenceService
               metadata: {name: sentiment}

@@ -71,9 +71,7 @@ func runWithCluster(m *testing.M) int {
 	}
 	code := m.Run()
 	if code != 0 {
-		for _, p := range c.Processes() {
-			fmt.Fprintf(os.Stderr, "--- last lines of %s ---\n%s\n", p.Name(), tail(p.LogPath(), 30))
-		}
+		c.WriteLogTails(os.Stderr, 30)
 	}
 	return code
 }

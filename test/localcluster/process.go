@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -233,6 +234,17 @@ func pidAlive(pid int) bool {
 	err := syscall.Kill(pid, 0)
 	return err == nil || errors.Is(err, syscall.EPERM)
 }
+
+// WriteLogTails writes the last n lines of every process's log to w: what
+// a failed test run prints so the cause is in CI's output.
+func (c *Cluster) WriteLogTails(w io.Writer, n int) {
+	for _, p := range c.Processes() {
+		fmt.Fprintf(w, "--- last lines of %s ---\n%s\n", p.Name(), logTail(p.LogPath(), n))
+	}
+}
+
+// LogTail returns the last n lines of the process's log.
+func (p *Process) LogTail(n int) string { return logTail(p.logPath, n) }
 
 // logTail returns the last n lines of a log file, for error messages.
 func logTail(path string, n int) string {

@@ -3,7 +3,6 @@ package localcluster
 import (
 	"context"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -114,8 +113,7 @@ func TestTriggers(t *testing.T) {
 		return len(prs.Items) >= 2, "", nil
 	})
 	if err != nil {
-		b, _ := os.ReadFile(el.LogPath())
-		t.Fatalf("PipelineRuns %v: %v\nsink log:\n%s", got, err, tailString(string(b), 40))
+		t.Fatalf("PipelineRuns %v: %v\nsink log:\n%s", got, err, el.LogTail(40))
 	}
 	time.Sleep(2 * time.Second) // let any wrongly accepted request land
 	prs, err := tk.TektonV1().PipelineRuns(ns).List(ctx, metav1.ListOptions{})
@@ -130,12 +128,4 @@ func TestTriggers(t *testing.T) {
 			t.Errorf("PipelineRun %s: %+v", p.Name, p.Spec.PipelineRef)
 		}
 	}
-}
-
-func tailString(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

@@ -192,7 +192,7 @@ func waitPushRun(t *testing.T, ns, sha string) *pipelinev1.PipelineRun {
 			t.Fatalf("%d PipelineRuns for one push of %s", len(prs.Items), sha)
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no PipelineRun for %s within 60s; sink log:\n%s", sha, tail(env.cluster.Process("el-"+ns+"-model-release").LogPath(), 30))
+			t.Fatalf("no PipelineRun for %s within 60s; sink log:\n%s", sha, env.cluster.Process("el-"+ns+"-model-release").LogTail(30))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

@@ -3,7 +3,6 @@ package pods
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/modelguard/modelguard/test/localcluster"
@@ -20,5 +19,3 @@ func buildModelguardImage(ctx context.Context, c *localcluster.Cluster) (string,
 	fmt.Printf("pods: modelguard image %s built with ko in %s\n", ref, time.Since(start).Round(time.Millisecond))
 	return ref, nil
 }
-
-func splitLines(s string) []string { return strings.Split(strings.TrimRight(s, "\n"), "\n") }

@@ -51,7 +51,7 @@ func TestKServe(t *testing.T) {
 		"-w", "name=cosign-pub,secret=chains-public-key",
 		"--task-serviceaccount", "render=model-deploy", "--task-serviceaccount", "deploy=model-deploy")
 	if err != nil {
-		t.Fatalf("tkn pipeline start model-release: %v\n%s\n--- kserve manager ---\n%s", err, out, tail(ks.Manager.LogPath(), 30))
+		t.Fatalf("tkn pipeline start model-release: %v\n%s\n--- kserve manager ---\n%s", err, out, ks.Manager.LogTail(30))
 	}
 	prs, err := env.tekton.TektonV1().PipelineRuns(pipelines).List(ctx, metav1.ListOptions{})
 	if err != nil || len(prs.Items) != 1 {

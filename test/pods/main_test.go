@@ -94,9 +94,7 @@ func run(m *testing.M) int {
 	fmt.Fprintf(os.Stderr, "pods: cluster, node, modelguard image, controller and Chains ready in %s\n", time.Since(start).Round(time.Millisecond))
 	code := m.Run()
 	if code != 0 {
-		for _, p := range c.Processes() {
-			fmt.Fprintf(os.Stderr, "--- last lines of %s ---\n%s\n", p.Name(), tail(p.LogPath(), 20))
-		}
+		c.WriteLogTails(os.Stderr, 20)
 	}
 	return code
 }
@@ -113,20 +111,4 @@ func (e *environment) installController(ctx context.Context) error {
 func repoRoot() string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
-}
-
-func tail(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err.Error()
-	}
-	lines := splitLines(string(b))
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	out := ""
-	for _, l := range lines {
-		out += l + "\n"
-	}
-	return out
 }

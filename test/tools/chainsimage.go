@@ -6,9 +6,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
 // ChainsControllerCmd is the controller's main package, the one Chains'
@@ -76,29 +74,5 @@ func buildChainsImage(ctx context.Context, t *Tools, base v1.Image, dir string, 
 	if err != nil {
 		return err
 	}
-	host, stop, err := serveMemoryRegistry()
-	if err != nil {
-		return err
-	}
-	defer stop()
-	baseRef, err := PushImage(ctx, host+"/busybox:base", base)
-	if err != nil {
-		return err
-	}
-	refs, err := KoBuild(ctx, KoOptions{
-		Ko: t.Ko, Dir: src, ImportPaths: []string{ChainsControllerCmd}, Repo: host + "/tekton-chains", Base: baseRef, Log: log,
-		Env: []string{"GOFLAGS=-mod=mod -buildvcs=false", "GOWORK=off"},
-	})
-	if err != nil {
-		return err
-	}
-	ref, err := name.ParseReference(refs[0])
-	if err != nil {
-		return fmt.Errorf("parse %s: %w", refs[0], err)
-	}
-	img, err := remote.Image(ref, remote.WithContext(ctx))
-	if err != nil {
-		return fmt.Errorf("pull %s: %w", refs[0], err)
-	}
-	return writeImageLayout(dir, map[string]v1.Image{chainsImageName: img})
+	return koLayout(ctx, t, src, base, dir, log, map[string]string{chainsImageName: ChainsControllerCmd})
 }

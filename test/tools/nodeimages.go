@@ -93,10 +93,11 @@ func buildTektonImages(ctx context.Context, t *Tools, base v1.Image, dir string,
 	if err != nil {
 		return err
 	}
-	var imports, paths []string
+	var imports []string
+	cmds := map[string]string{}
 	for _, c := range tektonImageCmds {
 		p := "github.com/tektoncd/pipeline/cmd/" + c
-		paths = append(paths, p)
+		cmds[c] = p
 		imports = append(imports, fmt.Sprintf("\t_ %q\n", p))
 	}
 	if err := writeFile(src, "go.mod", "module modelguard.local/tools/tekton-images\n\ngo 1.26\n\nrequire github.com/tektoncd/pipeline "+TektonVersion+"\n"); err != nil {
@@ -108,7 +109,14 @@ func buildTektonImages(ctx context.Context, t *Tools, base v1.Image, dir string,
 	if err := b.goCmd(ctx, src, "tidy", "mod", "tidy"); err != nil {
 		return err
 	}
+	return koLayout(ctx, t, src, base, dir, log, cmds)
+}
 
+// koLayout builds the main packages of the module at src with ko onto
+// base and writes the images into a new OCI layout at dir, each named as
+// cmds says (layout name → import path). ko pushes to a throwaway
+// in-process registry that also serves the base.
+func koLayout(ctx context.Context, t *Tools, src string, base v1.Image, dir string, log io.Writer, cmds map[string]string) error {
 	host, stop, err := serveMemoryRegistry()
 	if err != nil {
 		return err
@@ -118,8 +126,12 @@ func buildTektonImages(ctx context.Context, t *Tools, base v1.Image, dir string,
 	if err != nil {
 		return err
 	}
+	var names, paths []string
+	for n, p := range cmds {
+		names, paths = append(names, n), append(paths, p)
+	}
 	refs, err := KoBuild(ctx, KoOptions{
-		Ko: t.Ko, Dir: src, ImportPaths: paths, Repo: host + "/tekton", Base: baseRef, Log: log,
+		Ko: t.Ko, Dir: src, ImportPaths: paths, Repo: host + "/build", Base: baseRef, Log: log,
 		Env: []string{"GOFLAGS=-mod=mod -buildvcs=false", "GOWORK=off"},
 	})
 	if err != nil {
@@ -135,7 +147,7 @@ func buildTektonImages(ctx context.Context, t *Tools, base v1.Image, dir string,
 		if err != nil {
 			return fmt.Errorf("pull %s: %w", r, err)
 		}
-		images[tektonImageCmds[i]] = img
+		images[names[i]] = img
 	}
 	return writeImageLayout(dir, images)
 }

@@ -22,10 +22,10 @@ import (
 // Kinds returns every kind, wired to the clients in the injection context.
 func Kinds(ctx context.Context) []kinds.Kind {
 	engine := &guard.Engine{Kube: kubeclient.Get(ctx), Dynamic: dynamicclient.Get(ctx)}
-	acs := &central.Clients{Kube: kubeclient.Get(ctx)}
+	acs := &central.Clients{Kube: kubeclient.Get(ctx), ReuseWindow: 10 * time.Minute}
 	return []kinds.Kind{
 		&namespaceguard.Kind{Engine: engine},
-		&imagescan.Kind{Central: acs, ReuseWindow: 10 * time.Minute},
+		&imagescan.Kind{Central: acs},
 		&imagecheck.Kind{Central: acs},
 		&deploymentcheck.Kind{Central: acs, Kube: kubeclient.Get(ctx)},
 	}

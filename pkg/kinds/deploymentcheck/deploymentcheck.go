@@ -7,7 +7,6 @@ import (
 	"context"
 	"strings"
 
-	"github.com/modelguard/modelguard/pkg/acs"
 	"github.com/modelguard/modelguard/pkg/central"
 	"github.com/modelguard/modelguard/pkg/gate"
 	"github.com/modelguard/modelguard/pkg/kinds"
@@ -32,15 +31,13 @@ func (*Kind) Name() string { return "DeploymentCheck" }
 const manifestsLimit = 256 << 10
 
 func (*Kind) Params() []kinds.Param {
-	return []kinds.Param{
+	return append([]kinds.Param{
 		{Name: "manifests", MaxBytes: manifestsLimit, Description: "the YAML to check: one or more documents separated by --- (or give manifests-configmap)"},
 		{Name: "manifests-configmap", Description: "a ConfigMap in this namespace whose .yaml/.yml/.json keys hold the manifests (instead of manifests)"},
 		{Name: "manifests-key", Description: "with manifests-configmap: check only this key"},
 		{Name: "namespace", Description: "the namespace the objects will live in (Central's default when empty)"},
 		{Name: "categories", Type: v1beta1.ParamTypeArray, Description: "only policies in these categories"},
-		{Name: "acs-secret", Description: "Secret with endpoint and token, in this namespace (default " + central.DefaultSecret + ")"},
-		{Name: "cluster", Description: "evaluate with this secured cluster's context (RBAC, NetworkPolicies)"},
-	}
+	}, kinds.ACSParams("evaluate with its context (RBAC, NetworkPolicies)")...)
 }
 
 // source says where the manifests come from: inline, or a ConfigMap that
@@ -75,31 +72,16 @@ func (k *Kind) Plan(req kinds.Request) (kinds.Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	dreq := acs.DeployRequest{Namespace: req.Params.String("namespace", ""),
-		PolicyCategories: req.Params.Array("categories"), Cluster: req.Params.String("cluster", "")}
+	in := gate.DeploymentCheckInput{Namespace: req.Params.String("namespace", ""),
+		Categories: req.Params.Array("categories"), Cluster: req.Params.String("cluster", "")}
 	secret := req.Params.String("acs-secret", central.DefaultSecret)
 	return func(ctx context.Context) (results.Results, error) {
-		yaml, err := k.manifests(ctx, req.Namespace, src)
-		if err != nil {
-			return nil, err
+		var r gate.DetectReport
+		if in.Manifests, err = k.manifests(ctx, req.Namespace, src); err != nil {
+			r.Verdict = gate.CouldNotRun(gate.ReasonManifests, err)
+		} else {
+			r = gate.CheckDeployment(ctx, k.Central.For(ctx, req.Namespace, secret), in)
 		}
-		dreq.YAML = yaml
-		client, err := k.Central.For(ctx, req.Namespace, secret)
-		if err != nil {
-			return nil, err
-		}
-		resp, err := client.DetectDeployYAML(ctx, dreq)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			return nil, central.Failed("deployment check", err)
-		}
-		report := gate.EvaluateDeploy(resp)
-		res := central.DetectResults(report)
-		if !report.Pass {
-			return nil, kinds.Deny(report.Reason, res, "%s", report.Message)
-		}
-		return res, nil
+		return kinds.FromGate(ctx, r.Verdict, r.Results())
 	}, nil
 }

@@ -12,9 +12,9 @@ import (
 func TestPlanRefusesTagsAndBadFlags(t *testing.T) {
 	k := &Kind{}
 	for js, want := range map[string]string{
-		`[{"name":"image","value":"quay.io/a/b@sha256:0123"},{"name":"categories","value":["Vulnerability Management"]}]`: "",
-		`[{"name":"image","value":"quay.io/a/b:1.0"}]`:                                                                    `param "image": "quay.io/a/b:1.0" has no digest`,
-		`[{"name":"image","value":"quay.io/a/b:1.0"},{"name":"allow-tag","value":"maybe"}]`:                               `param "allow-tag"`,
+		`[{"name":"image","value":"quay.io/a/b@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"},{"name":"categories","value":["Vulnerability Management"]}]`: "",
+		`[{"name":"image","value":"quay.io/a/b:1.0"}]`:                                      `param "image": "quay.io/a/b:1.0" has no digest`,
+		`[{"name":"image","value":"quay.io/a/b:1.0"},{"name":"allow-tag","value":"maybe"}]`: `param "allow-tag"`,
 	} {
 		var ps []v1beta1.Param
 		if err := json.Unmarshal([]byte(js), &ps); err != nil {

@@ -25,7 +25,7 @@ func plan(t *testing.T, js string) error {
 }
 
 func TestPlanNamesBadParams(t *testing.T) {
-	if err := plan(t, `[{"name":"image","value":"quay.io/a/b@sha256:0123"}]`); err != nil {
+	if err := plan(t, `[{"name":"image","value":"quay.io/a/b@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}]`); err != nil {
 		t.Fatalf("good params refused: %v", err)
 	}
 	err := plan(t, `[{"name":"image","value":"quay.io/a/b:latest"},{"name":"severity","value":"SEVERE"},

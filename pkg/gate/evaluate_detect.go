@@ -24,9 +24,10 @@ type ViolatedPolicy struct {
 // DetectReport is the gate's view of a build- or deploy-time check.
 type DetectReport struct {
 	Violated []ViolatedPolicy `json:"violatedPolicies"`
-	Pass     bool             `json:"pass"`
-	Reason   string           `json:"reason,omitempty"`
-	Message  string           `json:"message"`
+	Verdict
+	// Sources maps each checked object (Kind/name) to the manifest source
+	// it came from, for reports that point at a file.
+	Sources map[string]string `json:"-"`
 }
 
 // Reasons a check says no.
@@ -88,7 +89,7 @@ func verdict(v []ViolatedPolicy, reason, what string) DetectReport {
 		}
 		return v[i].Name < v[j].Name
 	})
-	r := DetectReport{Violated: v, Pass: true}
+	r := DetectReport{Violated: v, Verdict: Verdict{Outcome: Pass}}
 	var breaking []string
 	for _, p := range v {
 		if p.Breaking {
@@ -97,7 +98,7 @@ func verdict(v []ViolatedPolicy, reason, what string) DetectReport {
 	}
 	switch {
 	case len(breaking) > 0:
-		r.Pass, r.Reason = false, reason
+		r.Outcome, r.Reason = Fail, reason
 		r.Message = fmt.Sprintf("%d policy(ies) with enforcement stop %s: %s", len(breaking), what, strings.Join(breaking, ", "))
 	case len(v) > 0:
 		r.Message = fmt.Sprintf("%d policy(ies) violated, none enforced on %s", len(v), what)
