@@ -119,7 +119,7 @@ func (o *deployOptions) run(cmd *cobra.Command) error {
 		return err
 	}
 	if o.render {
-		return o.writeRendered(cmd)
+		return o.writeRendered(cmd, engine)
 	}
 	verified := "not checked (no public key given)"
 	if o.publicKey != "" {
@@ -163,10 +163,10 @@ func (o *deployOptions) engine() (*deploy.Engine, error) {
 
 // writeRendered prints what would be applied, as YAML documents, and
 // writes it to the MANIFESTS result.
-func (o *deployOptions) writeRendered(cmd *cobra.Command) error {
-	objs, err := deploy.Render(o.Spec)
+func (o *deployOptions) writeRendered(cmd *cobra.Command, engine *deploy.Engine) error {
+	objs, err := engine.RenderWithRuntime(cmd.Context(), o.Spec)
 	if err != nil {
-		return fmt.Errorf("--%v", err)
+		return err
 	}
 	var b strings.Builder
 	for _, obj := range objs {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -120,4 +121,33 @@ func (e *Engine) ResolveTarget(ctx context.Context, target string) (string, erro
 		return TargetDeployment, nil
 	}
 	return "", fmt.Errorf("target %q: want auto, kserve or deployment", target)
+}
+
+// ServingRuntimeGVR is KServe's ServingRuntime.
+var ServingRuntimeGVR = schema.GroupVersionResource{Group: "serving.kserve.io", Version: "v1alpha1", Resource: "servingruntimes"}
+
+// RenderWithRuntime is Render plus, for an InferenceService, the
+// ServingRuntime it names as the cluster has it: a deployment check needs
+// the runtime's containers to see the pod KServe will run. A runtime that
+// does not exist is an error now rather than a predictor that never
+// starts.
+func (e *Engine) RenderWithRuntime(ctx context.Context, s Spec) ([]any, error) {
+	objs, err := Render(s)
+	if err != nil || s.Target != TargetKServe {
+		return objs, err
+	}
+	if e.Dynamic == nil {
+		return nil, fmt.Errorf("render: no dynamic client to read ServingRuntime %s", s.Runtime)
+	}
+	sr, err := e.Dynamic.Resource(ServingRuntimeGVR).Namespace(s.Namespace).Get(ctx, s.Runtime, metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("ServingRuntime %s/%s (the InferenceService's runtime): %w", s.Namespace, s.Runtime, err)
+	}
+	spec, _, _ := unstructured.NestedMap(sr.Object, "spec")
+	clean := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": sr.GetAPIVersion(), "kind": sr.GetKind(),
+		"metadata": map[string]any{"name": sr.GetName(), "namespace": sr.GetNamespace()},
+		"spec":     spec,
+	}}
+	return append([]any{clean}, objs...), nil
 }
