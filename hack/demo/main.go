@@ -84,7 +84,7 @@ func up(ctx context.Context, dir string, out io.Writer) error {
 	begin := time.Now()
 	tr := &tour{root: root}
 	step(out, begin, "a local cluster: etcd, kube-apiserver, Tekton, a node (kubelet + containerd) and its registry (the first run builds them, ~20 min)")
-	c, err := localcluster.Start(ctx, localcluster.Config{Dir: dir, Detach: true, Node: true})
+	c, err := localcluster.Start(ctx, localcluster.Config{Dir: dir, Detach: true, Node: true, Log: out})
 	if err != nil {
 		return err
 	}
@@ -175,7 +175,8 @@ Look around (kubectl was built at %s):
   export KUBECONFIG=%s
   kubectl -n %s get pipelineruns,taskruns,customruns
   kubectl -n %s get inferenceservice,deploy,pods,networkpolicy,resourcequota,rolebinding
-Release the commit again, by hand (the demo's git server, ACS emulator and Chains run inside this demo process, so do it from the demo's own session, e.g. with MODELGUARD_DEMO_WAIT=1 make demo):
+Release the commit again with tkn (the Pipeline's defaults are this demo's; the git server, the ACS emulator
+and the network bridges of Chains and Triggers live in the demo process, so keep it running with MODELGUARD_DEMO_WAIT=1 make demo):
   tkn pipeline start model-release -n %s --use-param-defaults --skip-optional-workspace --showlog -w name=source,volumeClaimTemplateFile=pipelines/model-release/0.2/workspace-template.yaml -w name=cosign-pub,secret=chains-public-key --task-serviceaccount render=model-deploy --task-serviceaccount deploy=model-deploy
 Logs: %s
 The whole tour took %s. Clean up with: make demo-stop
