@@ -177,7 +177,7 @@ Look around (kubectl was built at %s):
   kubectl -n %s get inferenceservice,deploy,pods,networkpolicy,resourcequota,rolebinding
 Release the commit again with tkn (the Pipeline's defaults are this demo's; the git server, the ACS emulator
 and the network bridges of Chains and Triggers live in the demo process, so keep it running with MODELGUARD_DEMO_WAIT=1 make demo):
-  %s pipeline start model-release -n %s --use-param-defaults --skip-optional-workspace --showlog -w name=source,volumeClaimTemplateFile=pipelines/model-release/0.2/workspace-template.yaml -w name=cosign-pub,secret=chains-public-key --task-serviceaccount render=model-deploy --task-serviceaccount deploy=model-deploy
+  %s pipeline start model-release -n %s --use-param-defaults --skip-optional-workspace --showlog -w name=source,volumeClaimTemplateFile=pipelines/model-release/0.2/workspace-template.yaml -w name=cosign-pub,secret=chains-public-key -w name=acs-secret,secret=modelguard-acs --task-serviceaccount render=model-deploy --task-serviceaccount deploy=model-deploy
 Logs: %s
 The whole tour took %s. Clean up with: make demo-stop
 `, curl, c.Tools.Kubectl, c.Kubeconfig(localcluster.UserAdmin), pipelinesNS, servingNS, c.Tools.Tkn, pipelinesNS,

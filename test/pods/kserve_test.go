@@ -48,7 +48,7 @@ func TestKServe(t *testing.T) {
 		"-p", "model-path=model", "-p", "serving-namespace="+serving, "-p", "model-name=tiny",
 		"-p", "pod-security=baseline", "-p", "modelguard-image="+env.modelguard,
 		"-w", "name=source,volumeClaimTemplateFile="+filepath.Join(repoRoot(), "pipelines", "model-release", "0.2", "workspace-template.yaml"),
-		"-w", "name=cosign-pub,secret=chains-public-key",
+		"-w", "name=cosign-pub,secret=chains-public-key", "-w", "name=acs-secret,secret=modelguard-acs",
 		"--task-serviceaccount", "render=model-deploy", "--task-serviceaccount", "deploy=model-deploy")
 	if err != nil {
 		t.Fatalf("tkn pipeline start model-release: %v\n%s\n--- kserve manager ---\n%s", err, out, ks.Manager.LogTail(30))
