@@ -93,7 +93,7 @@ func up(ctx context.Context, dir string, out io.Writer) error {
 		return err
 	}
 	step(out, begin, "modelguard: config/ applied, the controller running as its ServiceAccount, the modelguard image built with ko")
-	if _, err := c.InstallModelguard(ctx, localcluster.ModelguardOptions{}); err != nil {
+	if _, err := c.InstallModelguard(ctx, localcluster.ModelguardOptions{NoKServeStandIns: true}); err != nil {
 		return err
 	}
 	if tr.modelguard, err = c.BuildModelguardImage(ctx); err != nil {

@@ -21,6 +21,11 @@ type ModelguardOptions struct {
 	Controller []string
 	// Env is added to the controller's environment.
 	Env []string
+	// NoKServeStandIns leaves out the KServe CRD stand-ins: for a cluster
+	// that runs KServe itself (InstallKServe installs the real CRDs), or
+	// where a deploy must not take the stand-ins for an installed KServe
+	// (model-deploy's target auto asks the API server).
+	NoKServeStandIns bool
 }
 
 // InstallModelguard installs modelguard as a cluster admin would — config/
@@ -34,11 +39,14 @@ func (c *Cluster) InstallModelguard(ctx context.Context, o ModelguardOptions) (*
 	if root == "" {
 		return nil, fmt.Errorf("install modelguard: no modelguard checkout around the working dir")
 	}
-	for _, args := range [][]string{
+	steps := [][]string{
 		{"apply", "-k", filepath.Join(root, "config")},
 		{"-n", ControllerNamespace, "scale", "deployment", "modelguard-controller", "--replicas=0"},
-		{"apply", "-f", kserveStandIns()},
-	} {
+	}
+	if !o.NoKServeStandIns {
+		steps = append(steps, []string{"apply", "-f", kserveStandIns()})
+	}
+	for _, args := range steps {
 		if out, err := c.Kubectl(ctx, UserAdmin, args...); err != nil {
 			return nil, fmt.Errorf("install modelguard: kubectl %v: %w\n%s", args, err, out)
 		}

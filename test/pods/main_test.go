@@ -104,7 +104,9 @@ func run(m *testing.M) int {
 // tasks too. (Its own image and Deployment are the demo's business; the
 // Tasks are what must run in pods.)
 func (e *environment) installController(ctx context.Context) error {
-	_, err := e.cluster.InstallModelguard(ctx, localcluster.ModelguardOptions{})
+	// No KServe stand-ins: model-deploy's target auto would take them for
+	// KServe. TestKServe installs the real one for its run.
+	_, err := e.cluster.InstallModelguard(ctx, localcluster.ModelguardOptions{NoKServeStandIns: true})
 	return err
 }
 
