@@ -259,11 +259,16 @@ func kserveWebhooks(path, url string, ca []byte) ([]any, error) {
 	return out, nil
 }
 
-// Uninstall removes KServe again: its webhooks first (they fail closed
-// without the manager), the manager, then its CRDs, so the cluster no
+// Uninstall removes KServe again: the InferenceServices, its webhooks
+// (they fail closed without the manager), the manager, then its CRDs, so the cluster no
 // longer serves InferenceServices. For tests that want KServe for a while.
 func (ks *KServe) Uninstall(ctx context.Context) error {
 	c := ks.c
+	// The InferenceServices first, while the manager runs to clear their
+	// finalizers; otherwise deleting the CRD waits for them forever.
+	if out, err := c.Kubectl(ctx, UserAdmin, "delete", "inferenceservices", "--all", "--all-namespaces", "--wait=true", "--timeout=2m"); err != nil {
+		return fmt.Errorf("uninstall kserve: delete InferenceServices: %w\n%s", err, out)
+	}
 	if out, err := c.Kubectl(ctx, UserAdmin, "delete", "--ignore-not-found", "-f", ks.files[0]); err != nil {
 		return fmt.Errorf("uninstall kserve webhooks: %w\n%s", err, out)
 	}

@@ -60,6 +60,7 @@ func TestGitPush(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = el.Kill() })
 
 	push := gitserver.Push{Repo: "tiny", CloneURL: gs.RepoURL("tiny"), Branch: "main", Before: gitserver.ZeroSHA, After: first,
 		Message: "Add the tiny model", Pusher: "alice"}
