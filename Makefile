@@ -76,6 +76,7 @@ VERSION ?=
 RELEASE_OUT ?= _release/$(VERSION)
 release: ## build, push and sign a release: make release KO_DOCKER_REPO=<registry>/modelguard VERSION=v0.1.0
 	$(GO) run ./hack/release -version "$(VERSION)" -repo "$(KO_DOCKER_REPO)" -base "$(KO_DEFAULTBASEIMAGE)" -key "$(COSIGN_KEY)" -out "$(RELEASE_OUT)"
+	$(GO) test ./pkg/source/ -run '^$$' -fuzz '^FuzzParseLFSPointer$$' -fuzztime $(FUZZTIME)
 
 build: ## build the controller and CLI into bin/
 	$(GO) build -o bin/ ./cmd/...

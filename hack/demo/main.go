@@ -1,32 +1,32 @@
-// Command demo is `make demo`: it brings up the local control plane (etcd,
-// kube-apiserver, Tekton) with the modelguard controller, runs every
-// PipelineRun under examples/, prints what happened, and leaves the cluster
-// running for a look around. `demo down` (make demo-stop) stops it.
+// Command demo is `make demo`, the product's tour: a local cluster with a
+// node, its registry, the modelguard controller, Tekton Chains, the ACS
+// Central emulator, KServe and Tekton Triggers; a git server with the
+// sample model; a signed GitHub push event to the EventListener; the
+// PipelineRun it starts followed task by task; and a summary of what was
+// built, scanned, checked, verified, guarded and served, with a curl that
+// asks the served model. The cluster keeps running for a look around;
+// `demo down` (make demo-stop) stops it.
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sort"
-	"strings"
 	"syscall"
 	"time"
 
+	"github.com/modelguard/modelguard/test/gitserver"
 	"github.com/modelguard/modelguard/test/localcluster"
 	"github.com/modelguard/modelguard/test/tools"
-	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	tekton "github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"knative.dev/pkg/apis"
 )
-
-const demoNamespace = "modelguard-demo"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -77,156 +77,123 @@ func up(ctx context.Context, dir string, out io.Writer) error {
 			return err
 		}
 	}
-	step(out, "starting etcd, kube-apiserver and the Tekton controller (the first run builds them, ~7 min)")
-	c, err := localcluster.Start(ctx, localcluster.Config{Dir: dir, Detach: true, Log: out})
-	if err != nil {
-		return err
-	}
 	root := tools.RepoRoot()
 	if root == "" {
 		return errors.New("run the demo from inside the modelguard checkout")
 	}
-	step(out, "installing config/ (namespace, RBAC, configuration) and starting the modelguard controller as its ServiceAccount")
-	if _, err := c.InstallModelguard(ctx, localcluster.ModelguardOptions{}); err != nil {
+	begin := time.Now()
+	tr := &tour{root: root}
+	step(out, begin, "a local cluster: etcd, kube-apiserver, Tekton, a node (kubelet + containerd) and its registry (the first run builds them, ~20 min)")
+	c, err := localcluster.Start(ctx, localcluster.Config{Dir: dir, Detach: true, Node: true, Log: out})
+	if err != nil {
 		return err
 	}
+	tr.c, tr.kube = c, kubernetes.NewForConfigOrDie(c.RESTConfig(localcluster.UserAdmin))
+	if err := c.ProvisionVolumes(ctx); err != nil {
+		return err
+	}
+	step(out, begin, "modelguard: config/ applied, the controller running as its ServiceAccount, the modelguard image built with ko")
+	if _, err := c.InstallModelguard(ctx, localcluster.ModelguardOptions{NoKServeStandIns: true}); err != nil {
+		return err
+	}
+	if tr.modelguard, err = c.BuildModelguardImage(ctx); err != nil {
+		return err
+	}
+	step(out, begin, "Tekton Chains (signs what the build pushes) and the ACS Central emulator (a test double of Central's API)")
+	if tr.chains, err = c.InstallChains(ctx); err != nil {
+		return err
+	}
+	if tr.central, err = startCentral(root, c); err != nil {
+		return err
+	}
+	defer tr.central.Close()
+	step(out, begin, "KServe "+tools.KServeVersion+" in RawDeployment mode, its pod webhook registered (it injects the modelcar)")
+	if _, err := c.InstallKServe(ctx); err != nil {
+		return err
+	}
+	tr.kserve = true
+	step(out, begin, "a git server with the sample model committed to main")
+	gitListener, err := c.PodListener()
+	if err != nil {
+		return err
+	}
+	if tr.git, err = gitserver.StartOn(filepath.Join(dir, "git"), gitListener); err != nil {
+		return err
+	}
+	defer tr.git.Close()
+	if err := tr.git.Create(modelName); err != nil {
+		return err
+	}
+	tr.commit, err = tr.git.Commit(modelName, "main", "Add the tiny model", map[string]string{"README.md": "# tiny\nA sample model for the modelguard demo.\n"},
+		map[string]string{"model": filepath.Join(root, "test", "pods", "testdata", "tiny-model")})
+	if err != nil {
+		return err
+	}
+	step(out, begin, "model-release 0.2, its Tasks, the serving namespace handed to the pipeline namespace")
+	if err := tr.releaseSetUp(ctx); err != nil {
+		return err
+	}
+	step(out, begin, "Tekton Triggers "+tools.TriggersVersion+" (controller, core interceptors over TLS) and config/triggers")
+	triggers, err := c.InstallTriggers(ctx)
+	if err != nil {
+		return err
+	}
+	if err := tr.applyTriggers(ctx); err != nil {
+		return err
+	}
+	el, err := triggers.RunEventListener(ctx, pipelinesNS, "model-release")
+	if err != nil {
+		return err
+	}
+	step(out, begin, "git push: the signed GitHub push event for "+tr.commit[:12]+" goes to the EventListener at "+el.URL)
+	push := gitserver.Push{Repo: modelName, CloneURL: tr.git.RepoURL(modelName), Branch: "main", Before: gitserver.ZeroSHA,
+		After: tr.commit, Message: "Add the tiny model", Pusher: "alice"}
+	req, err := push.GitHubRequest(el.URL, githubSecret)
+	if err != nil {
+		return err
+	}
+	pushed := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	fmt.Fprintf(out, "  the EventListener answered %s; X-Hub-Signature-256 checked by Triggers' github interceptor, main only by a CEL filter\n", resp.Status)
 	tk := tekton.NewForConfigOrDie(c.RESTConfig(localcluster.UserAdmin))
-	names, err := runExamples(ctx, c, root, out)
+	pr, children, err := follow(ctx, tk, pipelinesNS, tr.commit, pushed, out)
 	if err != nil {
 		return err
 	}
-	if len(names) > 0 {
-		step(out, "waiting for the example PipelineRuns")
-		if err := report(ctx, tk, names, out); err != nil {
-			return err
-		}
+	if cond := pr.Status.GetCondition(apis.ConditionSucceeded); !cond.IsTrue() {
+		return fmt.Errorf("the release failed: %s; see kubectl -n %s get taskruns,customruns", cond.Message, pipelinesNS)
 	}
-	step(out, "building a model-serving image (modelcar) into a local registry, no daemon, no root")
-	registry, err := demoBuild(ctx, c, root, out)
+	curl, answer, err := tr.curl(ctx)
 	if err != nil {
 		return err
 	}
+	summary(out, pr, children, tr.signed(ctx, tk, pr), answer)
 	fmt.Fprintf(out, `
-The cluster keeps running. Look around with (kubectl was built at %s):
+Ask the model yourself:
+  %s
+Look around (kubectl was built at %s):
   export KUBECONFIG=%s
-  kubectl get pipelineruns,customruns -n %s
-  kubectl get events -n %s
-  kubectl get networkpolicy,resourcequota,limitrange,rolebinding -n fraud-detection-dev
-Try the personas with their own tokens:
-  kubectl --kubeconfig %s -n fraud-detection-dev get secrets     # alice, data scientist: forbidden
-  kubectl --kubeconfig %s -n fraud-detection-dev delete networkpolicy modelguard-default-deny   # carol, operator: forbidden
-Check it yourself with the CLI:
-  go run ./cmd/modelguard guard verify --namespace fraud-detection-dev --data-scientist-group modelguard:data-scientists \
-    --ml-engineer-group modelguard:ml-engineers --operator-group modelguard:operators \
-    --ingress openshift-router,monitoring,knative --egress 10.20.0.0/16:443 --quota gpu=1,inferenceservices=3
-The demo registry is at %s (models/tiny-granite; ML-BOM in %s).
+  kubectl -n %s get pipelineruns,taskruns,customruns
+  kubectl -n %s get inferenceservice,deploy,pods,networkpolicy,resourcequota,rolebinding
+Release the commit again with tkn (the Pipeline's defaults are this demo's; the git server, the ACS emulator
+and the network bridges of Chains and Triggers live in the demo process, so keep it running with MODELGUARD_DEMO_WAIT=1 make demo):
+  %s pipeline start model-release -n %s --use-param-defaults --skip-optional-workspace --showlog -w name=source,volumeClaimTemplateFile=pipelines/model-release/0.2/workspace-template.yaml -w name=cosign-pub,secret=chains-public-key -w name=acs-secret,secret=modelguard-acs --task-serviceaccount render=model-deploy --task-serviceaccount deploy=model-deploy
 Logs: %s
-Stop it with: make demo-stop
-`, c.Tools.Kubectl, c.Kubeconfig(localcluster.UserAdmin), demoNamespace, demoNamespace,
-		c.Kubeconfig(localcluster.UserAlice), c.Kubeconfig(localcluster.UserCarol),
-		registry, filepath.Join(c.Dir, "demo-model", "mlbom.cdx.json"), filepath.Join(dir, "logs"))
-	return nil
-}
-
-func step(out io.Writer, msg string) { fmt.Fprintf(out, "==> %s\n", msg) }
-
-// runExamples creates the demo namespace and every example in it, and
-// returns the names of the PipelineRuns created.
-func runExamples(ctx context.Context, c *localcluster.Cluster, root string, out io.Writer) ([]string, error) {
-	files, err := filepath.Glob(filepath.Join(root, "examples", "*.yaml"))
-	if err != nil {
-		return nil, err
-	}
-	if len(files) == 0 {
-		step(out, "examples/ has no PipelineRuns yet: the kinds arrive with their features")
-		return nil, nil
-	}
-	if b, err := c.Kubectl(ctx, localcluster.UserAdmin, "create", "namespace", demoNamespace); err != nil && !strings.Contains(string(b), "AlreadyExists") {
-		return nil, fmt.Errorf("create namespace: %w\n%s", err, b)
-	}
-	// The examples bind their hand-overs to the demo namespace's UID, as a
-	// cluster admin would with kubectl annotate.
-	uid, err := c.Kubectl(ctx, localcluster.UserAdmin, "get", "namespace", demoNamespace, "-o", "jsonpath={.metadata.uid}")
-	if err != nil {
-		return nil, err
-	}
-	var names []string
-	for _, f := range files {
-		step(out, "kubectl create -f examples/"+filepath.Base(f))
-		y, err := os.ReadFile(f)
-		if err != nil {
-			return nil, err
-		}
-		f = filepath.Join(c.Dir, "examples", filepath.Base(f))
-		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
-			return nil, err
-		}
-		if err := os.WriteFile(f, bytes.ReplaceAll(y, []byte("UID-OF-"+demoNamespace), uid), 0o644); err != nil {
-			return nil, err
-		}
-		b, err := c.Kubectl(ctx, localcluster.UserAdmin, "create", "-n", demoNamespace, "-f", f, "-o", "name")
-		if err != nil {
-			return nil, fmt.Errorf("create %s: %w\n%s", f, err, b)
-		}
-		for _, line := range strings.Fields(string(b)) {
-			if strings.HasPrefix(line, "pipelinerun.tekton.dev/") {
-				names = append(names, strings.TrimPrefix(line, "pipelinerun.tekton.dev/"))
-			}
-		}
-	}
-	return names, nil
-}
-
-// report waits for the PipelineRuns and prints each one's tasks with their
-// outcome and results.
-func report(ctx context.Context, tk tekton.Interface, names []string, out io.Writer) error {
-	deadline := time.Now().Add(3 * time.Minute)
-	for _, name := range names {
-		var pr *pipelinev1.PipelineRun
-		for {
-			var err error
-			pr, err = tk.TektonV1().PipelineRuns(demoNamespace).Get(ctx, name, metav1.GetOptions{})
-			if err == nil && !pr.Status.GetCondition(apis.ConditionSucceeded).IsUnknown() {
-				break
-			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("PipelineRun %s did not finish within 3 minutes", name)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
-		c := pr.Status.GetCondition(apis.ConditionSucceeded)
-		fmt.Fprintf(out, "\nPipelineRun %s: %s (%s) in %s\n", name, c.Reason, c.Message, seconds(pr.Status.CompletionTime.Sub(pr.Status.StartTime.Time)))
-		runs, err := tk.TektonV1beta1().CustomRuns(demoNamespace).List(ctx, metav1.ListOptions{LabelSelector: "tekton.dev/pipelineRun=" + name})
-		if err != nil {
-			return err
-		}
-		sort.Slice(runs.Items, func(i, j int) bool { return runs.Items[i].CreationTimestamp.Before(&runs.Items[j].CreationTimestamp) })
-		for _, r := range runs.Items {
-			rc := r.Status.GetCondition(apis.ConditionSucceeded)
-			took := "-"
-			if r.Status.CompletionTime != nil {
-				took = seconds(r.Status.CompletionTime.Sub(r.CreationTimestamp.Time))
-			}
-			fmt.Fprintf(out, "  task %s (%s): %s in %s\n", r.Labels["tekton.dev/pipelineTask"], r.Spec.CustomRef.Kind, rc.Reason, took)
-			if rc.IsFalse() {
-				fmt.Fprintf(out, "    %s\n", rc.Message)
-			}
-			for _, x := range r.Status.Results {
-				if x.Value == "" {
-					continue
-				}
-				fmt.Fprintf(out, "    %-14s %s\n", x.Name+":", strings.ReplaceAll(x.Value, "\n", "\n"+strings.Repeat(" ", 19)))
-			}
-		}
+The whole tour took %s. Clean up with: make demo-stop
+`, curl, c.Tools.Kubectl, c.Kubeconfig(localcluster.UserAdmin), pipelinesNS, servingNS, c.Tools.Tkn, pipelinesNS,
+		filepath.Join(dir, "logs"), time.Since(begin).Round(time.Second))
+	if os.Getenv("MODELGUARD_DEMO_WAIT") == "1" {
+		fmt.Fprintln(out, "MODELGUARD_DEMO_WAIT=1: the git server, ACS emulator, Chains and Triggers keep running until Ctrl-C")
+		<-ctx.Done()
 	}
 	return nil
 }
 
-// seconds prints an API timestamp difference; they have one-second
-// resolution, so anything shorter is "<1s".
-func seconds(d time.Duration) string {
-	if d < time.Second {
-		return "<1s"
-	}
-	return d.Round(time.Second).String()
+func step(out io.Writer, begin time.Time, msg string) {
+	d := time.Since(begin).Round(time.Second)
+	fmt.Fprintf(out, "==> [%02d:%02d] %s\n", int(d.Minutes()), int(d.Seconds())%60, msg)
 }

@@ -81,7 +81,7 @@ Exit codes: 0 success, 1 could not run, 2 a policy said no.`,
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVarP(&opts.output, "output", "o", opts.output, "output format: text (or table), json; the acs commands also sarif and junit")
 	root.AddCommand(newVersionCommand(opts), newGuardCommand(opts), newBuildCommand(opts), newACSCommand(opts), newServeCommand(opts), newDeployCommand(opts),
-		newVerifyCommand(opts), newSignCommand(opts), newAttestCommand(opts), newPolicyCommand(opts))
+		newVerifyCommand(opts), newSignCommand(opts), newAttestCommand(opts), newPolicyCommand(opts), newFetchCommand(opts))
 	return root
 }
 

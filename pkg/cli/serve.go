@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"os/signal"
 	"syscall"
 	"time"
@@ -17,7 +18,13 @@ import (
 type serveOptions struct {
 	*globalOptions
 	models, name, listen string
+	wait                 time.Duration
 }
+
+// modelInitModeEnv is what KServe sets to "async" on a runtime whose model
+// arrives after it starts (a modelcar's files appear once its sidecar has
+// linked them).
+const modelInitModeEnv = "MODEL_INIT_MODE"
 
 func newServeCommand(g *globalOptions) *cobra.Command {
 	o := &serveOptions{globalOptions: g}
@@ -37,11 +44,33 @@ it is a stand-in for a runtime, for demos and tests.`,
 	f.StringVar(&o.models, "models", "/models", "the model directory")
 	f.StringVar(&o.name, "name", "model", "the model's name in URLs")
 	f.StringVar(&o.listen, "listen", ":8080", "address to listen on")
+	f.DurationVar(&o.wait, "wait", 0, "keep trying to load the model this long (default 3m when $MODEL_INIT_MODE=async, as KServe sets for modelcars, else 0)")
 	return cmd
 }
 
+// load loads the model, retrying until wait has passed: under KServe the
+// modelcar's files appear a moment after this container starts.
+func (o *serveOptions) load(ctx context.Context) (*modelserver.Model, error) {
+	wait := o.wait
+	if wait == 0 && os.Getenv(modelInitModeEnv) == "async" {
+		wait = 3 * time.Minute
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		m, err := modelserver.Load(o.name, o.models)
+		if err == nil || !time.Now().Before(deadline) {
+			return m, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
 func (o *serveOptions) run(cmd *cobra.Command, _ []string) error {
-	m, err := modelserver.Load(o.name, o.models)
+	m, err := o.load(cmd.Context())
 	if err != nil {
 		return fmt.Errorf("--models: %w", err)
 	}

@@ -21,9 +21,12 @@ import (
 	"github.com/modelguard/modelguard/pkg/modelserver"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 )
@@ -34,41 +37,114 @@ const FieldManager = "modelguard"
 // Engine applies and watches a Spec's objects.
 type Engine struct {
 	Kube kubernetes.Interface
-	Poll time.Duration // default 500ms
+	// Dynamic applies InferenceServices (KServe's types are not compiled
+	// in); needed for TargetKServe only.
+	Dynamic dynamic.Interface
+	Poll    time.Duration // default 500ms
 }
 
 // Result is a deployment that came up.
 type Result struct {
-	Deployment string // namespace/name
+	// Object is what was applied: "InferenceService ns/name" or
+	// "Deployment ns/name".
+	Object     string
+	Deployment string // namespace/name of the Deployment whose pods serve
 	ServiceURL string // in-cluster URL of the model's metadata
 	Ready      int32
 	// Served is what the server says it loaded: the model's content digest.
 	Served modelserver.Model
+	// Modelcar is, under KServe, the image of the modelcar container
+	// KServe's pod webhook injected into the pod that answered.
+	Modelcar string
 }
 
-// Run applies the objects, waits until every replica is ready, and asks
-// one of them what it serves.
-func (e *Engine) Run(ctx context.Context, s Spec, timeout time.Duration) (*Result, error) {
+// workload is where the serving pods of a Spec are.
+type workload struct {
+	deployment string            // the Deployment's name
+	selector   map[string]string // its pods' labels
+}
+
+func (s Spec) workload() workload {
+	if s.Target == TargetKServe {
+		return workload{deployment: s.Name + "-predictor", selector: map[string]string{LabelInferenceService: s.Name}}
+	}
+	return workload{deployment: s.Name, selector: map[string]string{LabelName: s.Name}}
+}
+
+// Render returns the objects Run applies for s, whose Target is resolved
+// (TargetKServe or TargetDeployment): an InferenceService, or a
+// Deployment and its Service.
+func Render(s Spec) ([]any, error) {
 	s = s.WithDefaults()
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
-	dep, svc := Objects(s)
-	for _, obj := range []any{svc, dep} {
+	switch s.Target {
+	case TargetKServe:
+		return []any{InferenceService(s)}, nil
+	case TargetDeployment:
+		dep, svc := Objects(s)
+		return []any{svc, dep}, nil
+	}
+	return nil, fmt.Errorf("render: target %q is not resolved", s.Target)
+}
+
+// Run applies the objects, waits until every replica is ready, and asks
+// one of them what it serves. TargetAuto becomes KServe where the cluster
+// has it.
+func (e *Engine) Run(ctx context.Context, s Spec, timeout time.Duration) (*Result, error) {
+	s = s.WithDefaults()
+	target, err := e.ResolveTarget(ctx, s.Target)
+	if err != nil {
+		return nil, err
+	}
+	s.Target = target
+	objs, err := Render(s)
+	if err != nil {
+		return nil, err
+	}
+	for _, obj := range objs {
 		if err := e.apply(ctx, obj); err != nil {
 			return nil, err
 		}
 	}
-	ready, err := e.wait(ctx, s, timeout)
+	w := s.workload()
+	ready, err := e.wait(ctx, s, w, timeout)
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Deployment: s.Namespace + "/" + s.Name, Ready: ready,
+	res := &Result{Object: "Deployment " + s.Namespace + "/" + s.Name, Deployment: s.Namespace + "/" + w.deployment, Ready: ready,
 		ServiceURL: fmt.Sprintf("http://%s.%s.svc/v2/models/%s", s.Name, s.Namespace, s.Name)}
-	if res.Served, err = e.ask(ctx, s); err != nil {
+	if s.Target == TargetKServe {
+		res.Object = "InferenceService " + s.Namespace + "/" + s.Name
+		res.ServiceURL = fmt.Sprintf("http://%s.%s.svc/v2/models/%s", w.deployment, s.Namespace, s.Name)
+	}
+	pod, served, err := e.ask(ctx, s, w)
+	if err != nil {
 		return nil, err
 	}
+	res.Served = served
+	if s.Target == TargetKServe {
+		if res.Modelcar, err = injectedModelcar(pod, s.ModelImage); err != nil {
+			return nil, err
+		}
+	}
 	return res, nil
+}
+
+// injectedModelcar proves that the pod that answered read the model from
+// the modelcar: KServe's webhook put a modelcar container running the
+// model image, by digest, next to the server.
+func injectedModelcar(p *corev1.Pod, image string) (string, error) {
+	for _, c := range p.Spec.Containers {
+		if c.Name == modelcarContainer {
+			if c.Image != image {
+				return "", fmt.Errorf("pod %s runs modelcar %s, not %s", p.Name, c.Image, image)
+			}
+			return c.Image, nil
+		}
+	}
+	return "", fmt.Errorf("pod %s has no %s container: KServe's pod webhook did not inject the modelcar (is storageInitializer.enableModelcar on, and the webhook registered?)", p.Name, modelcarContainer)
 }
 
 func (e *Engine) apply(ctx context.Context, obj any) error {
@@ -88,30 +164,47 @@ func (e *Engine) apply(ctx context.Context, obj any) error {
 		if err != nil {
 			return fmt.Errorf("apply Service %s/%s: %w", o.Namespace, o.Name, err)
 		}
+	case *unstructured.Unstructured:
+		if e.Dynamic == nil {
+			return fmt.Errorf("apply %s %s: no dynamic client", o.GetKind(), o.GetName())
+		}
+		_, err = e.Dynamic.Resource(InferenceServiceGVR).Namespace(o.GetNamespace()).Patch(ctx, o.GetName(), types.ApplyPatchType, body, opts)
+		if err != nil {
+			return fmt.Errorf("apply InferenceService %s/%s: %w", o.GetNamespace(), o.GetName(), err)
+		}
 	}
 	return nil
 }
 
 // wait polls the Deployment until the current generation has every
 // replica ready, or says why not when time runs out.
-func (e *Engine) wait(ctx context.Context, s Spec, timeout time.Duration) (int32, error) {
+func (e *Engine) wait(ctx context.Context, s Spec, w workload, timeout time.Duration) (int32, error) {
 	poll := e.Poll
 	if poll <= 0 {
 		poll = 500 * time.Millisecond
 	}
 	deadline := time.Now().Add(timeout)
 	for {
-		d, err := e.Kube.AppsV1().Deployments(s.Namespace).Get(ctx, s.Name, metav1.GetOptions{})
-		if err != nil {
-			return 0, fmt.Errorf("read Deployment %s/%s: %w", s.Namespace, s.Name, err)
-		}
-		st := d.Status
-		if st.ObservedGeneration >= d.Generation && st.UpdatedReplicas == s.Replicas && st.ReadyReplicas == s.Replicas && st.Replicas == s.Replicas {
-			return st.ReadyReplicas, nil
+		var st appsv1.DeploymentStatus
+		d, err := e.Kube.AppsV1().Deployments(s.Namespace).Get(ctx, w.deployment, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err) && s.Target == TargetKServe:
+			// KServe's manager makes it from the InferenceService.
+		case err != nil:
+			return 0, fmt.Errorf("read Deployment %s/%s: %w", s.Namespace, w.deployment, err)
+		default:
+			st = d.Status
+			if st.ObservedGeneration >= d.Generation && st.UpdatedReplicas == s.Replicas && st.ReadyReplicas == s.Replicas && st.Replicas == s.Replicas {
+				return st.ReadyReplicas, nil
+			}
 		}
 		if time.Now().After(deadline) {
+			if d == nil || err != nil {
+				return 0, fmt.Errorf("KServe made no Deployment %s/%s from InferenceService %s within %s: is KServe's manager running?",
+					s.Namespace, w.deployment, s.Name, timeout)
+			}
 			return 0, fmt.Errorf("Deployment %s/%s not ready after %s (%d/%d ready): %s",
-				s.Namespace, s.Name, timeout, st.ReadyReplicas, s.Replicas, e.whyNot(ctx, s))
+				s.Namespace, w.deployment, timeout, st.ReadyReplicas, s.Replicas, e.whyNot(ctx, s, w))
 		}
 		select {
 		case <-ctx.Done():
@@ -125,8 +218,8 @@ func (e *Engine) wait(ctx context.Context, s Spec, timeout time.Duration) (int32
 // replicas, and a diagnosis needs the latest events, not all of them.
 const maxListed = 500
 
-func podsOf(s Spec) metav1.ListOptions {
-	return metav1.ListOptions{LabelSelector: labels.SelectorFromSet(map[string]string{LabelName: s.Name}).String(), Limit: maxListed}
+func podsOf(w workload) metav1.ListOptions {
+	return metav1.ListOptions{LabelSelector: labels.SelectorFromSet(w.selector).String(), Limit: maxListed}
 }
 
 // maxModelAnswer bounds the model server's answer: the image being
@@ -152,9 +245,9 @@ func (e *Engine) askPod(ctx context.Context, s Spec, pod string) ([]byte, error)
 // whyNot summarises what keeps the pods from being ready, e.g.
 // "pod x: model: ImagePullBackOff", or the ReplicaSet's refusal (a quota
 // or Pod Security admission error).
-func (e *Engine) whyNot(ctx context.Context, s Spec) string {
+func (e *Engine) whyNot(ctx context.Context, s Spec, w workload) string {
 	var why []string
-	pods, err := e.Kube.CoreV1().Pods(s.Namespace).List(ctx, podsOf(s))
+	pods, err := e.Kube.CoreV1().Pods(s.Namespace).List(ctx, podsOf(w))
 	if err == nil {
 		for _, p := range pods.Items {
 			for _, cs := range append(p.Status.InitContainerStatuses, p.Status.ContainerStatuses...) {
@@ -191,26 +284,27 @@ func (e *Engine) whyNot(ctx context.Context, s Spec) string {
 
 // ask queries one ready pod, through the API server's pod proxy, for the
 // model's metadata: the digest of the files it loaded.
-func (e *Engine) ask(ctx context.Context, s Spec) (modelserver.Model, error) {
+func (e *Engine) ask(ctx context.Context, s Spec, w workload) (*corev1.Pod, modelserver.Model, error) {
 	var m modelserver.Model
-	pods, err := e.Kube.CoreV1().Pods(s.Namespace).List(ctx, podsOf(s))
+	pods, err := e.Kube.CoreV1().Pods(s.Namespace).List(ctx, podsOf(w))
 	if err != nil {
-		return m, fmt.Errorf("list pods of %s/%s: %w", s.Namespace, s.Name, err)
+		return nil, m, fmt.Errorf("list pods of %s/%s: %w", s.Namespace, w.deployment, err)
 	}
-	for _, p := range pods.Items {
-		if !podReady(&p) {
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		if !podReady(p) {
 			continue
 		}
 		raw, err := e.askPod(ctx, s, p.Name)
 		if err != nil {
-			return m, fmt.Errorf("ask pod %s for model %s: %w", p.Name, s.Name, err)
+			return nil, m, fmt.Errorf("ask pod %s for model %s: %w", p.Name, s.Name, err)
 		}
 		if err := json.Unmarshal(raw, &m); err != nil || m.Digest == "" {
-			return m, fmt.Errorf("pod %s answered %q for model %s", p.Name, truncate(string(raw)), s.Name)
+			return nil, m, fmt.Errorf("pod %s answered %q for model %s", p.Name, truncate(string(raw)), s.Name)
 		}
-		return m, nil
+		return p, m, nil
 	}
-	return m, fmt.Errorf("no ready pod of %s/%s to ask", s.Namespace, s.Name)
+	return nil, m, fmt.Errorf("no ready pod of %s/%s to ask", s.Namespace, w.deployment)
 }
 
 func podReady(p *corev1.Pod) bool {

@@ -21,11 +21,17 @@ type Spec struct {
 	// ModelImage is the modelcar, pinned by digest; it needs a shell and
 	// cp, as KServe modelcars do.
 	ModelImage string
-	// ServerImage is the modelguard image, pinned by digest.
+	// ServerImage is the modelguard image, pinned by digest (the
+	// Deployment's server; under KServe the ServingRuntime names the image).
 	ServerImage string
-	Port        int32 // default 8080
-	Replicas    int32 // default 1
-	RunAsUser   int64 // default 65532
+	// Target is where to deploy: TargetAuto (default), TargetKServe or
+	// TargetDeployment.
+	Target string
+	// Runtime is the ServingRuntime an InferenceService names.
+	Runtime   string
+	Port      int32 // default 8080
+	Replicas  int32 // default 1
+	RunAsUser int64 // default 65532
 }
 
 // Labels and annotations on what Objects returns.
@@ -47,10 +53,14 @@ func (s Spec) WithDefaults() Spec {
 	if s.RunAsUser == 0 {
 		s.RunAsUser = 65532
 	}
+	if s.Target == "" {
+		s.Target = TargetAuto
+	}
 	return s
 }
 
-// Validate names the first field that is wrong, by its flag name.
+// Validate names the first field that is wrong, by its flag name. With
+// TargetAuto the server image is checked too (it may be a Deployment).
 func (s Spec) Validate() error {
 	switch {
 	case len(validation.IsDNS1123Label(s.Namespace)) > 0:
@@ -59,8 +69,6 @@ func (s Spec) Validate() error {
 		return fmt.Errorf("name %q: want a DNS-1035 label (lower case, starts with a letter), it names a Service", s.Name)
 	case !pinned(s.ModelImage):
 		return fmt.Errorf("model-image %q is not pinned by digest (repo@sha256:...)", s.ModelImage)
-	case !pinned(s.ServerImage):
-		return fmt.Errorf("server-image %q is not pinned by digest (repo@sha256:...)", s.ServerImage)
 	case s.Port < 1024 || s.Port > 65535:
 		return fmt.Errorf("port %d: want 1024-65535 (the server runs as non-root)", s.Port)
 	case s.Replicas < 1 || s.Replicas > 50:
@@ -68,7 +76,19 @@ func (s Spec) Validate() error {
 	case s.RunAsUser < 1:
 		return fmt.Errorf("run-as-user %d: want a non-root uid", s.RunAsUser)
 	}
-	return nil
+	switch s.Target {
+	case TargetKServe:
+		return s.validateKServe()
+	case TargetAuto, TargetDeployment:
+		if !pinned(s.ServerImage) {
+			return fmt.Errorf("server-image %q is not pinned by digest (repo@sha256:...)", s.ServerImage)
+		}
+		if s.Target == TargetAuto && s.Runtime != "" {
+			return s.validateKServe()
+		}
+		return nil
+	}
+	return fmt.Errorf("target %q: want auto, kserve or deployment", s.Target)
 }
 
 func pinned(ref string) bool {

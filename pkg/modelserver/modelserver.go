@@ -30,7 +30,11 @@ type Model struct {
 	Digest string `json:"digest"`
 }
 
-// Load reads every regular file under dir. Symlinks are followed only
+// Load reads every regular file under dir. dir itself may be a symlink:
+// KServe links /mnt/models to /proc/<pid>/root/models, the modelcar
+// container's files, and only the kernel resolves that link right (it
+// points into another container's mount namespace), so it is walked
+// through, never resolved here. Symlinks below dir are followed only
 // within dir: a modelcar's files are plain, and a link out of the model
 // would make the digest depend on the host.
 func Load(name, dir string) (*Model, error) {
@@ -39,11 +43,14 @@ func Load(name, dir string) (*Model, error) {
 		return nil, err
 	}
 	var paths []string
-	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+	// The trailing separator makes the walk's first Lstat follow a
+	// symlinked root.
+	err = filepath.WalkDir(root+string(filepath.Separator), func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if d.Type()&fs.ModeSymlink != 0 {
+		p = filepath.Clean(p)
+		if p != root && d.Type()&fs.ModeSymlink != 0 {
 			target, err := filepath.EvalSymlinks(p)
 			if err != nil {
 				return err

@@ -103,3 +103,25 @@ func TestHandler(t *testing.T) {
 		t.Errorf("DELETE: %d", code)
 	}
 }
+
+// KServe links /mnt/models to the modelcar's /models: a symlinked root
+// is walked through, and gives the digest of what it points at.
+func TestLoadThroughSymlinkedRoot(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "models/config.json", "{}")
+	link := filepath.Join(dir, "mnt-models")
+	if err := os.Symlink(filepath.Join(dir, "models"), link); err != nil {
+		t.Fatal(err)
+	}
+	direct, err := Load("m", filepath.Join(dir, "models"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	linked, err := Load("m", link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if linked.Digest != direct.Digest || linked.Files != 1 {
+		t.Errorf("through the link: %+v, want %+v", linked, direct)
+	}
+}

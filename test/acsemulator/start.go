@@ -81,6 +81,11 @@ func NewServer(e *Emulator, addr string) (*Server, error) {
 	return serve(e, ln)
 }
 
+// NewServerOn serves e over HTTPS on ln, which must refuse connections
+// from other machines (test/localcluster's PodListener does), for clients
+// that cannot reach loopback. Call Close when done; it closes ln.
+func NewServerOn(e *Emulator, ln net.Listener) (*Server, error) { return serve(e, ln) }
+
 func serve(e *Emulator, ln net.Listener) (*Server, error) {
 	var ip net.IP
 	if a, ok := ln.Addr().(*net.TCPAddr); ok && !a.IP.IsLoopback() && !a.IP.IsUnspecified() {

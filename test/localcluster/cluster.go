@@ -78,7 +78,7 @@ type Cluster struct {
 // Names of what Start creates inside Dir; Stop removes exactly these when
 // Dir existed before Start.
 var dirEntries = []string{"etcd", "pki", "apiserver-certs", "tokens.csv",
-	"kubeconfigs", "kubectl-cache", "logs", "node", "registry", "chains", stateFile, pidsFile}
+	"kubeconfigs", "kubectl-cache", "logs", "node", "registry", "chains", "triggers", "isolated", "kserve", "volumes", "git", "demo", stateFile, pidsFile}
 
 const (
 	readyTimeout = 60 * time.Second

@@ -9,6 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/modelguard/modelguard/pkg/guard"
 	"github.com/modelguard/modelguard/test/tools"
 	corev1 "k8s.io/api/core/v1"
@@ -27,6 +30,11 @@ type ModelguardOptions struct {
 	Controller []string
 	// Env is added to the controller's environment.
 	Env []string
+	// NoKServeStandIns leaves out the KServe CRD stand-ins: for a cluster
+	// that runs KServe itself (InstallKServe installs the real CRDs), or
+	// where a deploy must not take the stand-ins for an installed KServe
+	// (model-deploy's target auto asks the API server).
+	NoKServeStandIns bool
 }
 
 // InstallModelguard installs modelguard as a cluster admin would — config/
@@ -40,11 +48,14 @@ func (c *Cluster) InstallModelguard(ctx context.Context, o ModelguardOptions) (*
 	if root == "" {
 		return nil, fmt.Errorf("install modelguard: no modelguard checkout around the working dir")
 	}
-	for _, args := range [][]string{
+	steps := [][]string{
 		{"apply", "-k", filepath.Join(root, "config")},
 		{"-n", ControllerNamespace, "scale", "deployment", "modelguard-controller", "--replicas=0"},
-		{"apply", "-f", kserveStandIns()},
-	} {
+	}
+	if !o.NoKServeStandIns {
+		steps = append(steps, []string{"apply", "-f", kserveStandIns()})
+	}
+	for _, args := range steps {
 		if out, err := c.Kubectl(ctx, UserAdmin, args...); err != nil {
 			return nil, fmt.Errorf("install modelguard: kubectl %v: %w\n%s", args, err, out)
 		}
@@ -73,8 +84,7 @@ func kserveStandIns() string {
 }
 
 // InstallModelguardRelease installs modelguard from a release the way its
-// README says, `kubectl apply -f release.yaml`, after the KServe CRD
-// stand-ins, and waits until the controller Deployment has rolled out:
+// README says, `kubectl apply -f release.yaml`, and waits until the controller Deployment has rolled out:
 // every replica Ready, in cluster, on the pod network. A namespace
 // "modelguard" made beforehand (e.g. by RestrictedNamespace) keeps its
 // labels. The cluster must have a node.
@@ -82,8 +92,9 @@ func (c *Cluster) InstallModelguardRelease(ctx context.Context, releaseYAML stri
 	if !c.node {
 		return fmt.Errorf("install modelguard release: the cluster has no node (Config.Node)")
 	}
+	// No KServe CRD stand-ins: model-deploy's target auto would take them
+	// for KServe (InstallKServe installs the real one).
 	for _, args := range [][]string{
-		{"apply", "-f", kserveStandIns()},
 		{"apply", "-f", releaseYAML},
 	} {
 		if out, err := c.Kubectl(ctx, UserAdmin, args...); err != nil {
@@ -144,4 +155,68 @@ func (c *Cluster) waitForAdmissionPolicies(ctx context.Context) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// modelguardUser is the uid the modelguard image runs as. The Tasks'
+// steps say runAsNonRoot without a uid, which the kubelet only accepts for
+// an image whose user is numeric and not 0.
+const modelguardUser = "65532:65532"
+
+// BuildModelguardImage builds ./cmd/modelguard with ko onto the node's
+// busybox base (with a non-root user) and pushes it into the cluster's
+// registry; it returns the reference by digest: the step image of every
+// Task and the demo model server. The cluster must have a node.
+func (c *Cluster) BuildModelguardImage(ctx context.Context) (string, error) {
+	if c.Images == nil || c.Registry == "" {
+		return "", fmt.Errorf("build the modelguard image: the cluster has no node (Config.Node)")
+	}
+	root := tools.RepoRoot()
+	if root == "" {
+		return "", fmt.Errorf("build the modelguard image: no modelguard checkout around the working dir")
+	}
+	base, err := c.nonRootBase()
+	if err != nil {
+		return "", err
+	}
+	refs, err := tools.KoBuild(ctx, tools.KoOptions{
+		Ko: c.Tools.Ko, Dir: root, ImportPaths: []string{"./cmd/modelguard"},
+		Repo: c.Registry + "/modelguard", Base: base, Log: c.log,
+	})
+	if err != nil {
+		return "", err
+	}
+	return refs[0], nil
+}
+
+// nonRootBase pushes the busybox base with its user set to modelguardUser.
+func (c *Cluster) nonRootBase() (string, error) {
+	ref, err := name.ParseReference(c.Images.Busybox, name.Insecure)
+	if err != nil {
+		return "", err
+	}
+	img, err := remote.Image(ref)
+	if err != nil {
+		return "", fmt.Errorf("pull %s: %w", ref, err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return "", err
+	}
+	cfg := cf.Config
+	cfg.User = modelguardUser
+	if img, err = mutate.Config(img, cfg); err != nil {
+		return "", err
+	}
+	tag, err := name.NewTag(c.Registry+"/modelguard/base-nonroot:latest", name.Insecure)
+	if err != nil {
+		return "", err
+	}
+	if err := remote.Write(tag, img); err != nil {
+		return "", fmt.Errorf("push %s: %w", tag, err)
+	}
+	d, err := img.Digest()
+	if err != nil {
+		return "", err
+	}
+	return tag.Context().Digest(d.String()).String(), nil
 }

@@ -247,7 +247,6 @@ func pidAlive(pid int) bool {
 	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
-// logTail returns the last n lines of a log file, for error messages.
 // WriteLogTails writes the last n lines of every process's log to w: what
 // a failed test run prints so the cause is in CI's output.
 func (c *Cluster) WriteLogTails(w io.Writer, n int) {
@@ -256,6 +255,10 @@ func (c *Cluster) WriteLogTails(w io.Writer, n int) {
 	}
 }
 
+// LogTail returns the last n lines of the process's log.
+func (p *Process) LogTail(n int) string { return logTail(p.logPath, n) }
+
+// logTail returns the last n lines of a log file, for error messages.
 func logTail(path string, n int) string {
 	data, err := os.ReadFile(path)
 	if err != nil {

@@ -140,7 +140,7 @@ spec:
 	// the unsigned image is refused before judging the rest.
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		err := deploy(ctx, ns, "probe", unsigned)
+		err := createDeployment(ctx, ns, "probe", unsigned)
 		if err != nil && strings.Contains(err.Error(), "denied the request") {
 			break
 		}
@@ -156,7 +156,7 @@ spec:
 		{"unscanned", unscanned, "no scan attestation"},
 		{"stale", stale, "a scan older than an hour"},
 	} {
-		err := deploy(ctx, ns, c.name, c.image)
+		err := createDeployment(ctx, ns, c.name, c.image)
 		if err == nil {
 			t.Errorf("a Deployment of an image with %s was admitted", c.why)
 			continue
@@ -166,7 +166,7 @@ spec:
 		}
 		t.Logf("%s refused: %s", c.name, cutString(err.Error(), 300))
 	}
-	if err := deploy(ctx, ns, "good", good); err != nil {
+	if err := createDeployment(ctx, ns, "good", good); err != nil {
 		t.Fatalf("the signed, scanned image was refused: %v", err)
 	}
 	// The pod is admitted too (policy-controller checks pods as well), and runs.
@@ -175,12 +175,12 @@ spec:
 	}
 	// Outside a guarded namespace nothing is enforced.
 	open := namespace(t, "admission-open")
-	if err := deploy(ctx, open, "unsigned", unsigned); err != nil {
+	if err := createDeployment(ctx, open, "unsigned", unsigned); err != nil {
 		t.Errorf("an unguarded namespace refused a Deployment: %v", err)
 	}
 }
 
-func deploy(ctx context.Context, ns, name, image string) error {
+func createDeployment(ctx context.Context, ns, name, image string) error {
 	labels := map[string]string{"app": name}
 	d := &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: name},

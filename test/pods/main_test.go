@@ -99,6 +99,8 @@ func run(m *testing.M) int {
 		{"resolvers", func(ctx context.Context) error { _, err := c.InstallResolvers(ctx); return err }},
 		{"git server", env.serveRepo},
 		{"Tekton Chains", func(ctx context.Context) (err error) { env.chains, err = c.InstallChains(ctx); return err }},
+		// For volumeClaimTemplate workspaces (the TriggerTemplate's, tkn's).
+		{"volume provisioner", c.ProvisionVolumes},
 	} {
 		t0 := time.Now()
 		if err := s.do(ctx); err != nil {

@@ -20,6 +20,7 @@ var taskTests = map[string]func(t *testing.T){
 	"cosign-sign":          testCosignSign,
 	"cosign-attest":        testCosignAttest,
 	"verify-image":         testVerifyImage,
+	"model-fetch":          testModelFetch,
 }
 
 func TestTasks(t *testing.T) {

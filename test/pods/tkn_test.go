@@ -16,14 +16,20 @@ import (
 // returns tkn's exit error and output (tkn streams the step's log).
 func tknStart(t *testing.T, ns, task string, args ...string) (string, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	return tkn(t, append([]string{"task", "start", task, "-n", ns, "--use-param-defaults", "--showlog"}, args...)...)
+}
+
+// tkn runs the real tkn with args and the cluster's admin kubeconfig, and
+// returns its output.
+func tkn(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	tools, err := tools.EnsureTkn(ctx, os.Stderr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	argv := append([]string{"task", "start", task, "-n", ns, "--kubeconfig", env.cluster.Kubeconfig(localcluster.UserAdmin),
-		"--use-param-defaults", "--showlog"}, args...)
+	argv := append(append([]string(nil), args...), "--kubeconfig", env.cluster.Kubeconfig(localcluster.UserAdmin))
 	out, err := exec.CommandContext(ctx, tools.Tkn, argv...).CombinedOutput()
 	return string(out), err
 }

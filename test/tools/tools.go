@@ -44,6 +44,13 @@ const (
 	// pseudo-version) of the ClusterImagePolicy/ImagePolicy CRDs; the
 	// project's go.mod requires the same, for its Go types.
 	OpenShiftAPIVersion = "v0.0.0-20260420151639-34e60874783e"
+	// TriggersVersion is Tekton Triggers (EnsureTriggers). v0.37.0 is
+	// served too; its sink crash-loops on an empty ClusterInterceptor
+	// caBundle the same way, and v0.36.0 is the one checked to build.
+	TriggersVersion = "v0.36.0"
+	// KServeVersion is KServe's manager (EnsureKServe); v0.18.0 is refused
+	// by the module proxy.
+	KServeVersion = "v0.17.0"
 )
 
 // The Tekton Pipelines versions the e2e suite runs against: the pin, the
@@ -78,6 +85,16 @@ type Tools struct {
 
 	// Tkn is Tekton's CLI: built by EnsureTkn only.
 	Tkn string
+
+	// Tekton Triggers' controller, EventListener sink and core
+	// interceptors: built by EnsureTriggers only.
+	TriggersController   string
+	TriggersSink         string
+	TriggersInterceptors string
+
+	// KServeManager is KServe's controller manager (its InferenceService
+	// reconciler and pod webhook): built by EnsureKServe only.
+	KServeManager string
 }
 
 // CacheRoot returns the directory the tools are cached in:
@@ -117,6 +134,11 @@ func toolsIn(root, tekton string) *Tools {
 		Ko:                    filepath.Join(bin, "ko-"+KoVersion),
 
 		Tkn: filepath.Join(bin, "tkn-"+TknVersion),
+
+		TriggersController:   filepath.Join(bin, "triggers-controller-"+TriggersVersion),
+		TriggersSink:         filepath.Join(bin, "triggers-eventlistenersink-"+TriggersVersion),
+		TriggersInterceptors: filepath.Join(bin, "triggers-interceptors-"+TriggersVersion),
+		KServeManager:        filepath.Join(bin, "kserve-manager-"+KServeVersion),
 	}
 }
 
@@ -130,6 +152,10 @@ type Options struct {
 	Tkn bool
 	// Resolvers adds Tekton's resolvers binary.
 	Resolvers bool
+	// Triggers adds Tekton Triggers' controller, sink and interceptors.
+	Triggers bool
+	// KServe adds KServe's manager.
+	KServe bool
 	// TektonVersion is one of TektonVersions; "" means TektonVersion.
 	TektonVersion string
 }
@@ -158,6 +184,18 @@ func EnsureNode(ctx context.Context, log io.Writer) (*Tools, error) {
 // pay its build (~2 min on a new machine).
 func EnsureTkn(ctx context.Context, log io.Writer) (*Tools, error) {
 	return EnsureWith(ctx, log, Options{Tkn: true})
+}
+
+// EnsureTriggers is EnsureNode plus Tekton Triggers' controller,
+// EventListener sink and core interceptors (~2 min on a new machine).
+func EnsureTriggers(ctx context.Context, log io.Writer) (*Tools, error) {
+	return EnsureWith(ctx, log, Options{Node: true, Triggers: true})
+}
+
+// EnsureKServe is EnsureNode plus KServe's manager (~2.5 min on a new
+// machine).
+func EnsureKServe(ctx context.Context, log io.Writer) (*Tools, error) {
+	return EnsureWith(ctx, log, Options{Node: true, KServe: true})
 }
 
 // EnsureWith is Ensure plus what o asks for.
@@ -206,6 +244,8 @@ func EnsureWith(ctx context.Context, log io.Writer, o Options) (*Tools, error) {
 		{"registry " + DistributionVersion, !exists(t.Registry), b.buildRegistry},
 		{"ko " + KoVersion, o.Node && !exists(t.Ko), b.buildKo},
 		{"tkn " + TknVersion, o.Tkn && !exists(t.Tkn), b.buildTkn},
+		{"triggers " + TriggersVersion, o.Triggers && !exists(t.TriggersController, t.TriggersSink, t.TriggersInterceptors), b.buildTriggers},
+		{"kserve manager " + KServeVersion, o.KServe && !exists(t.KServeManager), b.buildKServe},
 	}
 	for _, s := range steps {
 		if !s.needed {
@@ -310,6 +350,12 @@ func (t *Tools) missing(o Options) error {
 	if o.Resolvers {
 		paths = append(paths, t.TektonResolvers)
 	}
+	if o.Triggers {
+		paths = append(paths, t.TriggersController, t.TriggersSink, t.TriggersInterceptors)
+	}
+	if o.KServe {
+		paths = append(paths, t.KServeManager)
+	}
 	for _, p := range paths {
 		if !exists(p) {
 			return fmt.Errorf("tool %s is missing", p)
@@ -318,9 +364,14 @@ func (t *Tools) missing(o Options) error {
 	return nil
 }
 
-func exists(path string) bool {
-	fi, err := os.Stat(path)
-	return err == nil && fi.Mode().IsRegular()
+// exists says whether every path is a regular file.
+func exists(paths ...string) bool {
+	for _, p := range paths {
+		if fi, err := os.Stat(p); err != nil || !fi.Mode().IsRegular() {
+			return false
+		}
+	}
+	return true
 }
 
 // lockFile takes an exclusive flock on path, polling so that ctx can cancel

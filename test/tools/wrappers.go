@@ -8,12 +8,12 @@ import (
 	"golang.org/x/mod/modfile"
 )
 
-// Some Tekton modules (chains, cli) replace dependencies in their go.mod
-// with forks, and a module's replace directives only apply when it is the
-// main module: a plain wrapper that requires them resolves the originals,
-// which do not build (or are not served). So the wrapper repeats them,
-// read from the module's own go.mod rather than written down here, so a
-// version bump brings its own.
+// Some modules (Tekton's chains, cli and triggers, KServe) replace or
+// exclude dependencies in their go.mod, and a module's replace and exclude
+// directives only apply when it is the main module: a plain wrapper that
+// requires them resolves the originals, which do not build (or are not
+// served). So the wrapper repeats them, read from the module's own go.mod
+// rather than written down here, so a version bump brings its own.
 
 // buildTkn builds tkn in a wrapper module that repeats the cli module's
 // replace directives.
@@ -30,9 +30,10 @@ func (b *builder) buildTkn(ctx context.Context, t *Tools) error {
 }
 
 // replacingWrapper writes (under <root>/src/<name>-<version>) a module that
-// requires module@version with module's own replace directives and the
-// extra ones given, imports cmds from a tools file (if any; a main.go
-// written there before serves as well) and is tidied; it returns its dir.
+// requires module@version with module's own replace and exclude
+// directives (and the extra replaces given), imports cmds from a tools
+// file (if any; a main.go written there before serves as well) and is
+// tidied; it returns its dir.
 func (b *builder) replacingWrapper(ctx context.Context, name, module, version string, extra []string, cmds ...string) (string, error) {
 	dir, err := b.wrapperDir(name + "-" + version)
 	if err != nil {
@@ -51,12 +52,22 @@ func (b *builder) replacingWrapper(ctx context.Context, name, module, version st
 		return "", fmt.Errorf("go.mod of %s@%s: %w", module, version, err)
 	}
 	replaces = append(replaces, extra...)
+	excludes, err := moduleExcludes(gomod)
+	if err != nil {
+		return "", fmt.Errorf("go.mod of %s@%s: %w", module, version, err)
+	}
 	var mod strings.Builder
 	fmt.Fprintf(&mod, "%s\nrequire %s %s\n", head, module, version)
-	if len(replaces) > 0 {
-		mod.WriteString("\nreplace (\n")
-		for _, r := range replaces {
-			fmt.Fprintf(&mod, "\t%s\n", r)
+	for _, block := range []struct {
+		verb  string
+		lines []string
+	}{{"replace", replaces}, {"exclude", excludes}} {
+		if len(block.lines) == 0 {
+			continue
+		}
+		fmt.Fprintf(&mod, "\n%s (\n", block.verb)
+		for _, l := range block.lines {
+			fmt.Fprintf(&mod, "\t%s\n", l)
 		}
 		mod.WriteString(")\n")
 	}
@@ -97,6 +108,21 @@ func versionReplaces(gomod []byte) ([]string, error) {
 			old += " " + r.Old.Version
 		}
 		out = append(out, old+" => "+r.New.Path+" "+r.New.Version)
+	}
+	return out, nil
+}
+
+// moduleExcludes returns the exclude directives of a go.mod ("path
+// version"). KServe excludes a grpc sub-module version that would
+// otherwise be chosen and does not exist.
+func moduleExcludes(gomod []byte) ([]string, error) {
+	f, err := modfile.Parse("go.mod", gomod, nil)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range f.Exclude {
+		out = append(out, e.Mod.Path+" "+e.Mod.Version)
 	}
 	return out, nil
 }

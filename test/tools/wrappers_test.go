@@ -33,3 +33,27 @@ replace example.com/c => example.com/c2 v0.0.0-20220729172235-78744e90d087
 		t.Errorf("versionReplaces = %q, want %q", got, want)
 	}
 }
+
+func TestModuleExcludes(t *testing.T) {
+	gomod := []byte(`module example.com/tool
+
+go 1.24
+
+exclude google.golang.org/grpc/stats/opentelemetry v0.0.0-00010101000000-000000000000
+
+exclude (
+	example.com/x v1.0.0
+)
+`)
+	got, err := moduleExcludes(gomod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"google.golang.org/grpc/stats/opentelemetry v0.0.0-00010101000000-000000000000",
+		"example.com/x v1.0.0",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("moduleExcludes = %q, want %q", got, want)
+	}
+}

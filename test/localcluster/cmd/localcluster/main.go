@@ -1,7 +1,7 @@
 // Command localcluster builds the tools of a local control plane and starts
 // or stops a detached one, for `make demo` and `make demo-stop`.
 //
-//	localcluster tools          build (or find) the binaries and images (node, Chains, policy-controller) and print their paths
+//	localcluster tools          build (or find) the binaries and images (node, Chains, tkn, policy-controller, Triggers, KServe) and print their paths
 //	localcluster up --dir D     start etcd, kube-apiserver and Tekton in D, detached
 //	localcluster down --dir D   stop the cluster recorded in D
 package main
@@ -84,7 +84,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		if t, err = tools.EnsureWith(ctx, stderr, tools.Options{Node: true, Tkn: true, Resolvers: true}); err != nil {
+		// Triggers and KServe: the git-push tests and the demo run them.
+		if t, err = tools.EnsureWith(ctx, stderr, tools.Options{Node: true, Tkn: true, Resolvers: true, Triggers: true, KServe: true}); err != nil {
 			return err
 		}
 		// policy-controller's webhook, which the admission tests run.
@@ -114,6 +115,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			{"node images", images}, {"chains image", chains}, {"tkn", t.Tkn},
 			{"tekton-resolvers", t.TektonResolvers}, {"tektonconfig-check", check},
 			{"policy-controller image", policy},
+			{"triggers-controller", t.TriggersController}, {"triggers-sink", t.TriggersSink},
+			{"triggers-interceptors", t.TriggersInterceptors}, {"kserve-manager", t.KServeManager},
 		}, others...) {
 			fmt.Fprintf(stdout, "%-24s%s\n", l[0], l[1])
 		}
