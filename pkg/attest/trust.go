@@ -95,7 +95,9 @@ func ParseTrustPolicy(data []byte, dir string, readFile func(string) ([]byte, er
 	for i, r := range tp.Spec.Repositories {
 		repo, err := name.NewRepository(r, name.StrictValidation)
 		switch {
-		case strings.ContainsAny(r, "*:@"):
+		// A port is fine (registry.local:5000/models); a ':' in the last
+		// path element is a tag.
+		case strings.ContainsAny(r, "*@") || strings.Contains(r[strings.LastIndex(r, "/")+1:], ":"):
 			bad(fmt.Sprintf("spec.repositories[%d]", i), "%q: a repository prefix, without wildcards, tag or digest", cut(r, 64))
 		case err != nil || !strings.Contains(r, "/"):
 			bad(fmt.Sprintf("spec.repositories[%d]", i), "%q: want <registry>/<path>", cut(r, 64))

@@ -78,7 +78,7 @@ func TestParseTrustPolicyNamesEachProblem(t *testing.T) {
 kind: TrustPolicy
 metadata: {name: "Not_A_Name"}
 spec:
-  repositories: ["registry.example.com/models/*", "latest"]
+  repositories: ["registry.example.com/models/*", "latest", "registry.local:5000/models:1.0", "registry.local:5000/models", "registry.local:5000/m@sha256:0"]
   namespaces: ["Bad NS"]
   signer: {publicKey: "not a key"}
   attestor: {}
@@ -88,7 +88,10 @@ spec:
 	if err == nil {
 		t.Fatal("accepted")
 	}
-	for _, want := range []string{"metadata.name", "spec.repositories[0]", "spec.repositories[1]", "spec.namespaces[0]", "spec.signer", "spec.attestor: give publicKey or publicKeyFile", "spec.require.scan.maxAge"} {
+	if strings.Contains(err.Error(), "spec.repositories[3]") {
+		t.Errorf("a registry with a port is a repository prefix:\n%v", err)
+	}
+	for _, want := range []string{"metadata.name", "spec.repositories[0]", "spec.repositories[1]", "spec.repositories[2]", "spec.repositories[4]", "spec.namespaces[0]", "spec.signer", "spec.attestor: give publicKey or publicKeyFile", "spec.require.scan.maxAge"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)
 		}

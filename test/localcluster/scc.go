@@ -22,7 +22,7 @@ import (
 // fails here as it would there. It applies to namespaces labelled
 // SCCLabel=restricted-v2 (RestrictedNamespace makes them).
 const (
-	SCCLabel         = "modelguard.dev/emulated-scc"
+	SCCLabel         = "localcluster.test/emulated-scc" // not modelguard.dev/: those keys are the guard's
 	UIDRangeAnnotate = "openshift.io/sa.scc.uid-range"
 	// EmulatedUID is the first UID of the range RestrictedNamespace gives,
 	// in the range OpenShift hands out (1000000000 and up).

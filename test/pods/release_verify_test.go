@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -287,15 +286,13 @@ func noLeaks(t *testing.T, namespaces []string, keys ...*localcluster.KeyPair) {
 	t.Helper()
 	ctx := context.Background()
 	var text strings.Builder
-	if p := env.cluster.Process("modelguard-controller"); p != nil {
-		b, err := os.ReadFile(p.LogPath())
-		if err != nil {
-			t.Fatal(err)
-		}
-		text.Write(b)
-	} else {
-		t.Error("no controller process to read the log of")
+	// The controller runs in cluster, from the release: every replica's log.
+	b, err := env.cluster.Kubectl(ctx, localcluster.UserAdmin, "-n", localcluster.ControllerNamespace, "logs",
+		"-l", "app.kubernetes.io/name=modelguard-controller", "--tail=-1", "--prefix")
+	if err != nil || len(b) == 0 {
+		t.Errorf("the controller's log: %v (%d bytes)", err, len(b))
 	}
+	text.Write(b)
 	for _, ns := range namespaces {
 		evs, err := env.kube.CoreV1().Events(ns).List(ctx, metav1.ListOptions{})
 		if err != nil {
