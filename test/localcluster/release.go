@@ -1,17 +1,11 @@
 package localcluster
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 
 	appsv1 "k8s.io/api/apps/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 )
 
 // readRelease reads the YAML files of a project's release dir (Chains'
@@ -22,29 +16,17 @@ func readRelease(dir string) ([]any, *appsv1.Deployment, error) {
 	if err != nil || len(paths) == 0 {
 		return nil, nil, fmt.Errorf("no release manifests in %s", dir)
 	}
+	all, err := readManifests(paths...)
+	if err != nil {
+		return nil, nil, err
+	}
 	var objs []any
 	var dep *appsv1.Deployment
-	for _, p := range paths {
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return nil, nil, fmt.Errorf("read release: %w", err)
-		}
-		dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-		for {
-			var u unstructured.Unstructured
-			if err := dec.Decode(&u.Object); err != nil {
-				if errors.Is(err, io.EOF) {
-					break
-				}
-				return nil, nil, fmt.Errorf("parse %s: %w", filepath.Base(p), err)
-			}
-			if len(u.Object) == 0 || u.GetKind() == "Kustomization" {
-				continue
-			}
-			if u.GetKind() != "Deployment" {
-				objs = append(objs, u.Object)
-				continue
-			}
+	for _, u := range all {
+		switch u.GetKind() {
+		case "Kustomization":
+			continue
+		case "Deployment":
 			if dep != nil {
 				return nil, nil, fmt.Errorf("the release in %s has more than one Deployment", dir)
 			}
@@ -52,6 +34,8 @@ func readRelease(dir string) ([]any, *appsv1.Deployment, error) {
 			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, dep); err != nil {
 				return nil, nil, fmt.Errorf("release Deployment: %w", err)
 			}
+		default:
+			objs = append(objs, u.Object)
 		}
 	}
 	if dep == nil || len(dep.Spec.Template.Spec.Containers) != 1 {

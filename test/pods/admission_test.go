@@ -185,8 +185,14 @@ func createDeployment(ctx context.Context, ns, name, image string) error {
 	d := &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](1), Selector: &metav1.LabelSelector{MatchLabels: labels},
+			// Pod Security restricted, as the test namespaces enforce; the
+			// UID comes from the namespace's range (restricted-v2).
 			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: corev1.PodSpec{
-				Containers: []corev1.Container{{Name: "c", Image: image, Command: []string{"sleep", "3600"}}}}}},
+				SecurityContext: &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(true),
+					SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
+				Containers: []corev1.Container{{Name: "c", Image: image, Command: []string{"sleep", "3600"},
+					SecurityContext: &corev1.SecurityContext{AllowPrivilegeEscalation: ptr.To(false),
+						Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}}}}}}},
 	}
 	_, err := env.kube.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{})
 	return err

@@ -27,26 +27,12 @@ func prepareModelRelease(t *testing.T, pipelines, serving string, central *acsem
 	t.Helper()
 	ctx := context.Background()
 	// A cluster admin hands the serving namespace to the pipeline
-	// namespace (bound to its UID), declares its profile, the persona
-	// subjects runs may name, and the deploy Task's and the watch's
-	// RoleBindings as expected.
-	from, err := env.kube.CoreV1().Namespaces().Get(ctx, pipelines, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: serving,
-		Labels: map[string]string{guard.OptInLabel: pipelines, guard.NamespaceProfileLabel: "dev"},
-		Annotations: map[string]string{
-			guard.OptInUIDAnnotation:                           string(from.UID),
-			guard.AllowSubjectsAnnotation(guard.DataScientist): "group:" + localcluster.GroupDataScientists,
-			guard.AllowSubjectsAnnotation(guard.Operator):      "group:" + localcluster.GroupOperators,
-			guard.AllowForeignAnnotation:                       "RoleBinding/modelguard-model-deploy-task,RoleBinding/modelguard-workload-reader,RoleBinding/modelguard-rollback",
-		}}}
-	if _, err := env.kube.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = env.kube.CoreV1().Namespaces().Delete(context.Background(), serving, metav1.DeleteOptions{})
+	// namespace, with the persona subjects runs may name, and the deploy
+	// Task's and the watch's RoleBindings as expected.
+	createHandedOver(t, serving, pipelines, map[string]string{
+		guard.AllowSubjectsAnnotation(guard.DataScientist): "group:" + localcluster.GroupDataScientists,
+		guard.AllowSubjectsAnnotation(guard.Operator):      "group:" + localcluster.GroupOperators,
+		guard.AllowForeignAnnotation:                       "RoleBinding/modelguard-model-deploy-task,RoleBinding/modelguard-workload-reader,RoleBinding/modelguard-rollback",
 	})
 	acsSecretNamed(t, pipelines, "modelguard-acs", central, centralToken)
 	bindACSReader(t, pipelines)
@@ -131,7 +117,7 @@ func TestModelRelease(t *testing.T) {
 	pr = waitPipelineRun(t, pipelines, "release", 10*time.Minute)
 	t.Logf("PipelineRun create -> done: %s", time.Since(start).Round(time.Millisecond))
 	if c := pr.Status.GetCondition(apis.ConditionSucceeded); !c.IsTrue() {
-		t.Fatalf("PipelineRun: %s/%s %s\n%s", c.Status, c.Reason, c.Message, childLogs(t, pr))
+		t.Fatalf("PipelineRun: %s/%s %s\n%s\n--- chains ---\n%s", c.Status, c.Reason, c.Message, childLogs(t, pr), chainsLog())
 	}
 	want, err := modelserver.Load("tiny", tinyModel())
 	if err != nil {
@@ -213,6 +199,31 @@ func checkSigned(t *testing.T, pr *pipelinev1.PipelineRun, url, digest string) {
 	}
 }
 
+// createHandedOver creates namespace ns as a cluster admin hands it to the
+// runs of namespace from: the NamespaceGuard opt-in bound to from's UID, the
+// dev profile, and the admin's limits (annotations). It is deleted after
+// the test.
+func createHandedOver(t *testing.T, ns, from string, limits map[string]string) {
+	t.Helper()
+	ctx := context.Background()
+	src, err := env.kube.CoreV1().Namespaces().Get(ctx, from, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	annotations := map[string]string{guard.OptInUIDAnnotation: string(src.UID)}
+	for k, v := range limits {
+		annotations[k] = v
+	}
+	obj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Annotations: annotations,
+		Labels: map[string]string{guard.OptInLabel: from, guard.NamespaceProfileLabel: string(guard.Dev)}}}
+	if _, err := env.kube.CoreV1().Namespaces().Create(ctx, obj, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = env.kube.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
+	})
+}
+
 // bindACSReader lets the controller read the modelguard-acs Secret in ns,
 // as a namespace owner does (config/220-acs-secret-reader.yaml).
 func bindACSReader(t *testing.T, ns string) { bindController(t, ns, "modelguard-acs-secret-reader") }
@@ -273,4 +284,22 @@ func childLogs(t *testing.T, pr *pipelinev1.PipelineRun) string {
 		}
 	}
 	return out
+}
+
+// chainsLog is the Chains controller's last log lines, its errors first,
+// for a failure that may be Chains' (a missing signature or provenance).
+func chainsLog() string {
+	out, _ := env.cluster.Kubectl(context.Background(), localcluster.UserAdmin, "-n", localcluster.ChainsNamespace,
+		"logs", "-l", "app=tekton-chains-controller", "--tail=400")
+	var errs, rest []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.Contains(l, `"level":"error"`) {
+			errs = append(errs, l)
+		}
+	}
+	lines := strings.Split(string(out), "\n")
+	if len(lines) > 20 {
+		rest = lines[len(lines)-20:]
+	}
+	return strings.Join(append(errs, rest...), "\n")
 }

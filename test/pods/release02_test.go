@@ -24,26 +24,12 @@ import (
 func release02(t *testing.T, pipelines, serving string, central *acsemulator.Server) {
 	t.Helper()
 	ctx := context.Background()
-	// A cluster admin hands the serving namespace to the pipeline namespace
-	// (bound to its UID), declares its profile, lets the guard enforce
-	// baseline for KServe's modelcars, and expects model-deploy's
-	// RoleBinding there.
-	from, err := env.kube.CoreV1().Namespaces().Get(ctx, pipelines, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: serving,
-		Labels: map[string]string{guard.OptInLabel: pipelines, guard.NamespaceProfileLabel: "dev"},
-		Annotations: map[string]string{
-			guard.OptInUIDAnnotation:         string(from.UID),
-			guard.AllowPodSecurityAnnotation: "baseline",
-			guard.AllowForeignAnnotation:     "RoleBinding/modelguard-model-deploy-task",
-		}}}
-	if _, err := env.kube.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = env.kube.CoreV1().Namespaces().Delete(context.Background(), serving, metav1.DeleteOptions{})
+	// A cluster admin hands the serving namespace to the pipeline
+	// namespace, lets the guard enforce baseline for KServe's modelcars,
+	// and expects model-deploy's RoleBinding there.
+	createHandedOver(t, serving, pipelines, map[string]string{
+		guard.AllowPodSecurityAnnotation: "baseline",
+		guard.AllowForeignAnnotation:     "RoleBinding/modelguard-model-deploy-task",
 	})
 	acsSecretNamed(t, pipelines, "modelguard-acs", central, centralToken)
 	bindACSReader(t, pipelines)

@@ -18,6 +18,7 @@ import (
 	"github.com/tektoncd/pipeline/pkg/apis/pipeline/v1beta1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"knative.dev/pkg/apis"
 )
 
@@ -82,8 +83,8 @@ func checkRelease(t *testing.T, pr *pipelinev1.PipelineRun, url, digest string, 
 	rogueURL, rogueDigest := arbitraryImage(t, "models/rogue")
 	rogueTaskRun(t, ns, rogueURL, rogueDigest)
 	rogue := rogueURL + "@" + rogueDigest
-	if _, err := attest.VerifyImage(context.Background(), attest.ImagePolicy{Image: rogue, Key: env.chains.PublicKey}); err != nil {
-		t.Fatal(err)
+	if rep, err := attest.VerifyImage(context.Background(), attest.ImagePolicy{Image: rogue, Key: env.chains.PublicKey}); err != nil || !rep.Pass {
+		t.Fatalf("the rogue image is not signed by Chains: %v %s: %s\n--- chains ---\n%s", err, rep.Reason, rep.Message, chainsLog())
 	}
 	wantReason(t, verifyRun(t, ns, "rogue", with("image", rogue), gates), attest.ReasonWrongTask)
 	noTask := with("image", rogue)
@@ -254,7 +255,12 @@ func rogueTaskRun(t *testing.T, ns, url, digest string) {
 		ObjectMeta: metav1.ObjectMeta{Name: "rogue", Namespace: ns},
 		Spec: pipelinev1.TaskRunSpec{TaskSpec: &pipelinev1.TaskSpec{
 			Results: []pipelinev1.TaskResult{{Name: "IMAGE_URL"}, {Name: "IMAGE_DIGEST"}},
+			// Pod Security restricted, as the namespace enforces; the UID
+			// comes from its range.
 			Steps: []pipelinev1.Step{{Name: "claim", Image: env.cluster.Images.Busybox,
+				SecurityContext: &corev1.SecurityContext{RunAsNonRoot: ptr.To(true), AllowPrivilegeEscalation: ptr.To(false),
+					Capabilities:   &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+					SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
 				Env:    []corev1.EnvVar{{Name: "URL", Value: url}, {Name: "DIGEST", Value: digest}},
 				Script: "#!/bin/sh\nprintf %s \"$URL\" > $(results.IMAGE_URL.path)\nprintf %s \"$DIGEST\" > $(results.IMAGE_DIGEST.path)\n"}},
 		}},
@@ -262,7 +268,9 @@ func rogueTaskRun(t *testing.T, ns, url, digest string) {
 	if _, err := env.tekton.TektonV1().TaskRuns(ns).Create(context.Background(), tr, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitTaskRun(t, ns, "rogue", 3*time.Minute)
+	if done := waitTaskRun(t, ns, "rogue", 3*time.Minute); !done.Status.GetCondition(apis.ConditionSucceeded).IsTrue() {
+		t.Fatalf("the rogue TaskRun failed: %+v\n%s", done.Status.Conditions, describePod(ns, done.Status.PodName))
+	}
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		got, err := env.tekton.TektonV1().TaskRuns(ns).Get(context.Background(), "rogue", metav1.GetOptions{})

@@ -75,7 +75,7 @@ func TestTknTaskStart(t *testing.T) {
 			"-p", "ingress=openshift-router,monitoring,knative", "-p", "quota=gpu=2,cpu=16")
 	})
 	t.Run("model-deploy", func(t *testing.T) {
-		serving := namespace(t, "tkn-serving")
+		serving := servingNamespace(t, "tkn-serving")
 		sampleRBAC(t, "model-deploy", map[string]string{"model-pipelines": ns, "model-serving": serving})
 		image := buildTiny(t, "models/tiny-tkn-deploy")
 		want, err := modelserver.Load("tiny", tinyModel())
