@@ -14,7 +14,7 @@ E2E_TIMEOUT ?= 60m
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-demo: deps ## bring up the local cluster + Tekton + controller and run examples/
+demo: deps ## the tour: a git push through Triggers releases a model into KServe, on a local cluster
 	$(GO) run ./hack/demo up
 
 demo-stop: ## stop the demo cluster

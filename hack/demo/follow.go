@@ -153,10 +153,14 @@ func summary(out io.Writer, pr *pipelinev1.PipelineRun, children map[string]*chi
 	line("verified", pres["verified"])
 	line("signed by Chains", signed)
 	fmt.Fprintln(out, "  guard (who may do what in "+servingNS+", as the API server answered):")
-	for _, l := range strings.Split(strings.TrimSpace(res("guard", "access-matrix")), "\n") {
+	matrix := res("guard", "access-matrix")
+	if matrix == "" {
+		matrix = pres["access-matrix"]
+	}
+	for _, l := range strings.Split(strings.TrimSpace(matrix), "\n") {
 		fmt.Fprintln(out, "    "+l)
 	}
-	line("runtime watch", "not in this release: the RuntimeWatch gate comes with ACS runtime detection (next release)")
+	line("runtime watch", "not in model-release 0.2 yet (0.1 runs RuntimeWatch after its deploy; acs-runtime-watch is the pod Task)")
 	line("served", pres["deployed"])
 	line("served digest", pres["served-digest"])
 	if pres["modelcar"] != "" {

@@ -84,10 +84,14 @@ func up(ctx context.Context, dir string, out io.Writer) error {
 	begin := time.Now()
 	tr := &tour{root: root}
 	step(out, begin, "a local cluster: etcd, kube-apiserver, Tekton, a node (kubelet + containerd) and its registry (the first run builds them, ~20 min)")
-	c, err := localcluster.Start(ctx, localcluster.Config{Dir: dir, Detach: true, Node: true, Log: out})
+	// Not detached: the node's network (pods to the apiserver, the registry
+	// and the test servers) lives in this process, so the cluster stops
+	// with the tour.
+	c, err := localcluster.Start(ctx, localcluster.Config{Dir: dir, Node: true, Log: out})
 	if err != nil {
 		return err
 	}
+	defer c.Stop()
 	tr.c, tr.kube = c, kubernetes.NewForConfigOrDie(c.RESTConfig(localcluster.UserAdmin))
 	if err := c.ProvisionVolumes(ctx); err != nil {
 		return err
@@ -179,15 +183,15 @@ Look around (kubectl was built at %s):
   export KUBECONFIG=%s
   kubectl -n %s get pipelineruns,taskruns,customruns
   kubectl -n %s get inferenceservice,deploy,pods,networkpolicy,resourcequota,rolebinding
-Release the commit again with tkn (the Pipeline's defaults are this demo's; the git server, the ACS emulator
-and the network bridges of Chains and Triggers live in the demo process, so keep it running with MODELGUARD_DEMO_WAIT=1 make demo):
+Release the commit again with tkn (the Pipeline's defaults are this demo's; the cluster, the git server and
+the ACS emulator live in the demo process, so keep it running with MODELGUARD_DEMO_WAIT=1 make demo):
   %s pipeline start model-release -n %s --use-param-defaults --skip-optional-workspace --showlog -w name=source,volumeClaimTemplateFile=pipelines/model-release/0.2/workspace-template.yaml -w name=cosign-pub,secret=chains-public-key -w name=acs-secret,secret=modelguard-acs --task-serviceaccount render=model-deploy --task-serviceaccount deploy=model-deploy
 Logs: %s
-The whole tour took %s. Clean up with: make demo-stop
+The whole tour took %s. The cluster stops with the demo (MODELGUARD_DEMO_WAIT=1 keeps it until Ctrl-C).
 `, curl, c.Tools.Kubectl, c.Kubeconfig(localcluster.UserAdmin), pipelinesNS, servingNS, c.Tools.Tkn, pipelinesNS,
 		filepath.Join(dir, "logs"), time.Since(begin).Round(time.Second))
 	if os.Getenv("MODELGUARD_DEMO_WAIT") == "1" {
-		fmt.Fprintln(out, "MODELGUARD_DEMO_WAIT=1: the git server, ACS emulator, Chains and Triggers keep running until Ctrl-C")
+		fmt.Fprintln(out, "MODELGUARD_DEMO_WAIT=1: the cluster, the git server and the ACS emulator keep running until Ctrl-C")
 		<-ctx.Done()
 	}
 	return nil

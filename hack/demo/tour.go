@@ -54,14 +54,16 @@ func (tr *tour) releaseSetUp(ctx context.Context) error {
 		return err
 	}
 	// The cluster admin's hand-over: bound to the pipeline namespace's UID,
-	// a declared profile, baseline allowed for KServe's modelcars, and
-	// model-deploy's RoleBinding expected.
+	// a declared profile, baseline allowed for KServe's modelcars,
+	// model-deploy's RoleBinding expected, the persona groups allowed.
 	serving := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: servingNS,
 		Labels: map[string]string{guard.OptInLabel: pipelinesNS, guard.NamespaceProfileLabel: string(guard.Dev)},
 		Annotations: map[string]string{
-			guard.OptInUIDAnnotation:         string(from.UID),
-			guard.AllowPodSecurityAnnotation: "baseline",
-			guard.AllowForeignAnnotation:     "RoleBinding/modelguard-model-deploy-task",
+			guard.OptInUIDAnnotation:                           string(from.UID),
+			guard.AllowPodSecurityAnnotation:                   "baseline",
+			guard.AllowForeignAnnotation:                       "RoleBinding/modelguard-model-deploy-task",
+			guard.AllowSubjectsAnnotation(guard.DataScientist): "group:" + localcluster.GroupDataScientists,
+			guard.AllowSubjectsAnnotation(guard.Operator):      "group:" + localcluster.GroupOperators,
 		}}}
 	if _, err := tr.kube.CoreV1().Namespaces().Create(ctx, serving, metav1.CreateOptions{}); err != nil {
 		return err
@@ -130,9 +132,15 @@ func (tr *tour) applyPipeline(ctx context.Context) error {
 	p := objs[0]
 	params, _, _ := unstructured.NestedSlice(p.Object, "spec", "params")
 	set := tr.settings()
+	// The personas the guard binds, from the cluster's users' groups (the
+	// admin allowed them on the serving namespace).
+	groups := map[string][]any{"data-scientist-groups": {localcluster.GroupDataScientists}, "operator-groups": {localcluster.GroupOperators}}
 	for _, x := range params {
 		m := x.(map[string]any)
 		if v, ok := set[m["name"].(string)]; ok {
+			m["default"] = v
+		}
+		if v, ok := groups[m["name"].(string)]; ok {
 			m["default"] = v
 		}
 	}

@@ -63,7 +63,13 @@ func KoBuild(ctx context.Context, opts KoOptions) ([]string, error) {
 	args = append(args, opts.ImportPaths...)
 	cmd := exec.CommandContext(ctx, opts.Ko, args...)
 	cmd.Dir = opts.Dir
-	cmd.Env = append(os.Environ(), opts.Env...)
+	env := os.Environ()
+	if os.Getenv("MODELGUARD_VERSION") == "" {
+		// .ko.yaml stamps it, and ko's templates refuse a missing key;
+		// Env (a release's version) still wins, coming last.
+		env = append(env, "MODELGUARD_VERSION=devel")
+	}
+	cmd.Env = append(env, opts.Env...)
 	// Set last: they must win over the caller's environment.
 	cmd.Env = append(cmd.Env, "KO_DOCKER_REPO="+opts.Repo, "KO_DEFAULTBASEIMAGE="+opts.Base)
 	var stdout bytes.Buffer
