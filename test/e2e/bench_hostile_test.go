@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modelguard/modelguard/pkg/acs"
 	"github.com/modelguard/modelguard/test/acsemulator"
 )
 
@@ -25,11 +26,12 @@ func TestBenchHostileCentral(t *testing.T) {
 	defer w.stop()
 	w.createAndWait(t, "warm")
 	shapes := []struct {
-		name string
-		body func(image string, size int64) acsemulator.Stream
+		name   string
+		judged func(size int64) bool // within the client's bounds: the gate decides
+		body   func(image string, size int64) acsemulator.Stream
 	}{
-		{"empty vulnerabilities", hostileScan},
-		{"many small components", func(image string, size int64) acsemulator.Stream {
+		{"empty vulnerabilities", func(int64) bool { return false }, hostileScan},
+		{"many small components", func(size int64) bool { return size < acs.DefaultMaxResponseBytes }, func(image string, size int64) acsemulator.Stream {
 			return acsemulator.Stream{Head: `{"id":"` + image[len(image)-71:] + `","scan":{"components":[{"vulns":[]}`,
 				Repeat: `,{"name":"component-with-a-name-of-some-length-0123456789","version":"1.0.0","vulns":[{"cve":"CVE-2026-00001","link":"https://example.com/CVE-2026-00001","severity":"IMPORTANT_VULNERABILITY_SEVERITY"}]}`,
 				Tail:   `]}}`, Size: size}
@@ -51,7 +53,7 @@ func TestBenchHostileCentral(t *testing.T) {
 metadata: {name: %s}
 spec:
   customRef: {apiVersion: modelguard.dev/v1alpha1, kind: ImageScan}
-  params: [{name: image, value: "%s"}]`, name, image))
+  params: [{name: image, value: "%s"}, {name: severity, value: IMPORTANT}]`, name, image))
 			time.Sleep(20 * time.Millisecond)
 			echo := w.createAndWait(t, fmt.Sprintf("meanwhile-%d", n))
 			run := waitDone(t, ns, name)
@@ -61,7 +63,15 @@ spec:
 				t.Fatal(err)
 			}
 			c := condition(run)
-			ok := c.IsFalse() && c.Reason == "ACSResponseTooLarge" && result(run, "gate") == "error"
+			// Past the body or retained-bytes bounds the answer is refused
+			// unread; within them (8 MiB of small components) it is a real
+			// scan, judged: its IMPORTANT vulnerabilities fail the gate at
+			// severity IMPORTANT.
+			want := "ACSResponseTooLarge"
+			if shape.judged(size) {
+				want = "VulnerabilitiesFound"
+			}
+			ok := c.IsFalse() && c.Reason == want && result(run, "gate") == map[bool]string{true: "fail", false: "error"}[want == "VulnerabilitiesFound"]
 			if !ok {
 				t.Errorf("%s: %s", name, statusOf(run))
 			}

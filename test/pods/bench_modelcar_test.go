@@ -130,10 +130,14 @@ kind: Pod
 metadata: {name: %s, namespace: %s}
 spec:
   terminationGracePeriodSeconds: 0
+  # Pod Security restricted, as the namespace enforces; the UID comes
+  # from its range.
+  securityContext: {runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}
   containers:
     - name: model
       image: %s
       command: [sh, -c, 'cat /models/config.json && echo && exec sleep 3600']
+      securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}
 `, name, ns, image)), 0o644); err != nil {
 		t.Fatal(err)
 	}
