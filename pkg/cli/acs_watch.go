@@ -12,7 +12,6 @@ import (
 	"github.com/modelguard/modelguard/pkg/workload"
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 )
 
 type acsWatchOptions struct {
@@ -122,9 +121,7 @@ func (o *acsWatchOptions) input(cmd *cobra.Command, args []string) (gate.WatchIn
 	if err := o.resolveReport(cmd); err != nil {
 		return in, err
 	}
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = o.kubeconfig
-	kc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{})
+	kc := kubeconfigFile(o.kubeconfig)
 	if o.ref.Namespace == "" {
 		if o.ref.Namespace, _, err = kc.Namespace(); err != nil {
 			return in, fmt.Errorf("--namespace: %w", err)

@@ -11,20 +11,7 @@ import (
 	"github.com/modelguard/modelguard/pkg/attest"
 	"github.com/spf13/pflag"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 )
-
-// kubeClient builds a client from a kubeconfig ("" means $KUBECONFIG,
-// ~/.kube/config, or in-cluster), with the caller's own credentials.
-func kubeClient(kubeconfig string) (kubernetes.Interface, error) {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = kubeconfig
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
-	if err != nil {
-		return nil, fmt.Errorf("kubeconfig: %w", err)
-	}
-	return kubernetes.NewForConfig(cfg)
-}
 
 // keyFlags name one key: --<name> (a file, k8s://<ns>/<secret>, or PEM)
 // or --<name>-dir (a directory holding cosign.pub, or cosign.key and

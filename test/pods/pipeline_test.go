@@ -205,23 +205,15 @@ func checkSigned(t *testing.T, pr *pipelinev1.PipelineRun, url, digest string) {
 // the test.
 func createHandedOver(t *testing.T, ns, from string, limits map[string]string) {
 	t.Helper()
-	ctx := context.Background()
-	src, err := env.kube.CoreV1().Namespaces().Get(ctx, from, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	annotations := map[string]string{guard.OptInUIDAnnotation: string(src.UID)}
-	for k, v := range limits {
-		annotations[k] = v
-	}
-	obj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Annotations: annotations,
-		Labels: map[string]string{guard.OptInLabel: from, guard.NamespaceProfileLabel: string(guard.Dev)}}}
-	if _, err := env.kube.CoreV1().Namespaces().Create(ctx, obj, metav1.CreateOptions{}); err != nil {
+	obj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Annotations: limits,
+		Labels: map[string]string{guard.NamespaceProfileLabel: string(guard.Dev)}}}
+	if _, err := env.kube.CoreV1().Namespaces().Create(context.Background(), obj, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		_ = env.kube.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
 	})
+	handOver(t, ns, from)
 }
 
 // bindACSReader lets the controller read the modelguard-acs Secret in ns,
