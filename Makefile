@@ -69,6 +69,7 @@ fuzz: ## run each fuzz target for FUZZTIME
 	$(GO) test ./pkg/gate/ -run '^$$' -fuzz '^FuzzParseManifests$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/imageref/ -run '^$$' -fuzz '^FuzzDigest$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/attest/ -run '^$$' -fuzz '^FuzzStatements$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/source/ -run '^$$' -fuzz '^FuzzParseLFSPointer$$' -fuzztime $(FUZZTIME)
 
 # release reads KO_DOCKER_REPO, VERSION, KO_DEFAULTBASEIMAGE (default:
 # .ko.yaml's, by digest), COSIGN_KEY and COSIGN_PASSWORD; see hack/release.
@@ -76,7 +77,6 @@ VERSION ?=
 RELEASE_OUT ?= _release/$(VERSION)
 release: ## build, push and sign a release: make release KO_DOCKER_REPO=<registry>/modelguard VERSION=v0.1.0
 	$(GO) run ./hack/release -version "$(VERSION)" -repo "$(KO_DOCKER_REPO)" -base "$(KO_DEFAULTBASEIMAGE)" -key "$(COSIGN_KEY)" -out "$(RELEASE_OUT)"
-	$(GO) test ./pkg/source/ -run '^$$' -fuzz '^FuzzParseLFSPointer$$' -fuzztime $(FUZZTIME)
 
 build: ## build the controller and CLI into bin/
 	$(GO) build -o bin/ ./cmd/...

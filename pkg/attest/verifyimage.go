@@ -269,6 +269,20 @@ func CheckImageRef(ref string) error {
 	return err
 }
 
+// MaxWait bounds how long VerifyImage waits for a signature and build
+// provenance: Chains signs within seconds of a build, and a run that
+// waits longer is stuck, not patient.
+const MaxWait = time.Hour
+
+// ParseWait reads how long to wait: a Go duration from 0s to MaxWait.
+func ParseWait(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 || d > MaxWait {
+		return 0, fmt.Errorf("%q: want a duration from 0s to 1h", cut(s, 64))
+	}
+	return d, nil
+}
+
 // ParseMaxAge reads a maximum scan age: a Go duration ("36h") or whole
 // days ("7d"), more than zero and at most a year.
 func ParseMaxAge(s string) (time.Duration, error) {

@@ -91,7 +91,7 @@ Triton) are named the same way.`,
 	f.StringVar(&o.manifestsDir, "manifests-dir", "", "with --render, also write them to manifests.yaml here (\"\" or an unbound optional workspace: nowhere)")
 	f.Int32Var(&o.Port, "port", 8080, "port the server listens on")
 	f.Int32Var(&o.Replicas, "replicas", 1, "replicas")
-	o.policyFlags.register(f, 2*time.Minute)
+	o.policyFlags.register(f, "2m")
 	f.DurationVar(&o.timeout, "timeout", 3*time.Minute, "how long to wait for the replicas to be ready")
 	f.StringVar(&o.resultsDir, "results-dir", "", "also write each result to a file here (a Tekton step passes /tekton/results)")
 	return cmd

@@ -92,6 +92,14 @@ func TestSignAttestVerify(t *testing.T) {
 	if code != ExitDenied || string(reason) != "WrongKey" {
 		t.Errorf("other key: exit %d, reason %q, %s", code, reason, errOut)
 	}
+	// --wait is bounded as the VerifyImage kind's wait param is: past an
+	// hour (or negative) it is refused before anything is read.
+	for _, wait := range []string{"2h", "-1s", "soon"} {
+		code, _, errOut = run("verify", "-i", ref, "--key", string(other.PublicBytes), "--wait", wait)
+		if code != ExitError || !strings.Contains(errOut, "--wait") || !strings.Contains(errOut, "from 0s to 1h") {
+			t.Errorf("--wait %s: exit %d, %s", wait, code, errOut)
+		}
+	}
 	// A wrong password says so, without the password.
 	if err := os.WriteFile(filepath.Join(keys, "cosign.password"), []byte("wrong"), 0o600); err != nil {
 		t.Fatal(err)

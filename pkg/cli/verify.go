@@ -19,10 +19,11 @@ type policyFlags struct {
 	builderID, buildTask, sourceRepo, sourceRev, namespace string
 	gates                                                  []string
 	maxScanAge                                             string
-	wait                                                   time.Duration
+	wait                                                   string
+	waitFor                                                time.Duration // wait, parsed by policy
 }
 
-func (p *policyFlags) register(f *pflag.FlagSet, wait time.Duration) {
+func (p *policyFlags) register(f *pflag.FlagSet, wait string) {
 	p.key.register(f, "key", "public key that signed the image and its build provenance (Tekton Chains' cosign.pub)")
 	p.attestor.register(f, "attestor-key", "public key of modelguard's statements: scan, gate verdicts, pipeline provenance (default: --key)")
 	f.StringVar(&p.builderID, "builder-id", "", "require build provenance by this builder, e.g. https://tekton.dev/chains/v2")
@@ -32,7 +33,7 @@ func (p *policyFlags) register(f *pflag.FlagSet, wait time.Duration) {
 	f.StringVar(&p.namespace, "pipeline-namespace", "", "require pipeline provenance from a pipeline in this namespace")
 	f.StringArrayVar(&p.gates, "required-gate", nil, "require that this gate (pipeline task or kind, e.g. ImageScan) ran and passed in the pipeline (repeatable)")
 	f.StringVar(&p.maxScanAge, "max-scan-age", "", "require a passed vulnerability scan no older than this, e.g. 24h or 7d")
-	f.DurationVar(&p.wait, "wait", wait, "how long to wait for a signature and build provenance to appear (Chains signs after the build)")
+	f.StringVar(&p.wait, "wait", wait, "how long to wait for a signature and build provenance to appear (Chains signs after the build), at most 1h")
 }
 
 // policy builds the engine's ImagePolicy for image.
@@ -51,6 +52,9 @@ func (p *policyFlags) policy(ctx context.Context, kubeconfig, image string) (att
 			return ip, err
 		}
 	}
+	if p.waitFor, err = attest.ParseWait(p.wait); err != nil {
+		return ip, fmt.Errorf("--wait %w", err)
+	}
 	if p.maxScanAge != "" {
 		if ip.MaxScanAge, err = attest.ParseMaxAge(p.maxScanAge); err != nil {
 			return ip, fmt.Errorf("--max-scan-age %w", err)
@@ -61,7 +65,7 @@ func (p *policyFlags) policy(ctx context.Context, kubeconfig, image string) (att
 
 // await runs the VerifyImage engine, saying on log what it waits for.
 func (p *policyFlags) await(ctx context.Context, ip attest.ImagePolicy, log io.Writer) (attest.ImageReport, error) {
-	return attest.AwaitImage(ctx, ip, p.wait, 0, func(r attest.ImageReport) {
+	return attest.AwaitImage(ctx, ip, p.waitFor, 0, func(r attest.ImageReport) {
 		fmt.Fprintf(log, "modelguard: %s: %s; waiting for it\n", r.Reason, r.Message)
 	})
 }
@@ -110,7 +114,7 @@ param expands into them).`,
 	}
 	f := cmd.Flags()
 	f.StringVarP(&o.image, "image", "i", "", "the image, repo@sha256:... or repo:tag@sha256:... (required)")
-	o.policyFlags.register(f, 0)
+	o.policyFlags.register(f, "0s")
 	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig, for a k8s:// key (default: $KUBECONFIG, ~/.kube/config, or in-cluster)")
 	f.StringVar(&o.resultsDir, "results-dir", "", "also write each result to a file here (a Tekton step passes /tekton/results)")
 	return cmd

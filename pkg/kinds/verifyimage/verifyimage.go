@@ -40,8 +40,8 @@ func (*Kind) Params() []kinds.Param {
 		{Name: "source-revision", Description: "the git commit the build must name"},
 		{Name: "namespace", Description: "the namespace the pipeline must have run in"},
 		{Name: "required-gates", Type: v1beta1.ParamTypeArray, Description: "pipeline tasks or kinds (ImageScan, ImageCheck) that must have run and passed"},
-		{Name: "max-scan-age", Description: "require a passed vulnerability scan no older than this (a Go duration, e.g. 24h)"},
-		{Name: "wait", Description: "how long to wait for a signature and build provenance to appear (Chains signs after the build; default 2m)"},
+		{Name: "max-scan-age", Description: "require a passed vulnerability scan no older than this (e.g. 24h or 7d)"},
+		{Name: "wait", Description: "how long to wait for a signature and build provenance to appear (Chains signs after the build; default 2m, at most 1h)"},
 	}
 }
 
@@ -75,9 +75,9 @@ func (k *Kind) Plan(req kinds.Request) (kinds.Job, error) {
 	}
 	wait := 2 * time.Minute
 	if s := v.String("wait", ""); s != "" {
-		d, err := time.ParseDuration(s)
-		if err != nil || d < 0 || d > time.Hour {
-			errs = append(errs, kinds.Invalid("wait", "%s: want a duration from 0s to 1h", kinds.Quote(s)))
+		d, err := attest.ParseWait(s)
+		if err != nil {
+			errs = append(errs, kinds.Invalid("wait", "%v", err))
 		}
 		wait = d
 	}
