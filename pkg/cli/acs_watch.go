@@ -55,7 +55,7 @@ with array params: -- --allow-processes server:/usr/bin/modelguard --deny-polici
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.ref.Namespace, "namespace", "", "the workload's namespace (default: the kubeconfig's)")
-	f.StringVar(&o.ref.Deployment, "deployment", "", "the Deployment to watch")
+	f.StringVar(&o.ref.Deployment, "deployment", "", "the Deployment to watch: name, or namespace/name as model-deploy's DEPLOYMENT result gives it")
 	f.StringVar(&o.ref.InferenceService, "inferenceservice", "", "the InferenceService whose Deployments to watch (KServe's "+workload.InferenceServiceLabel+" label)")
 	f.StringVar(&o.opts.Window, "window", gate.DefaultWindow.String(), "how long to watch from --since")
 	f.StringVar(&o.opts.Grace, "grace", gate.DefaultGrace.String(), "how long to keep polling after the window before a pass")
@@ -121,13 +121,16 @@ func (o *acsWatchOptions) input(cmd *cobra.Command, args []string) (gate.WatchIn
 	if err := o.resolveReport(cmd); err != nil {
 		return in, err
 	}
+	var refErr *workload.RefError
+	if o.ref, err = o.ref.Split(); errors.As(err, &refErr) {
+		return in, fmt.Errorf("--%s: %s", refErr.Field, refErr.Problem)
+	}
 	kc := kubeconfigFile(o.kubeconfig)
 	if o.ref.Namespace == "" {
 		if o.ref.Namespace, _, err = kc.Namespace(); err != nil {
 			return in, fmt.Errorf("--namespace: %w", err)
 		}
 	}
-	var refErr *workload.RefError
 	if err := o.ref.Validate(); errors.As(err, &refErr) {
 		return in, fmt.Errorf("--%s: %s", refErr.Field, refErr.Problem)
 	}

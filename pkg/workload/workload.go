@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/modelguard/modelguard/pkg/gate"
 	"github.com/modelguard/modelguard/pkg/guard"
@@ -48,6 +49,25 @@ type Ref struct {
 type RefError struct{ Field, Problem string }
 
 func (e *RefError) Error() string { return e.Field + ": " + e.Problem }
+
+// Split reads a Deployment given as namespace/name, as model-deploy's
+// DEPLOYMENT result names it, into Namespace and Deployment, so a
+// pipeline can pass that result on. A Namespace given as well must be the
+// same: the workload is never silently looked for somewhere else.
+func (r Ref) Split() (Ref, error) {
+	ns, name, ok := strings.Cut(r.Deployment, "/")
+	if !ok {
+		return r, nil
+	}
+	if ns == "" {
+		return r, &RefError{"deployment", fmt.Sprintf("%q: want name or namespace/name", short(r.Deployment))}
+	}
+	if r.Namespace != "" && r.Namespace != ns {
+		return r, &RefError{"deployment", fmt.Sprintf("%q names namespace %q, but namespace is %q", short(r.Deployment), short(ns), short(r.Namespace))}
+	}
+	r.Namespace, r.Deployment = ns, name
+	return r, nil
+}
 
 // Validate names the first field that is wrong, as a *RefError.
 func (r Ref) Validate() error {

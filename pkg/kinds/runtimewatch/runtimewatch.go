@@ -37,7 +37,7 @@ func (*Kind) Params() []kinds.Param {
 	arr := v1beta1.ParamTypeArray
 	return []kinds.Param{
 		{Name: "namespace", Description: "the workload's namespace (default: the run's); another namespace must have been handed to this run's (" + guard.OptInLabel + ")"},
-		{Name: "deployment", Description: "the Deployment to watch (or inferenceservice)"},
+		{Name: "deployment", Description: "the Deployment to watch, name or namespace/name as model-deploy's DEPLOYMENT result gives it (or inferenceservice)"},
 		{Name: "inferenceservice", Description: "the InferenceService whose Deployments to watch (by KServe's " + workload.InferenceServiceLabel + " label)"},
 		{Name: "window", Description: "how long to watch from the run's start, e.g. 5m (default 5m)"},
 		{Name: "grace", Description: "how long to keep polling after the window before a pass (default 90s)"},
@@ -74,12 +74,19 @@ func (k *Kind) Plan(req kinds.Request) (kinds.Job, error) {
 	if err != nil {
 		return nil, paramErrors(err)
 	}
-	s := spec{secret: p.String("acs-secret", central.DefaultSecret),
-		ref: workload.Ref{Namespace: p.String("namespace", req.Namespace), Deployment: p.String("deployment", ""), InferenceService: p.String("inferenceservice", "")}}
+	s := spec{secret: p.String("acs-secret", central.DefaultSecret)}
+	ref, err := workload.Ref{Namespace: p.String("namespace", ""), Deployment: p.String("deployment", ""), InferenceService: p.String("inferenceservice", "")}.Split()
+	if ref.Namespace == "" {
+		ref.Namespace = req.Namespace
+	}
+	if err == nil {
+		err = ref.Validate()
+	}
 	var refErr *workload.RefError
-	if err := s.ref.Validate(); errors.As(err, &refErr) {
+	if errors.As(err, &refErr) {
 		return nil, kinds.Invalid(refErr.Field, "%s", refErr.Problem)
 	}
+	s.ref = ref
 	s.in = gate.WatchInput{Start: req.Started, Timing: timing, Policy: policy, OnFail: onFail, Wait: req.Idle,
 		Workloads: &workload.Workloads{Kube: k.Kube, Ref: s.ref, From: req.Namespace, Rollback: onFail == gate.OnFailScaleToZero}}
 	return func(ctx context.Context) (results.Results, error) { return k.run(ctx, req, s) }, nil
