@@ -24,6 +24,17 @@ const SigningSecret = "modelguard-signing"
 // SigningSecret (config/222-signing-secret-reader.yaml).
 const SigningSecretReader = "modelguard-signing-secret-reader"
 
+// ChainsKeySecret is the Secret, in a run's own namespace, whose
+// cosign.pub is the key Tekton Chains signs with: the Secret the Tasks'
+// cosign-pub workspace binds, so the VerifyImage custom task and the pod
+// Tasks of one pipeline check with the same key. The controller reads it
+// only where a namespace bound ChainsKeyReader.
+const ChainsKeySecret = "chains-public-key"
+
+// ChainsKeyReader is the ClusterRole that lets the controller read
+// ChainsKeySecret (config/223-chains-key-reader.yaml).
+const ChainsKeyReader = "modelguard-chains-key-reader"
+
 // NamespaceKeys hands out each namespace's signer, decrypted once per
 // version of its Secret.
 type NamespaceKeys struct {
@@ -98,4 +109,10 @@ func (k *NamespaceKeys) Signer(ctx context.Context, ns string) (*Signer, error) 
 // SigningSecret), what verifies the controller's statements there.
 func (k *NamespaceKeys) PublicKey(ctx context.Context, ns string) ([]byte, error) {
 	return LoadPublicKey(ctx, k.Kube, KeyScheme+ns+"/"+SigningSecret)
+}
+
+// ChainsKey returns the key Tekton Chains signs with, as namespace ns
+// declares it: cosign.pub of its ChainsKeySecret.
+func (k *NamespaceKeys) ChainsKey(ctx context.Context, ns string) ([]byte, error) {
+	return LoadPublicKey(ctx, k.Kube, KeyScheme+ns+"/"+ChainsKeySecret)
 }

@@ -22,6 +22,8 @@ import (
 	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
 	sigs "github.com/sigstore/cosign/v2/pkg/signature"
 	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	"github.com/tektoncd/pipeline/pkg/apis/pipeline/v1beta1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -267,6 +269,26 @@ spec:
 	if result(verify, "scan") != "pass" || result(verify, "tag") != "pass" {
 		t.Errorf("verify results: %+v", verify.Status.Results)
 	}
+	// Without public-key, VerifyImage reads Chains' key from the
+	// namespace's chains-public-key Secret (the one the Tasks' cosign-pub
+	// workspace binds) — only once the namespace let the controller read it.
+	if _, err := env.kube.CoreV1().Secrets(ns).Create(context.Background(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: attest.ChainsKeySecret},
+		Data: map[string][]byte{"cosign.pub": key.Public}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	noKey := func(name string) *v1beta1.CustomRun {
+		createCustomRun(t, ns, fmt.Sprintf(`
+metadata: {name: %s}
+spec:
+  customRef: {apiVersion: modelguard.dev/v1alpha1, kind: VerifyImage}
+  params: [{name: image, value: %q}]`, name, image))
+		return waitDone(t, ns, name)
+	}
+	unbound := noKey("verify-unbound")
+	wantOutcome(t, "verify-unbound", unbound, false, "SigningKeyUnavailable", attest.ChainsKeyReader)
+	bindController(t, ns, attest.ChainsKeyReader)
+	wantOutcome(t, "verify-namespace-key", noKey("verify-namespace-key"), true, "Succeeded", "")
+
 	log, err := os.ReadFile(env.controller.LogPath())
 	if err != nil {
 		t.Fatal(err)

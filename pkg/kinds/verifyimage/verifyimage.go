@@ -14,8 +14,8 @@ import (
 	"github.com/tektoncd/pipeline/pkg/apis/pipeline/v1beta1"
 )
 
-// ReasonKeyUnavailable is the failure reason when no attestor key can be
-// read from the namespace's signing Secret.
+// ReasonKeyUnavailable is the failure reason when a key the run names no
+// value for cannot be read from the namespace's Secret.
 const ReasonKeyUnavailable = "SigningKeyUnavailable"
 
 // Kind is VerifyImage.
@@ -32,7 +32,7 @@ func (*Kind) Name() string { return "VerifyImage" }
 func (*Kind) Params() []kinds.Param {
 	return []kinds.Param{
 		{Name: "image", Required: true, Description: "repo@sha256:..., or repo:tag@sha256:... to also require that the tag still names it"},
-		{Name: "public-key", Required: true, MaxBytes: 8 << 10, Description: "PEM public key that signed the image and its build provenance (Tekton Chains' cosign.pub)"},
+		{Name: "public-key", MaxBytes: 8 << 10, Description: "PEM public key that signed the image and its build provenance (Tekton Chains' cosign.pub); default: cosign.pub of Secret " + attest.ChainsKeySecret + " in this namespace"},
 		{Name: "attestor-key", MaxBytes: 8 << 10, Description: "PEM public key of modelguard's statements (scan, verdicts, pipeline provenance); default: cosign.pub of Secret " + attest.SigningSecret + " in this namespace"},
 		{Name: "builder-id", Description: "the build provenance's builder id, e.g. https://tekton.dev/chains/v2"},
 		{Name: "build-task", Description: "the Task that must have built the image, e.g. model-image-build"},
@@ -58,8 +58,10 @@ func (k *Kind) Plan(req kinds.Request) (kinds.Job, error) {
 	if err := attest.CheckImageRef(p.Image); err != nil {
 		errs = append(errs, kinds.Invalid("image", "%v", err))
 	}
-	if err := attest.CheckPublicKey(p.Key); err != nil {
-		errs = append(errs, kinds.Invalid("public-key", "%v", err))
+	if len(p.Key) > 0 {
+		if err := attest.CheckPublicKey(p.Key); err != nil {
+			errs = append(errs, kinds.Invalid("public-key", "%v", err))
+		}
 	}
 	if len(p.AttestorKey) > 0 {
 		if err := attest.CheckPublicKey(p.AttestorKey); err != nil {
@@ -88,6 +90,13 @@ func (k *Kind) Plan(req kinds.Request) (kinds.Job, error) {
 }
 
 func (k *Kind) run(ctx context.Context, ns string, p attest.ImagePolicy, wait time.Duration) (results.Results, error) {
+	if len(p.Key) == 0 {
+		pub, err := k.Keys.ChainsKey(ctx, ns)
+		if err != nil {
+			return nil, kinds.Deny(ReasonKeyUnavailable, nil, "public key: %v; give public-key, or bind ClusterRole %s in namespace %s", err, attest.ChainsKeyReader, ns)
+		}
+		p.Key = pub
+	}
 	if len(p.AttestorKey) == 0 && k.needsAttestor(p) {
 		pub, err := k.Keys.PublicKey(ctx, ns)
 		if err != nil {
