@@ -126,7 +126,7 @@ func childStatus(ctx context.Context, tk tekton.Interface, ns string, ref pipeli
 }
 
 // summary prints what the release did, from the tasks' results.
-func summary(out io.Writer, pr *pipelinev1.PipelineRun, children map[string]*child, signed, served string) {
+func summary(out io.Writer, pr *pipelinev1.PipelineRun, children map[string]*child, signed, provenance, served string) {
 	res := func(task, name string) string {
 		if ch := children[task]; ch != nil {
 			return ch.results[name]
@@ -137,7 +137,7 @@ func summary(out io.Writer, pr *pipelinev1.PipelineRun, children map[string]*chi
 	for _, r := range pr.Status.Results {
 		pres[r.Name] = r.Value.StringVal
 	}
-	line := func(k, v string) { fmt.Fprintf(out, "  %-18s %s\n", k, v) }
+	line := func(k, v string) { fmt.Fprintf(out, "  %-19s %s\n", k, v) }
 	fmt.Fprintln(out, "\n──────── release summary ────────")
 	line("commit", pres["commit"]+" ("+pr.Annotations["modelguard.dev/git-url"]+")")
 	line("image", pres["IMAGE_URL"])
@@ -150,8 +150,10 @@ func summary(out io.Writer, pr *pipelinev1.PipelineRun, children map[string]*chi
 	line("scan gate", res("scan", "gate")+": "+res("scan", "summary"))
 	line("build policies", res("check", "summary"))
 	line("deploy policies", res("deploy-check", "summary"))
-	line("verified", pres["verified"])
+	line("verified", pres["verify-summary"])
+	line("checked again", pres["verified"]+" (model-deploy, before it applied anything)")
 	line("signed by Chains", signed)
+	line("pipeline provenance", provenance)
 	fmt.Fprintln(out, "  guard (who may do what in "+servingNS+", as the API server answered):")
 	matrix := res("guard", "access-matrix")
 	if matrix == "" {
@@ -160,7 +162,7 @@ func summary(out io.Writer, pr *pipelinev1.PipelineRun, children map[string]*chi
 	for _, l := range strings.Split(strings.TrimSpace(matrix), "\n") {
 		fmt.Fprintln(out, "    "+l)
 	}
-	line("runtime watch", "not in model-release 0.2 yet (0.1 runs RuntimeWatch after its deploy; acs-runtime-watch is the pod Task)")
+	line("runtime watch", pres["runtime-verdict"]+": "+pres["runtime-summary"])
 	line("served", pres["deployed"])
 	line("served digest", pres["served-digest"])
 	if pres["modelcar"] != "" {

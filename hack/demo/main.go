@@ -175,7 +175,7 @@ func up(ctx context.Context, dir string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	summary(out, pr, children, tr.signed(ctx, tk, pr), answer)
+	summary(out, pr, children, tr.signed(ctx, tk, pr), tr.provenance(ctx, tk, pr), answer)
 	fmt.Fprintf(out, `
 Ask the model yourself:
   %s

@@ -5,8 +5,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 
+	"github.com/modelguard/modelguard/pkg/attest"
+	"github.com/modelguard/modelguard/pkg/reconciler/pipelinerun"
 	"github.com/modelguard/modelguard/test/acsemulator"
 	"github.com/modelguard/modelguard/test/localcluster"
 	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
@@ -75,4 +79,28 @@ func (tr *tour) signed(ctx context.Context, tk tekton.Interface, pr *pipelinev1.
 		return "not yet (chains.tekton.dev/signed is " + run.Annotations["chains.tekton.dev/signed"] + ")"
 	}
 	return "-"
+}
+
+// provenance waits (briefly) for the controller to settle the provenance
+// of the finished PipelineRun, the one Chains cannot give for a pipeline
+// with custom tasks, and says what it did.
+func (tr *tour) provenance(ctx context.Context, tk tekton.Interface, pr *pipelinev1.PipelineRun) string {
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		got, err := tk.TektonV1().PipelineRuns(pr.Namespace).Get(ctx, pr.Name, metav1.GetOptions{})
+		if err != nil {
+			return err.Error()
+		}
+		switch v := got.Annotations[pipelinerun.Annotation]; {
+		case v == "written":
+			return "written: SLSA v1 for the whole run, every TaskRun and CustomRun, signed with the " + attest.SigningSecret + " key of " + pipelinesNS + ", attached to the image"
+		case v != "" || time.Now().After(deadline):
+			return "not written (" + pipelinerun.Annotation + " is " + strconv.Quote(v) + ")"
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err().Error()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/modelguard/modelguard/pkg/attest"
 	"github.com/modelguard/modelguard/pkg/guard"
 	"github.com/modelguard/modelguard/test/acsemulator"
 	"github.com/modelguard/modelguard/test/gitserver"
@@ -46,8 +47,11 @@ type tour struct {
 // a platform team would: the serving namespace handed to the pipeline
 // namespace, the Tasks and the Pipeline (its defaults set to this demo,
 // so `tkn pipeline start model-release --use-param-defaults` works), the
-// ACS Secret, model-deploy's RBAC, Chains' public key, and the
-// ServingRuntime for KServe.
+// ACS Secret and Chains' public key with the controller's reader
+// bindings, the namespace's signing key (so the gates' decisions and the
+// pipeline's provenance are signed), model-deploy's RBAC, the watch's
+// workload reader, the ServingRuntime for KServe, and the emulated Sensor
+// reporting the serving namespace to Central.
 func (tr *tour) releaseSetUp(ctx context.Context) error {
 	from, err := tr.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: pipelinesNS}}, metav1.CreateOptions{})
 	if err != nil {
@@ -61,7 +65,7 @@ func (tr *tour) releaseSetUp(ctx context.Context) error {
 		Annotations: map[string]string{
 			guard.OptInUIDAnnotation:                           string(from.UID),
 			guard.AllowPodSecurityAnnotation:                   "baseline",
-			guard.AllowForeignAnnotation:                       "RoleBinding/modelguard-model-deploy-task",
+			guard.AllowForeignAnnotation:                       "RoleBinding/modelguard-model-deploy-task,RoleBinding/modelguard-workload-reader",
 			guard.AllowSubjectsAnnotation(guard.DataScientist): "group:" + localcluster.GroupDataScientists,
 			guard.AllowSubjectsAnnotation(guard.Operator):      "group:" + localcluster.GroupOperators,
 		}}}
@@ -80,14 +84,28 @@ func (tr *tour) releaseSetUp(ctx context.Context) error {
 			return err
 		}
 	}
-	rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "modelguard-acs-secret-reader"},
-		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "modelguard-acs-secret-reader"},
-		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: localcluster.ControllerServiceAccount, Namespace: localcluster.ControllerNamespace}}}
-	if _, err := tr.kube.RbacV1().RoleBindings(pipelinesNS).Create(ctx, rb, metav1.CreateOptions{}); err != nil {
+	if _, err := localcluster.StoreKeyPair(ctx, tr.kube, pipelinesNS, attest.SigningSecret); err != nil {
+		return err
+	}
+	// What the controller may read or watch, namespace by namespace.
+	for ns, roles := range map[string][]string{
+		pipelinesNS: {"modelguard-acs-secret-reader", attest.ChainsKeyReader, attest.SigningSecretReader},
+		servingNS:   {"modelguard-workload-reader"},
+	} {
+		for _, role := range roles {
+			rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: role},
+				RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role},
+				Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: localcluster.ControllerServiceAccount, Namespace: localcluster.ControllerNamespace}}}
+			if _, err := tr.kube.RbacV1().RoleBindings(ns).Create(ctx, rb, metav1.CreateOptions{}); err != nil {
+				return err
+			}
+		}
+	}
+	if err := tr.central.WatchDeployments(ctx, tr.kube, acsemulator.SensorOptions{Namespace: servingNS}); err != nil {
 		return err
 	}
 	var files []string
-	for _, task := range []string{"model-fetch", "model-image-build", "model-deploy", "acs-image-scan", "acs-image-check", "acs-deployment-check", "namespace-guard"} {
+	for _, task := range []string{"model-fetch", "model-image-build", "model-deploy", "acs-image-scan", "acs-image-check", "verify-image", "acs-deployment-check", "acs-runtime-watch", "namespace-guard"} {
 		files = append(files, filepath.Join(tr.root, "tasks", task, "0.1", task+".yaml"))
 	}
 	files = append(files, filepath.Join(tr.root, "tasks", "model-deploy", "0.1", "samples", "rbac.yaml"))
@@ -119,6 +137,9 @@ func (tr *tour) settings() map[string]string {
 		"serving-runtime":   "modelguard-serve",
 		"pod-security":      "baseline",
 		"modelguard-image":  tr.modelguard,
+		"max-scan-age":      "1h",
+		"watch-window":      "20s",
+		"watch-grace":       "5s",
 	}
 }
 
@@ -134,7 +155,9 @@ func (tr *tour) applyPipeline(ctx context.Context) error {
 	set := tr.settings()
 	// The personas the guard binds, from the cluster's users' groups (the
 	// admin allowed them on the serving namespace).
-	groups := map[string][]any{"data-scientist-groups": {localcluster.GroupDataScientists}, "operator-groups": {localcluster.GroupOperators}}
+	groups := map[string][]any{"data-scientist-groups": {localcluster.GroupDataScientists}, "operator-groups": {localcluster.GroupOperators},
+		// What the serving containers may run: modelguard serve, under KServe or in a Deployment.
+		"watch-allow-processes": {"kserve-container:/usr/bin/modelguard", "server:/usr/bin/modelguard"}}
 	for _, x := range params {
 		m := x.(map[string]any)
 		if v, ok := set[m["name"].(string)]; ok {

@@ -2,6 +2,7 @@ package pods
 
 import (
 	"context"
+	"github.com/modelguard/modelguard/pkg/attest"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -54,6 +55,8 @@ func TestGitPush(t *testing.T) {
 		"serving-namespace": serving,
 		"model-name":        "tiny",
 		"modelguard-image":  env.modelguard,
+		"watch-window":      "10s",
+		"watch-grace":       "5s",
 	})
 	el, err := tr.RunEventListener(ctx, pipelines, "model-release")
 	if err != nil {
@@ -211,7 +214,21 @@ func checkPushRelease(t *testing.T, pr *pipelinev1.PipelineRun, sha, want string
 	if want != "" && prResult(pr, "served-digest") != want {
 		t.Errorf("served-digest %q, want %s (the files of the pushed commit)", prResult(pr, "served-digest"), want)
 	}
+	checkGates02(t, pr)
 	t.Logf("%s: %s", pr.Name, prResult(pr, "deployed"))
+}
+
+// checkGates02: model-release 0.2 verified the image before the deploy
+// (Chains' signature and build provenance for the fetched commit) and
+// watched what it deployed.
+func checkGates02(t *testing.T, pr *pipelinev1.PipelineRun) {
+	t.Helper()
+	if v := prResult(pr, "verify-summary"); !strings.Contains(v, "verified: ") || !strings.Contains(v, attest.CheckBuild) {
+		t.Errorf("verify-summary %q: VerifyImage did not verify the build provenance", v)
+	}
+	if v := prResult(pr, "runtime-verdict"); v != "pass" {
+		t.Errorf("runtime-verdict %q (%s), want pass", v, prResult(pr, "runtime-summary"))
+	}
 }
 
 func prResult(pr *pipelinev1.PipelineRun, name string) string {

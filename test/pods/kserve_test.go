@@ -2,6 +2,7 @@ package pods
 
 import (
 	"context"
+	"github.com/modelguard/modelguard/pkg/attest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -39,6 +40,10 @@ func TestKServe(t *testing.T) {
 	central.ScanUnknownAs(&acsemulator.Image{User: "65532", Components: []acsemulator.Component{{Name: "busybox", Version: "1.37.0"}}})
 	pipelines, serving := namespace(t, "kserve-pipelines"), "kserve-serving"
 	release02(t, pipelines, serving, central)
+	// The pipeline namespace opts in to signing, as the demo's does: the
+	// scan is attested, and VerifyImage checks that attestation.
+	keySecret(t, pipelines, attest.SigningSecret)
+	bindController(t, pipelines, attest.SigningSecretReader)
 	servingRuntime(t, serving)
 	gs, sha := modelRepo(t)
 
@@ -47,6 +52,8 @@ func TestKServe(t *testing.T) {
 		"-p", "image="+env.cluster.Registry+"/models/tiny-kserve:1", "-p", "base-image="+env.cluster.Images.Busybox,
 		"-p", "model-path=model", "-p", "serving-namespace="+serving, "-p", "model-name=tiny",
 		"-p", "pod-security=baseline", "-p", "modelguard-image="+env.modelguard,
+		"-p", "max-scan-age=1h", "-p", "watch-window=10s", "-p", "watch-grace=5s",
+		"-p", "watch-allow-processes=kserve-container:/usr/bin/modelguard",
 		"-w", "name=source,volumeClaimTemplateFile="+filepath.Join(repoRoot(), "pipelines", "model-release", "0.2", "workspace-template.yaml"),
 		"-w", "name=cosign-pub,secret=chains-public-key", "-w", "name=acs-secret,secret=modelguard-acs",
 		"--task-serviceaccount", "render=model-deploy", "--task-serviceaccount", "deploy=model-deploy")
@@ -67,6 +74,10 @@ func TestKServe(t *testing.T) {
 	}
 	if got := prResult(pr, "served-digest"); got != want.Digest {
 		t.Errorf("served-digest %q, want %s: KServe's pod does not serve the committed files", got, want.Digest)
+	}
+	checkGates02(t, pr)
+	if v := prResult(pr, "verify-summary"); !strings.Contains(v, attest.CheckScan) {
+		t.Errorf("verify-summary %q: VerifyImage did not check the signed scan", v)
 	}
 	image := prResult(pr, "IMAGE_URL") + "@" + prResult(pr, "IMAGE_DIGEST")
 	if got := prResult(pr, "modelcar"); got != image {

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
+	"github.com/modelguard/modelguard/pkg/attest"
 	"github.com/modelguard/modelguard/pkg/guard"
 	"github.com/modelguard/modelguard/test/acsemulator"
 	"github.com/modelguard/modelguard/test/gitserver"
@@ -18,22 +20,31 @@ import (
 
 // release02 sets up what pipelines/model-release/0.2 needs in a pipeline
 // namespace, as its README lists: the Tasks, the Pipeline, the ACS Secret
-// and its reader binding, model-deploy's RBAC in the serving namespace
-// (created here, handed to the pipeline namespace), and Chains' public key
-// as Secret chains-public-key.
-func release02(t *testing.T, pipelines, serving string, central *acsemulator.Server) {
+// and Chains' public key (Secret chains-public-key) with the controller's
+// reader bindings, model-deploy's RBAC and the watch's workload reader in
+// the serving namespace (created here, handed to the pipeline namespace),
+// and the emulated Sensor reporting what is deployed there.
+// foreign are more RoleBindings the admin expects in the serving namespace.
+func release02(t *testing.T, pipelines, serving string, central *acsemulator.Server, foreign ...string) {
 	t.Helper()
 	ctx := context.Background()
 	// A cluster admin hands the serving namespace to the pipeline
 	// namespace, lets the guard enforce baseline for KServe's modelcars,
-	// and expects model-deploy's RoleBinding there.
+	// and expects model-deploy's and the watch's RoleBindings there.
 	createHandedOver(t, serving, pipelines, map[string]string{
 		guard.AllowPodSecurityAnnotation: "baseline",
-		guard.AllowForeignAnnotation:     "RoleBinding/modelguard-model-deploy-task",
+		guard.AllowForeignAnnotation:     strings.Join(append([]string{"RoleBinding/modelguard-model-deploy-task", "RoleBinding/modelguard-workload-reader"}, foreign...), ","),
 	})
 	acsSecretNamed(t, pipelines, "modelguard-acs", central, centralToken)
 	bindACSReader(t, pipelines)
-	for _, task := range []string{"model-fetch", "model-image-build", "model-deploy", "acs-image-scan", "acs-image-check", "acs-deployment-check", "namespace-guard"} {
+	bindController(t, pipelines, attest.ChainsKeyReader)
+	bindController(t, serving, "modelguard-workload-reader")
+	watchCtx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	if err := central.WatchDeployments(watchCtx, env.kube, acsemulator.SensorOptions{Namespace: serving}); err != nil {
+		t.Fatal(err)
+	}
+	for _, task := range []string{"model-fetch", "model-image-build", "model-deploy", "acs-image-scan", "acs-image-check", "verify-image", "acs-deployment-check", "acs-runtime-watch", "namespace-guard"} {
 		applyTask(t, pipelines, task)
 	}
 	sampleRBAC(t, "model-deploy", map[string]string{"model-pipelines": pipelines, "model-serving": serving})
@@ -41,7 +52,7 @@ func release02(t *testing.T, pipelines, serving string, central *acsemulator.Ser
 	if out, err := env.cluster.Kubectl(ctx, localcluster.UserAdmin, "apply", "-n", pipelines, "-f", file); err != nil {
 		t.Fatalf("apply %s: %v\n%s", file, err, out)
 	}
-	pub := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "chains-public-key"}, Data: map[string][]byte{"cosign.pub": env.chains.PublicKey}}
+	pub := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: attest.ChainsKeySecret}, Data: map[string][]byte{"cosign.pub": env.chains.PublicKey}}
 	if _, err := env.kube.CoreV1().Secrets(pipelines).Create(ctx, pub, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
