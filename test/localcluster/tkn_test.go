@@ -10,6 +10,7 @@ import (
 	"github.com/modelguard/modelguard/test/tools"
 	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	tekton "github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"knative.dev/pkg/apis"
 )
@@ -62,11 +63,21 @@ func TestTkn(t *testing.T) {
 	if !strings.Contains(string(out), "hello the-default via tkn") {
 		t.Errorf("tkn's log output lacks the step's line %q", "hello the-default via tkn")
 	}
-	runs, err := tc.TektonV1().TaskRuns("default").List(ctx, metav1.ListOptions{})
-	if err != nil || len(runs.Items) != 1 {
-		t.Fatalf("taskruns after tkn task start: %v (%v)", runs, err)
-	}
-	if cond := runs.Items[0].Status.GetCondition(apis.ConditionSucceeded); cond == nil || !cond.IsTrue() {
-		t.Errorf("taskrun %s not Succeeded: %+v", runs.Items[0].Name, runs.Items[0].Status.Conditions)
+	// --showlog returns when the step's log ends; the Tekton controller
+	// marks the TaskRun done a reconcile later, so wait for that.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		runs, err := tc.TektonV1().TaskRuns("default").List(ctx, metav1.ListOptions{})
+		if err != nil || len(runs.Items) != 1 {
+			t.Fatalf("taskruns after tkn task start: %v (%v)", runs, err)
+		}
+		cond := runs.Items[0].Status.GetCondition(apis.ConditionSucceeded)
+		if cond != nil && cond.Status != corev1.ConditionUnknown || time.Now().After(deadline) {
+			if cond == nil || !cond.IsTrue() {
+				t.Errorf("taskrun %s not Succeeded: %+v", runs.Items[0].Name, runs.Items[0].Status.Conditions)
+			}
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }

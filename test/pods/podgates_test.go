@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/modelguard/modelguard/pkg/modelserver"
 	"github.com/modelguard/modelguard/test/acsemulator"
@@ -42,7 +43,8 @@ func TestRelease02PodGates(t *testing.T) {
 	if err != nil || len(prs.Items) != 1 {
 		t.Fatalf("PipelineRuns: %v (%v)", prs, err)
 	}
-	pr := &prs.Items[0]
+	// tkn returns when the logs end; the PipelineRun is marked done after.
+	pr := waitPipelineRun(t, pipelines, prs.Items[0].Name, 2*time.Minute)
 	if c := pr.Status.GetCondition(apis.ConditionSucceeded); !c.IsTrue() {
 		t.Fatalf("PipelineRun: %s/%s %s\n%s\n%s", c.Status, c.Reason, c.Message, out, childLogs(t, pr))
 	}

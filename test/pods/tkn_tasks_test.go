@@ -3,9 +3,13 @@ package pods
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/modelguard/modelguard/pkg/attest"
 	"github.com/modelguard/modelguard/pkg/guard"
 	"github.com/modelguard/modelguard/pkg/modelserver"
 	"github.com/modelguard/modelguard/test/localcluster"
@@ -17,14 +21,19 @@ import (
 // TestTknTaskStart starts every Task with the real tkn, the way its README
 // shows it (`tkn task start <task> … --use-param-defaults --showlog`), and
 // checks that it succeeds with its step's log streamed. (acs-image-scan's
-// and model-fetch's tkn runs are in their own Task tests.)
+// and model-fetch's tkn runs are in their own Task tests.) Every Task under
+// tasks/ is started by tkn here or there, and a Task added without a tkn
+// run fails this test.
 func TestTknTaskStart(t *testing.T) {
 	central := startCentral(t)
 	ns := namespace(t, "tkn-tasks")
 	ctx := context.Background()
 	secret := acsSecret(t, ns, central, centralToken)
+	// Started by tkn in their own Task tests.
+	started := map[string]bool{"acs-image-scan": true, "model-fetch": true}
 	run := func(t *testing.T, task, wantLog string, args ...string) {
 		t.Helper()
+		started[task] = true
 		applyTask(t, ns, task)
 		args = append([]string{"-p", "modelguard-image=" + env.modelguard}, args...)
 		out, err := tknStart(t, ns, task, args...)
@@ -85,4 +94,39 @@ func TestTknTaskStart(t *testing.T) {
 		run(t, "model-deploy", want.Digest, "--serviceaccount", "model-deploy", "--skip-optional-workspace",
 			"-p", "namespace="+serving, "-p", "name=tiny", "-p", "model-image="+image)
 	})
+	// Sign, attest the scan, then verify both, each Task started by tkn.
+	t.Run("cosign-sign, cosign-attest, verify-image", func(t *testing.T) {
+		key := keySecret(t, ns, "release-signing")
+		pubConfigMap(t, ns, "release-pub", key.Public)
+		image := buildTiny(t, "models/tiny-tkn-signed")
+		scan, _ := json.Marshal(attest.VulnPredicate(attest.Scan{Finished: time.Now(), Result: attest.ScanResult{Verdict: "pass"}}))
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "scan-result"}, Data: map[string]string{"predicate.json": string(scan)}}
+		if _, err := env.kube.CoreV1().ConfigMaps(ns).Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		run(t, "cosign-sign", "signed "+image, "--skip-optional-workspace", "-p", "image="+image, "-w", "name=signing-key,secret=release-signing")
+		run(t, "cosign-attest", "attested "+attest.PredicateVuln, "--skip-optional-workspace", "-p", "image="+image, "-p", "predicate-type=vuln",
+			"-w", "name=signing-key,secret=release-signing", "-w", "name=predicate,config=scan-result")
+		run(t, "verify-image", image[strings.Index(image, "@")+1:]+": verified", "--skip-optional-workspace",
+			"-p", "image="+image, "-p", "max-scan-age=1h", "-p", "wait=0s", "-w", "name=cosign-pub,config=release-pub")
+	})
+	t.Run("acs-runtime-watch", func(t *testing.T) {
+		serving := namespace(t, "tkn-watched")
+		handOver(t, serving, ns)
+		sampleRBAC(t, "acs-runtime-watch", map[string]string{"model-pipelines": ns, "model-serving": serving})
+		servingWorkload(t, central, serving, "quiet", true)
+		run(t, "acs-runtime-watch", "runtime watch: PASS", "--serviceaccount", "acs-runtime-watch", "--skip-optional-workspace",
+			"-p", "namespace="+serving, "-p", "deployment=quiet", "-p", "window=5s", "-p", "grace=2s", "-p", "poll=1s",
+			"-p", "allow-processes=server:/usr/bin/modelguard", "-w", "name=acs-secret,secret="+secret)
+	})
+
+	dirs, err := os.ReadDir(filepath.Join(repoRoot(), "tasks"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range dirs {
+		if d.IsDir() && !started[d.Name()] {
+			t.Errorf("Task %s is never started with tkn", d.Name())
+		}
+	}
 }
