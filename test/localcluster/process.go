@@ -181,28 +181,37 @@ func (p *Process) ResetPeakRSS() error {
 	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", p.Pid()), []byte("5"), 0)
 }
 
-func readVmHWM(pid int) (int64, error) {
+func readVmHWM(pid int) (int64, error) { return readStatusBytes(pid, "VmHWM") }
+
+// AnonRSS returns the process's anonymous resident memory in bytes
+// (RssAnon): its heap and stacks, what a peer's answer can grow. The rest
+// of its RSS is file-backed (RssFile: the binary's pages, clean and
+// reclaimable by the kernel under pressure).
+func (p *Process) AnonRSS() (int64, error) { return readStatusBytes(p.Pid(), "RssAnon") }
+
+// readStatusBytes reads a "<field>: <n> kB" line of /proc/<pid>/status.
+func readStatusBytes(pid int, field string) (int64, error) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
 	}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for sc.Scan() {
-		rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:")
+		rest, ok := strings.CutPrefix(sc.Text(), field+":")
 		if !ok {
 			continue
 		}
 		f := strings.Fields(rest) // "123456 kB"
 		if len(f) != 2 || f[1] != "kB" {
-			return 0, fmt.Errorf("unexpected VmHWM line %q", sc.Text())
+			return 0, fmt.Errorf("unexpected %s line %q", field, sc.Text())
 		}
 		kb, err := strconv.ParseInt(f[0], 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("parse VmHWM: %w", err)
+			return 0, fmt.Errorf("parse %s: %w", field, err)
 		}
 		return kb * 1024, nil
 	}
-	return 0, errors.New("no VmHWM in /proc status (process exited?)")
+	return 0, fmt.Errorf("no %s in /proc status (process exited?)", field)
 }
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago. The
