@@ -8,6 +8,7 @@ import (
 	"github.com/tektoncd/pipeline/pkg/apis/pipeline/v1beta1"
 	customruninformer "github.com/tektoncd/pipeline/pkg/client/injection/informers/pipeline/v1beta1/customrun"
 	customrunreconciler "github.com/tektoncd/pipeline/pkg/client/injection/reconciler/pipeline/v1beta1/customrun"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
@@ -81,7 +82,11 @@ func NewController(opts Options, kindsFor Kinds) injection.ControllerConstructor
 		impl.Concurrency = opts.Workers
 		r.jobs = newJobs(ctx, opts.MaxJobs, opts.StartGrace, impl.EnqueueKey)
 
-		customruninformer.Get(ctx).Informer().AddEventHandler(cache.FilteringResourceEventHandler{
+		inf := customruninformer.Get(ctx).Informer()
+		if err := inf.SetTransform(dropManagedFields); err != nil {
+			logging.FromContext(ctx).Warnw("CustomRuns are cached with their managedFields", "error", err)
+		}
+		inf.AddEventHandler(cache.FilteringResourceEventHandler{
 			FilterFunc: ours,
 			Handler: cache.ResourceEventHandlerFuncs{
 				AddFunc:    impl.Enqueue,
@@ -91,6 +96,17 @@ func NewController(opts Options, kindsFor Kinds) injection.ControllerConstructor
 		})
 		return impl
 	}
+}
+
+// dropManagedFields keeps the cached CustomRuns small: the reconciler
+// never reads managedFields, they are a good part of each object, and an
+// update or status write without them keeps the server's (a nil list is
+// "not given"; only an empty one would reset them).
+func dropManagedFields(obj any) (any, error) {
+	if m, ok := obj.(metav1.Object); ok {
+		m.SetManagedFields(nil)
+	}
+	return obj, nil
 }
 
 func forgetDeleted(js *jobs, obj any) {
