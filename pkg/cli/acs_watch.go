@@ -121,17 +121,9 @@ func (o *acsWatchOptions) input(cmd *cobra.Command, args []string) (gate.WatchIn
 	if err := o.resolveReport(cmd); err != nil {
 		return in, err
 	}
-	var refErr *workload.RefError
-	if o.ref, err = o.ref.Split(); errors.As(err, &refErr) {
-		return in, fmt.Errorf("--%s: %s", refErr.Field, refErr.Problem)
-	}
 	kc := kubeconfigFile(o.kubeconfig)
-	if o.ref.Namespace == "" {
-		if o.ref.Namespace, _, err = kc.Namespace(); err != nil {
-			return in, fmt.Errorf("--namespace: %w", err)
-		}
-	}
-	if err := o.ref.Validate(); errors.As(err, &refErr) {
+	var refErr *workload.RefError
+	if o.ref, err = o.ref.Resolve(func() (string, error) { ns, _, err := kc.Namespace(); return ns, err }); errors.As(err, &refErr) {
 		return in, fmt.Errorf("--%s: %s", refErr.Field, refErr.Problem)
 	}
 	cfg, err := kc.ClientConfig()

@@ -50,11 +50,30 @@ type RefError struct{ Field, Problem string }
 
 func (e *RefError) Error() string { return e.Field + ": " + e.Problem }
 
-// Split reads a Deployment given as namespace/name, as model-deploy's
-// DEPLOYMENT result names it, into Namespace and Deployment, so a
-// pipeline can pass that result on. A Namespace given as well must be the
-// same: the workload is never silently looked for somewhere else.
-func (r Ref) Split() (Ref, error) {
+// Resolve is how both doors read a Ref from their params or flags: a
+// Deployment given as namespace/name (model-deploy's DEPLOYMENT result)
+// splits into Namespace and Deployment, a Namespace still empty is the
+// door's default (the run's, or the kubeconfig's), and the result is
+// validated. Every problem is a *RefError naming its field.
+func (r Ref) Resolve(defaultNamespace func() (string, error)) (Ref, error) {
+	r, err := r.split()
+	if err != nil {
+		return r, err
+	}
+	if r.Namespace == "" {
+		ns, err := defaultNamespace()
+		if err != nil {
+			return r, &RefError{"namespace", err.Error()}
+		}
+		r.Namespace = ns
+	}
+	return r, r.Validate()
+}
+
+// split reads a Deployment given as namespace/name into Namespace and
+// Deployment. A Namespace given as well must be the same: the workload is
+// never silently looked for somewhere else.
+func (r Ref) split() (Ref, error) {
 	ns, name, ok := strings.Cut(r.Deployment, "/")
 	if !ok {
 		return r, nil

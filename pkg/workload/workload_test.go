@@ -8,13 +8,13 @@ import (
 // A pipeline passes model-deploy's DEPLOYMENT result (namespace/name) on
 // to the watch; the namespace in it is the workload's, and a namespace
 // param that says otherwise is refused, not overridden either way.
-func TestSplit(t *testing.T) {
+func TestResolve(t *testing.T) {
 	for _, c := range []struct {
 		in        Ref
 		want      Ref
 		wantField string
 	}{
-		{in: Ref{Namespace: "serving", Deployment: "tiny"}, want: Ref{Namespace: "serving", Deployment: "tiny"}},
+		{in: Ref{Deployment: "tiny"}, want: Ref{Namespace: "serving", Deployment: "tiny"}}, // the door's default
 		{in: Ref{Deployment: "serving/tiny"}, want: Ref{Namespace: "serving", Deployment: "tiny"}},
 		{in: Ref{Namespace: "serving", Deployment: "serving/tiny-predictor"}, want: Ref{Namespace: "serving", Deployment: "tiny-predictor"}},
 		{in: Ref{Namespace: "pipelines", Deployment: "serving/tiny"}, wantField: "deployment"},
@@ -23,10 +23,7 @@ func TestSplit(t *testing.T) {
 		{in: Ref{Deployment: "Serving/tiny"}, wantField: "namespace"},
 		{in: Ref{Namespace: "serving", InferenceService: "tiny"}, want: Ref{Namespace: "serving", InferenceService: "tiny"}},
 	} {
-		got, err := c.in.Split()
-		if err == nil {
-			err = got.Validate()
-		}
+		got, err := c.in.Resolve(func() (string, error) { return "serving", nil })
 		var re *RefError
 		switch {
 		case c.wantField != "":

@@ -208,6 +208,9 @@ func TestRuntimeWatchRefusesAnotherTenantsWorkload(t *testing.T) {
 	intruder := acsNamespace(t, central, centralToken, true)
 	watchRun(t, intruder, "reach-in", "{name: namespace, value: "+serving+"}", "{name: deployment, value: victim}", "{name: on-fail, value: scale-to-zero}")
 	wantOutcome(t, "another tenant", waitDone(t, intruder, "reach-in"), false, "NotOptedIn", "modelguard.dev/guarded-from")
+	// The same reach as a deploy step's DEPLOYMENT result would name it.
+	watchRun(t, intruder, "reach-in-qualified", "{name: deployment, value: "+serving+"/victim}", "{name: on-fail, value: scale-to-zero}")
+	wantOutcome(t, "another tenant, namespace/name", waitDone(t, intruder, "reach-in-qualified"), false, "NotOptedIn", "modelguard.dev/guarded-from")
 	if n := replicas(t, serving, "victim"); n != 2 {
 		t.Fatalf("victim has %d replicas", n)
 	}

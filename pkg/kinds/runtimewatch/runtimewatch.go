@@ -75,13 +75,8 @@ func (k *Kind) Plan(req kinds.Request) (kinds.Job, error) {
 		return nil, paramErrors(err)
 	}
 	s := spec{secret: p.String("acs-secret", central.DefaultSecret)}
-	ref, err := workload.Ref{Namespace: p.String("namespace", ""), Deployment: p.String("deployment", ""), InferenceService: p.String("inferenceservice", "")}.Split()
-	if ref.Namespace == "" {
-		ref.Namespace = req.Namespace
-	}
-	if err == nil {
-		err = ref.Validate()
-	}
+	ref, err := workload.Ref{Namespace: p.String("namespace", ""), Deployment: p.String("deployment", ""), InferenceService: p.String("inferenceservice", "")}.
+		Resolve(func() (string, error) { return req.Namespace, nil })
 	var refErr *workload.RefError
 	if errors.As(err, &refErr) {
 		return nil, kinds.Invalid(refErr.Field, "%s", refErr.Problem)
