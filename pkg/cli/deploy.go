@@ -191,11 +191,11 @@ func (o *deployOptions) writeRendered(cmd *cobra.Command, engine *deploy.Engine)
 // verify runs the VerifyImage engine on the model image; a failed check
 // is a "no" (exit 2).
 func (o *deployOptions) verify(ctx context.Context, log io.Writer) (string, error) {
-	ip, err := o.policy(ctx, o.kubeconfig, o.ModelImage)
+	ip, wait, err := o.policy(ctx, o.kubeconfig, o.ModelImage)
 	if err != nil {
 		return "", err
 	}
-	rep, err := o.await(ctx, ip, log)
+	rep, err := o.await(ctx, ip, wait, log)
 	if err != nil {
 		return "", err
 	}

@@ -20,7 +20,6 @@ type policyFlags struct {
 	gates                                                  []string
 	maxScanAge                                             string
 	wait                                                   string
-	waitFor                                                time.Duration // wait, parsed by policy
 }
 
 func (p *policyFlags) register(f *pflag.FlagSet, wait string) {
@@ -36,36 +35,37 @@ func (p *policyFlags) register(f *pflag.FlagSet, wait string) {
 	f.StringVar(&p.wait, "wait", wait, "how long to wait for a signature and build provenance to appear (Chains signs after the build), at most 1h")
 }
 
-// policy builds the engine's ImagePolicy for image.
-func (p *policyFlags) policy(ctx context.Context, kubeconfig, image string) (attest.ImagePolicy, error) {
+// policy builds the engine's ImagePolicy for image and how long to wait
+// for it, checked before anything is read.
+func (p *policyFlags) policy(ctx context.Context, kubeconfig, image string) (attest.ImagePolicy, time.Duration, error) {
 	ip := attest.ImagePolicy{Image: image, BuilderID: p.builderID, BuildTask: p.buildTask,
 		SourceRepository: p.sourceRepo, SourceRevision: p.sourceRev, Namespace: p.namespace, RequiredGates: p.gates}
-	if !p.key.given() {
-		return ip, fmt.Errorf("--key (or --key-dir) is required")
-	}
-	var err error
-	if ip.Key, err = p.key.publicKey(ctx, kubeconfig); err != nil {
-		return ip, err
-	}
-	if p.attestor.given() {
-		if ip.AttestorKey, err = p.attestor.publicKey(ctx, kubeconfig); err != nil {
-			return ip, err
-		}
-	}
-	if p.waitFor, err = attest.ParseWait(p.wait); err != nil {
-		return ip, fmt.Errorf("--wait %w", err)
+	wait, err := attest.ParseWait(p.wait)
+	if err != nil {
+		return ip, 0, fmt.Errorf("--wait %w", err)
 	}
 	if p.maxScanAge != "" {
 		if ip.MaxScanAge, err = attest.ParseMaxAge(p.maxScanAge); err != nil {
-			return ip, fmt.Errorf("--max-scan-age %w", err)
+			return ip, 0, fmt.Errorf("--max-scan-age %w", err)
 		}
 	}
-	return ip, nil
+	if !p.key.given() {
+		return ip, 0, fmt.Errorf("--key (or --key-dir) is required")
+	}
+	if ip.Key, err = p.key.publicKey(ctx, kubeconfig); err != nil {
+		return ip, 0, err
+	}
+	if p.attestor.given() {
+		if ip.AttestorKey, err = p.attestor.publicKey(ctx, kubeconfig); err != nil {
+			return ip, 0, err
+		}
+	}
+	return ip, wait, nil
 }
 
 // await runs the VerifyImage engine, saying on log what it waits for.
-func (p *policyFlags) await(ctx context.Context, ip attest.ImagePolicy, log io.Writer) (attest.ImageReport, error) {
-	return attest.AwaitImage(ctx, ip, p.waitFor, 0, func(r attest.ImageReport) {
+func (p *policyFlags) await(ctx context.Context, ip attest.ImagePolicy, wait time.Duration, log io.Writer) (attest.ImageReport, error) {
+	return attest.AwaitImage(ctx, ip, wait, 0, func(r attest.ImageReport) {
 		fmt.Fprintf(log, "modelguard: %s: %s; waiting for it\n", r.Reason, r.Message)
 	})
 }
@@ -124,11 +124,11 @@ func (o *verifyOptions) run(cmd *cobra.Command) error {
 	if o.image == "" {
 		return fmt.Errorf("--image is required")
 	}
-	ip, err := o.policy(cmd.Context(), o.kubeconfig, o.image)
+	ip, wait, err := o.policy(cmd.Context(), o.kubeconfig, o.image)
 	if err != nil {
 		return err
 	}
-	rep, err := o.await(cmd.Context(), ip, cmd.ErrOrStderr())
+	rep, err := o.await(cmd.Context(), ip, wait, cmd.ErrOrStderr())
 	if err != nil {
 		return err
 	}
