@@ -41,6 +41,9 @@ var (
 		return under(Module+"/pkg")(p) && !kinds(p) && !reconciler(p) && !cli(p)
 	}
 	tektonReconcilers = under("github.com/tektoncd/pipeline/pkg/reconciler")
+	// cosign's key-reference loaders link clients of GitHub, GitLab and
+	// every KMS; our keys are PEM from Secrets, files or params.
+	keyProviders = under("github.com/sigstore/cosign/v2/pkg/signature", "github.com/sigstore/cosign/v2/pkg/cosign/git", "github.com/sigstore/cosign/v2/pkg/cosign/kubernetes", "github.com/sigstore/sigstore/pkg/signature/kms")
 )
 
 // Rules are the arrows that must never exist.
@@ -53,6 +56,7 @@ var Rules = []Rule{
 	{"one door never leans on the other", cli, func(p string) bool { return kinds(p) || reconciler(p) }, false},
 	{"one door never leans on the other", func(p string) bool { return kinds(p) || reconciler(p) }, cli, false},
 	{"what ships never imports the tests", shipped, tests, false},
+	{"keys are PEM: no git host or KMS clients in what ships", shipped, keyProviders, false},
 }
 
 // Violation is one forbidden arrow found.

@@ -2,7 +2,6 @@ package attest
 
 import (
 	"context"
-	"crypto"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"github.com/sigstore/cosign/v2/pkg/cosign"
 	"github.com/sigstore/cosign/v2/pkg/oci"
 	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
-	sigs "github.com/sigstore/cosign/v2/pkg/signature"
 )
 
 // VerifyOptions say what to trust and how to reach the registry.
@@ -118,7 +116,7 @@ func (o VerifyOptions) checkOpts(ref string) (name.Reference, *cosign.CheckOpts,
 	if len(o.PublicKey) == 0 {
 		return nil, nil, nil, errors.New("no public key to verify with")
 	}
-	v, err := sigs.LoadPublicKeyRaw(o.PublicKey, crypto.SHA256)
+	v, err := loadVerifier(o.PublicKey)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("public key: %w", err)
 	}
