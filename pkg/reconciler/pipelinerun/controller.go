@@ -11,6 +11,7 @@ import (
 	taskruninformer "github.com/tektoncd/pipeline/pkg/client/injection/informers/pipeline/v1/taskrun"
 	customruninformer "github.com/tektoncd/pipeline/pkg/client/injection/informers/pipeline/v1beta1/customrun"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -55,6 +56,20 @@ func NewController(ctx context.Context, _ configmap.Watcher) *controller.Impl {
 			}
 			return nil
 		},
+	}
+	// The provenance reads neither PipelineRuns' nor TaskRuns' managedFields
+	// and writes with merge patches, so the cache of every run in the
+	// cluster (the largest thing this process holds) goes without them.
+	// The CustomRun informer is the CustomRun reconciler's to transform.
+	for _, inf := range []cache.SharedIndexInformer{prs.Informer(), trs.Informer()} {
+		if err := inf.SetTransform(func(obj any) (any, error) {
+			if m, ok := obj.(metav1.Object); ok {
+				m.SetManagedFields(nil)
+			}
+			return obj, nil
+		}); err != nil {
+			logger.Warnw("runs are cached with their managedFields", "error", err)
+		}
 	}
 	prs.Informer().AddEventHandler(cache.FilteringResourceEventHandler{
 		FilterFunc: func(obj any) bool { pr, ok := obj.(*pipelinev1.PipelineRun); return ok && unsettled(pr) },
