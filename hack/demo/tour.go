@@ -13,7 +13,6 @@ import (
 	"github.com/modelguard/modelguard/test/gitserver"
 	"github.com/modelguard/modelguard/test/localcluster"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/kubernetes"
@@ -93,10 +92,7 @@ func (tr *tour) releaseSetUp(ctx context.Context) error {
 		servingNS:   {"modelguard-workload-reader"},
 	} {
 		for _, role := range roles {
-			rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: role},
-				RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role},
-				Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: localcluster.ControllerServiceAccount, Namespace: localcluster.ControllerNamespace}}}
-			if _, err := tr.kube.RbacV1().RoleBindings(ns).Create(ctx, rb, metav1.CreateOptions{}); err != nil {
+			if _, err := tr.kube.RbacV1().RoleBindings(ns).Create(ctx, localcluster.ControllerBinding(ns, role), metav1.CreateOptions{}); err != nil {
 				return err
 			}
 		}
@@ -153,17 +149,22 @@ func (tr *tour) applyPipeline(ctx context.Context) error {
 	p := objs[0]
 	params, _, _ := unstructured.NestedSlice(p.Object, "spec", "params")
 	set := tr.settings()
-	// The personas the guard binds, from the cluster's users' groups (the
-	// admin allowed them on the serving namespace).
-	groups := map[string][]any{"data-scientist-groups": {localcluster.GroupDataScientists}, "operator-groups": {localcluster.GroupOperators},
-		// What the serving containers may run: modelguard serve, under KServe or in a Deployment.
-		"watch-allow-processes": {"kserve-container:/usr/bin/modelguard", "server:/usr/bin/modelguard"}}
+	// Array defaults: the personas the guard binds, from the cluster's
+	// users' groups (the admin allowed them on the serving namespace), and
+	// what the serving containers may run (modelguard serve, under KServe or
+	// in a Deployment).
+	arrays := map[string][]any{
+		"data-scientist-groups": {localcluster.GroupDataScientists},
+		"operator-groups":       {localcluster.GroupOperators},
+		"watch-allow-processes": {"kserve-container:/usr/bin/modelguard", "server:/usr/bin/modelguard"},
+	}
 	for _, x := range params {
 		m := x.(map[string]any)
-		if v, ok := set[m["name"].(string)]; ok {
+		name := m["name"].(string)
+		if v, ok := set[name]; ok {
 			m["default"] = v
 		}
-		if v, ok := groups[m["name"].(string)]; ok {
+		if v, ok := arrays[name]; ok {
 			m["default"] = v
 		}
 	}

@@ -220,3 +220,13 @@ func (c *Cluster) nonRootBase() (string, error) {
 	}
 	return tag.Context().Digest(d.String()).String(), nil
 }
+
+// ControllerBinding is the RoleBinding by which namespace ns grants the
+// modelguard controller one of its opt-in ClusterRoles (the ACS Secret,
+// a signing key, the workloads it watches), named after the role as the
+// README shows it.
+func ControllerBinding(ns, clusterRole string) *rbacv1.RoleBinding {
+	return &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: clusterRole, Namespace: ns},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: clusterRole},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: ControllerServiceAccount, Namespace: ControllerNamespace}}}
+}

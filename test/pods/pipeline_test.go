@@ -16,7 +16,6 @@ import (
 	"github.com/modelguard/modelguard/test/localcluster"
 	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"knative.dev/pkg/apis"
 )
@@ -224,10 +223,7 @@ func bindACSReader(t *testing.T, ns string) { bindController(t, ns, "modelguard-
 // controller in ns.
 func bindController(t *testing.T, ns, role string) {
 	t.Helper()
-	rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: role},
-		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role},
-		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: localcluster.ControllerServiceAccount, Namespace: localcluster.ControllerNamespace}}}
-	if _, err := env.kube.RbacV1().RoleBindings(ns).Create(context.Background(), rb, metav1.CreateOptions{}); err != nil {
+	if _, err := env.kube.RbacV1().RoleBindings(ns).Create(context.Background(), localcluster.ControllerBinding(ns, role), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 }
