@@ -22,7 +22,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/sigstore/cosign/v2/pkg/oci"
 	"github.com/sigstore/cosign/v2/pkg/oci/mutate"
-	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
 	"github.com/sigstore/cosign/v2/pkg/oci/static"
 	"github.com/sigstore/cosign/v2/pkg/types"
 	"github.com/sigstore/sigstore/pkg/signature"
@@ -141,11 +140,10 @@ func (s *Signer) attach(ctx context.Context, d name.Digest, predicateType string
 		return err
 	}
 	replace := &replaceOwn{predicateType: predicateType, builder: builderOf(stmt), verifier: s.sv}
-	return readModifyWrite(ctx, d, "att", o,
+	return readModifyWrite(ctx, d, attTag, o,
 		func(se oci.SignedEntity) (oci.SignedEntity, error) {
 			return mutate.AttachAttestationToEntity(se, att, mutate.WithReplaceOp(replace))
 		},
-		ociremote.WriteAttestations,
 		func(se oci.SignedEntity) (bool, error) {
 			atts, err := se.Attestations()
 			if err != nil {

@@ -9,7 +9,6 @@ import (
 	cremote "github.com/sigstore/cosign/v2/pkg/cosign/remote"
 	"github.com/sigstore/cosign/v2/pkg/oci"
 	"github.com/sigstore/cosign/v2/pkg/oci/mutate"
-	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
 	"github.com/sigstore/cosign/v2/pkg/oci/static"
 	sigpayload "github.com/sigstore/sigstore/pkg/signature/payload"
 )
@@ -40,11 +39,10 @@ func (s *Signer) Sign(ctx context.Context, ref string, o WriteOptions) (string, 
 		return "", err
 	}
 	dupes := cremote.NewDupeDetector(s.sv)
-	err = readModifyWrite(ctx, d, "sig", o,
+	err = readModifyWrite(ctx, d, sigTag, o,
 		func(se oci.SignedEntity) (oci.SignedEntity, error) {
 			return mutate.AttachSignatureToEntity(se, sig, mutate.WithDupeDetector(dupes))
 		},
-		ociremote.WriteSignatures,
 		func(se oci.SignedEntity) (bool, error) {
 			sigs, err := se.Signatures()
 			if err != nil {

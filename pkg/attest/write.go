@@ -3,13 +3,17 @@ package attest
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/sigstore/cosign/v2/pkg/cosign"
 	cbundle "github.com/sigstore/cosign/v2/pkg/cosign/bundle"
 	"github.com/sigstore/cosign/v2/pkg/oci"
@@ -115,25 +119,48 @@ func (k *keyedLocks) lock(key string) func() {
 	}
 }
 
-// readModifyWrite runs one write of the tag tagKind ("sig" or "att") of d
-// under the digest's lock: attach builds the new entity from the current
-// one and write pushes it. Another process (a Task pod, a second replica)
-// can still race us through the registry, which has no compare-and-swap;
-// so after the write the tag is read back, and if what we wrote is gone
-// (someone wrote after reading the old tag) we write again on top of
-// theirs. The read-back waits twice the time our own read-modify-write
-// took, so a writer that read before we wrote has landed by then. Each
-// round keeps everyone's entries, so the loop converges. (A writer
-// slower than that can still lose an entry: the registry offers no
-// compare-and-swap. Within one process — the controller — the lock
-// makes writes strictly one at a time.)
-func readModifyWrite(ctx context.Context, d name.Digest, tagKind string, o WriteOptions,
+// entryTag is one of the two tags of a digest whose manifest lists
+// entries: .sig (signatures) and .att (attestations).
+type entryTag struct {
+	kind    string // "sig" or "att"
+	tag     func(name.Reference, ...ociremote.Option) (name.Tag, error)
+	entries func(oci.SignedEntity) (oci.Signatures, error)
+}
+
+var (
+	sigTag = entryTag{"sig", ociremote.SignatureTag, func(se oci.SignedEntity) (oci.Signatures, error) { return se.Signatures() }}
+	attTag = entryTag{"att", ociremote.AttestationTag, func(se oci.SignedEntity) (oci.Signatures, error) { return se.Attestations() }}
+)
+
+// errTagMoved: the tag changed between our read and our write.
+var errTagMoved = errors.New("the tag changed while we wrote")
+
+// readModifyWrite runs one write of d's tag t under the digest's lock:
+// attach builds the new entity from the current one, and the new list is
+// published only if the tag still names what was read (see publish).
+// Another process (Chains, a Task pod, a second replica) can race us
+// through the registry, which has no compare-and-swap, in two ways:
+//   - it tags after our read and before our write: publish sees the tag
+//     moved and we read again, so its entry is kept (only a tag landing in
+//     the one round trip between publish's check and its write is lost);
+//   - it read before our write and tags after it, dropping our entry: so
+//     after the write the tag is read back, and if ours is gone we write
+//     again on top of theirs. The read-back waits twice the time our own
+//     read-modify-write took, so such a writer has landed by then.
+//
+// Each round keeps everyone's entries, so the loop converges. Within one
+// process (the controller) the lock makes writes strictly one at a time.
+func readModifyWrite(ctx context.Context, d name.Digest, t entryTag, o WriteOptions,
 	attach func(oci.SignedEntity) (oci.SignedEntity, error),
-	write func(name.Repository, oci.SignedEntity, ...ociremote.Option) error,
 	present func(oci.SignedEntity) (bool, error)) error {
-	unlock := locks.lock(tagKind + "\x00" + d.String())
+	unlock := locks.lock(t.kind + "\x00" + d.String())
 	defer unlock()
 	ropts := o.remote(ctx)
+	rem := registryOptions(ctx, o.Remote)
+	tag, err := t.tag(d, ropts...)
+	if err != nil {
+		return fmt.Errorf("the .%s tag of %s: %w", t.kind, d, err)
+	}
 	var lastErr error
 	for attempt := range maxWriteAttempts {
 		if attempt > 0 {
@@ -144,6 +171,10 @@ func readModifyWrite(ctx context.Context, d name.Digest, tagKind string, o Write
 			}
 		}
 		start := time.Now()
+		before, err := tagDigest(tag, rem)
+		if err != nil {
+			return fmt.Errorf("read the .%s tag of %s: %w", t.kind, d, err)
+		}
 		se, err := ociremote.SignedEntity(d, ropts...)
 		if err != nil {
 			return fmt.Errorf("read %s: %w", d, err)
@@ -152,8 +183,12 @@ func readModifyWrite(ctx context.Context, d name.Digest, tagKind string, o Write
 		if err != nil {
 			return err
 		}
-		if err := write(d.Repository, next, ropts...); err != nil {
-			lastErr = fmt.Errorf("write the .%s tag of %s: %w", tagKind, d, err)
+		entries, err := t.entries(next)
+		if err != nil {
+			return err
+		}
+		if err := publish(tag, before, entries, rem); err != nil {
+			lastErr = fmt.Errorf("write the .%s tag of %s: %w", t.kind, d, err)
 			continue
 		}
 		// A writer that read the tag before our write lands its own
@@ -170,14 +205,52 @@ func readModifyWrite(ctx context.Context, d name.Digest, tagKind string, o Write
 		}
 		ok, err := present(se)
 		if err != nil {
-			return fmt.Errorf("read back the .%s tag of %s: %w", tagKind, d, err)
+			return fmt.Errorf("read back the .%s tag of %s: %w", t.kind, d, err)
 		}
 		if ok {
 			return nil
 		}
-		lastErr = fmt.Errorf("the .%s tag of %s kept changing under us (%d writes)", tagKind, d, attempt+1)
+		lastErr = fmt.Errorf("the .%s tag of %s kept changing under us (%d writes)", t.kind, d, attempt+1)
 	}
 	return lastErr
+}
+
+// publish pushes the entry list img by digest (its blobs and manifest, no
+// tag yet), then points tag at it only if tag still names before (its
+// digest when we read it; "" if it did not exist). The check and the tag
+// write are two small requests, so the window a concurrent writer can
+// fall into is one round trip instead of our whole read-modify-write. A
+// list left untagged after errTagMoved is an orphan manifest the
+// registry's garbage collection removes; nothing points at it.
+func publish(tag name.Tag, before string, img v1.Image, opts []remote.Option) error {
+	dg, err := img.Digest()
+	if err != nil {
+		return err
+	}
+	if err := remote.Write(tag.Context().Digest(dg.String()), img, opts...); err != nil {
+		return err
+	}
+	now, err := tagDigest(tag, opts)
+	if err != nil {
+		return err
+	}
+	if now != before {
+		return errTagMoved
+	}
+	return remote.Tag(tag, img, opts...)
+}
+
+// tagDigest is the digest tag names, or "" when there is no such tag.
+func tagDigest(tag name.Tag, opts []remote.Option) (string, error) {
+	desc, err := remote.Head(tag, opts...)
+	var terr *transport.Error
+	if errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return desc.Digest.String(), nil
 }
 
 // tlogBundle records a signature in the transparency log, when one is
