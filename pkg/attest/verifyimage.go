@@ -274,12 +274,6 @@ func CheckImageRef(ref string) error {
 // waits longer is stuck, not patient.
 const MaxWait = time.Hour
 
-// DefaultWait is how long a pipeline's VerifyImage waits when not told:
-// Chains signs within seconds on an idle cluster, but it works through
-// finished TaskRuns in turn, and after a burst of them the build can wait
-// its turn for minutes. Waiting longer only delays a failure.
-const DefaultWait = 5 * time.Minute
-
 // ParseWait reads how long to wait: a Go duration from 0s to MaxWait.
 func ParseWait(s string) (time.Duration, error) {
 	d, err := time.ParseDuration(s)

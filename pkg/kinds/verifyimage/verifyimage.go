@@ -41,7 +41,7 @@ func (*Kind) Params() []kinds.Param {
 		{Name: "namespace", Description: "the namespace the pipeline must have run in"},
 		{Name: "required-gates", Type: v1beta1.ParamTypeArray, Description: "pipeline tasks or kinds (ImageScan, ImageCheck) that must have run and passed"},
 		{Name: "max-scan-age", Description: "require a passed vulnerability scan no older than this (e.g. 24h or 7d)"},
-		{Name: "wait", Description: "how long to wait for a signature and build provenance to appear (Chains signs after the build; default 5m, at most 1h)"},
+		{Name: "wait", Description: "how long to wait for a signature and build provenance to appear (Chains signs after the build; default 2m, at most 1h)"},
 	}
 }
 
@@ -75,7 +75,7 @@ func (k *Kind) Plan(req kinds.Request) (kinds.Job, error) {
 		}
 		p.MaxScanAge = d
 	}
-	wait := attest.DefaultWait
+	wait := 2 * time.Minute
 	if s := v.String("wait", ""); s != "" {
 		d, err := attest.ParseWait(s)
 		if err != nil {
