@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 
@@ -17,15 +16,11 @@ import (
 // controllerProcess is one running replica of the modelguard controller.
 type controllerProcess struct{ *localcluster.Controller }
 
-// startController runs this test binary as the controller (the same
-// customrun.Main as cmd/controller, plus the test-only Echo kind), as its
-// ServiceAccount, and waits until it serves metrics and is ready.
+// startController runs cmd/e2e-controller (cmd/controller's process plus
+// the test-only Echo kind) as the controller, under its ServiceAccount,
+// and waits until it serves metrics and is ready.
 func startController(ctx context.Context, c *localcluster.Cluster, name string) (*controllerProcess, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("find test binary: %w", err)
-	}
-	ctl, err := c.StartController(ctx, name, []string{exe}, roleEnv+"=controller")
+	ctl, err := c.StartController(ctx, name, []string{env.controllerBin})
 	if err != nil {
 		return nil, err
 	}

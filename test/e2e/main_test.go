@@ -13,18 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/modelguard/modelguard/pkg/kinds"
-	"github.com/modelguard/modelguard/pkg/kinds/all"
-	"github.com/modelguard/modelguard/pkg/reconciler/customrun"
-	"github.com/modelguard/modelguard/pkg/reconciler/pipelinerun"
 	"github.com/modelguard/modelguard/test/localcluster"
 	tekton "github.com/tektoncd/pipeline/pkg/client/clientset/versioned"
 	"k8s.io/client-go/kubernetes"
 )
-
-// roleEnv makes the test binary act as the controller process: the same
-// customrun.Main as cmd/controller, with the test-only Echo kind added.
-const roleEnv = "MODELGUARD_E2E_ROLE"
 
 // env is the cluster every test in this package shares. Tests use their
 // own namespaces so they do not see each other's runs.
@@ -37,13 +29,11 @@ type environment struct {
 	// controller is the running modelguard controller; tests that kill it
 	// must start a new one and put it back here.
 	controller *controllerProcess
+	// controllerBin is cmd/e2e-controller, built for this run.
+	controllerBin string
 }
 
 func TestMain(m *testing.M) {
-	if os.Getenv(roleEnv) == "controller" {
-		customrun.Main(func(ctx context.Context) []kinds.Kind { return append(all.Kinds(ctx), echoKind{}) }, pipelinerun.NewController)
-		return
-	}
 	flag.Parse()
 	if testing.Short() {
 		fmt.Println("e2e: skipped in -short mode")
@@ -77,14 +67,15 @@ func runWithCluster(m *testing.M) int {
 	return code
 }
 
-// installController installs modelguard with this test binary as the
+// installController installs modelguard with cmd/e2e-controller as the
 // controller (see startController).
 func (e *environment) installController(ctx context.Context) error {
-	exe, err := os.Executable()
+	bin, err := e.cluster.BuildController(ctx, "./test/e2e/cmd/e2e-controller")
 	if err != nil {
-		return fmt.Errorf("find test binary: %w", err)
+		return err
 	}
-	ctl, err := e.cluster.InstallModelguard(ctx, localcluster.ModelguardOptions{Controller: []string{exe}, Env: []string{roleEnv + "=controller"}})
+	e.controllerBin = bin
+	ctl, err := e.cluster.InstallModelguard(ctx, localcluster.ModelguardOptions{Controller: []string{bin}})
 	if err != nil {
 		return err
 	}

@@ -25,8 +25,8 @@ import (
 // ModelguardOptions say how InstallModelguard runs the controller.
 type ModelguardOptions struct {
 	// Controller is the controller's argv (binary and flags). Empty builds
-	// ./cmd/controller from the checkout; the e2e tests pass their own test
-	// binary, which adds a test-only kind.
+	// ./cmd/controller from the checkout (BuildController); the e2e tests
+	// build and pass their own, which adds a test-only kind.
 	Controller []string
 	// Env is added to the controller's environment.
 	Env []string
@@ -65,15 +65,30 @@ func (c *Cluster) InstallModelguard(ctx context.Context, o ModelguardOptions) (*
 	}
 	argv := o.Controller
 	if len(argv) == 0 {
-		bin := filepath.Join(c.Dir, "bin", "modelguard-controller")
-		build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/controller")
-		build.Dir = root
-		if out, err := build.CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("install modelguard: go build ./cmd/controller: %w\n%s", err, out)
+		bin, err := c.BuildController(ctx, "./cmd/controller")
+		if err != nil {
+			return nil, fmt.Errorf("install modelguard: %w", err)
 		}
 		argv = []string{bin}
 	}
 	return c.StartController(ctx, "modelguard-controller", argv, o.Env...)
+}
+
+// BuildController builds the main package pkg of the checkout (a path
+// like ./cmd/controller) into the cluster's directory and returns the
+// binary's path.
+func (c *Cluster) BuildController(ctx context.Context, pkg string) (string, error) {
+	root := tools.RepoRoot()
+	if root == "" {
+		return "", fmt.Errorf("build %s: no modelguard checkout around the working dir", pkg)
+	}
+	bin := filepath.Join(c.Dir, "bin", filepath.Base(pkg))
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg)
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build %s: %w\n%s", pkg, err, out)
+	}
+	return bin, nil
 }
 
 // kserveStandIns are the KServe CRDs (InferenceService, ServingRuntime) in

@@ -1,4 +1,13 @@
-package e2e
+// Package echo is the test-only kind the e2e contract tests drive. It
+// never ships: the controller the e2e tests start is
+// test/e2e/cmd/e2e-controller, cmd/controller's process with Echo added to
+// the real list of kinds.
+//
+//	message        required; returned as result "message"
+//	sleep          a Go duration to work for before answering (honours cancel)
+//	fail-attempts  refuse the first N attempts (to exercise retries)
+//	tags           an array, only so that type checks have something to bite
+package echo
 
 import (
 	"context"
@@ -10,19 +19,12 @@ import (
 	"github.com/tektoncd/pipeline/pkg/apis/pipeline/v1beta1"
 )
 
-// echoKind is the test-only kind the contract tests drive. It never ships:
-// the controller process the tests start is this test binary re-executed
-// with echoKind added to the (real) list of kinds.
-//
-//	message        required; returned as result "message"
-//	sleep          a Go duration to work for before answering (honours cancel)
-//	fail-attempts  refuse the first N attempts (to exercise retries)
-//	tags           an array, only so that type checks have something to bite
-type echoKind struct{}
+// Kind is the Echo kind.
+type Kind struct{}
 
-func (echoKind) Name() string { return "Echo" }
+func (Kind) Name() string { return "Echo" }
 
-func (echoKind) Params() []kinds.Param {
+func (Kind) Params() []kinds.Param {
 	return []kinds.Param{
 		{Name: "message", Required: true},
 		{Name: "sleep"},
@@ -31,7 +33,7 @@ func (echoKind) Params() []kinds.Param {
 	}
 }
 
-func (echoKind) Plan(req kinds.Request) (kinds.Job, error) {
+func (Kind) Plan(req kinds.Request) (kinds.Job, error) {
 	msg := req.Params.String("message", "")
 	sleep, err := time.ParseDuration(req.Params.String("sleep", "0s"))
 	if err != nil || sleep < 0 {
