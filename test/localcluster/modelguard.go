@@ -18,7 +18,10 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -154,15 +157,27 @@ func (c *Cluster) waitForAdmissionPolicies(ctx context.Context) error {
 	rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "probe"},
 		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "modelguard-operator-prod"},
 		Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "probe"}}}
+	// The pipelines policy matches a CRD (Tekton's PipelineRuns) and can
+	// come into force later than the others: probe it too, as a pipeline
+	// author allowed to create PipelineRuns there (RBAC comes first).
+	if err := allowPipelineRuns(ctx, admin, probe, UserDave); err != nil {
+		return err
+	}
+	author := dynamic.NewForConfigOrDie(c.RESTConfig(UserDave))
+	inline := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "tekton.dev/v1", "kind": "PipelineRun",
+		"metadata": map[string]any{"name": "probe"},
+		"spec":     map[string]any{"pipelineSpec": map[string]any{"tasks": []any{map[string]any{"name": "t", "taskRef": map[string]any{"name": "x"}}}}}}}
+	pipelineRuns := schema.GroupVersionResource{Group: "tekton.dev", Version: "v1", Resource: "pipelineruns"}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		_, err1 := ctrl.CoreV1().Namespaces().Patch(ctx, probe, types.MergePatchType, label, metav1.PatchOptions{DryRun: dry})
 		_, err2 := ctrl.RbacV1().RoleBindings(probe).Create(ctx, rb, metav1.CreateOptions{DryRun: dry})
-		if err1 != nil && strings.Contains(err1.Error(), guard.PolicyNamespaceLabels) && err2 != nil && strings.Contains(err2.Error(), guard.PolicyPersonaBindings) {
+		_, err3 := author.Resource(pipelineRuns).Namespace(probe).Create(ctx, inline, metav1.CreateOptions{DryRun: dry})
+		if refusedBy(err1, guard.PolicyNamespaceLabels) && refusedBy(err2, guard.PolicyPersonaBindings) && refusedBy(err3, guard.PolicyProdPipelines) {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("admission policies not enforced 60s after install: %v; %v", err1, err2)
+			return fmt.Errorf("admission policies not enforced 60s after install: %v; %v; %v", err1, err2, err3)
 		}
 		select {
 		case <-ctx.Done():
@@ -170,6 +185,27 @@ func (c *Cluster) waitForAdmissionPolicies(ctx context.Context) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+func refusedBy(err error, policy string) bool {
+	return err != nil && strings.Contains(err.Error(), policy)
+}
+
+// allowPipelineRuns lets user create PipelineRuns in ns (a Role and its
+// binding, made by a cluster admin, whom the persona policy lets through).
+func allowPipelineRuns(ctx context.Context, admin kubernetes.Interface, ns, user string) error {
+	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "probe-pipelineruns"},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{"tekton.dev"}, Resources: []string{"pipelineruns"}, Verbs: []string{"create"}}}}
+	if _, err := admin.RbacV1().Roles(ns).Create(ctx, role, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "probe-pipelineruns"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role.Name},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}}}
+	if _, err := admin.RbacV1().RoleBindings(ns).Create(ctx, rb, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	return nil
 }
 
 // modelguardUser is the uid the modelguard image runs as. The Tasks'
