@@ -141,8 +141,9 @@ func (c *Cluster) WaitControllerRollout(ctx context.Context) error {
 // waitForAdmissionPolicies returns once the API server enforces the
 // policies config/ installed: it learns of new policies and bindings
 // through informers, so for a moment after `kubectl apply` it admits what
-// they refuse. The probes are dry runs as the controller's identity, on a
-// namespace declared prod, against the first and the last policy applied.
+// they refuse. The probes are dry runs on a namespace declared prod: as the
+// controller's identity against the first and the last policy applied, and
+// as a pipeline author against the one matching Tekton's PipelineRuns.
 func (c *Cluster) waitForAdmissionPolicies(ctx context.Context) error {
 	const probe = "modelguard-admission-probe"
 	admin := kubernetes.NewForConfigOrDie(c.RESTConfig(UserAdmin))
