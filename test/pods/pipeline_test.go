@@ -116,7 +116,7 @@ func TestModelRelease(t *testing.T) {
 	pr = waitPipelineRun(t, pipelines, "release", 10*time.Minute)
 	t.Logf("PipelineRun create -> done: %s", time.Since(start).Round(time.Millisecond))
 	if c := pr.Status.GetCondition(apis.ConditionSucceeded); !c.IsTrue() {
-		t.Fatalf("PipelineRun: %s/%s %s\n%s\n--- chains ---\n%s", c.Status, c.Reason, c.Message, childLogs(t, pr), chainsLog())
+		t.Fatalf("PipelineRun: %s/%s %s\n%s\n--- the image's .att tag ---\n%s\n--- chains ---\n%s", c.Status, c.Reason, c.Message, childLogs(t, pr), attList(pr), chainsLog())
 	}
 	want, err := modelserver.Load("tiny", tinyModel())
 	if err != nil {
@@ -290,4 +290,48 @@ func chainsLog() string {
 		rest = lines[len(lines)-20:]
 	}
 	return strings.Join(append(errs, rest...), "\n")
+}
+
+// attList says what the built image's .att tag lists (each layer's
+// predicate type), to tell a lost attestation from one that does not
+// verify when a run fails.
+func attList(pr *pipelinev1.PipelineRun) string {
+	var url, digest string
+	for _, c := range pr.Status.ChildReferences {
+		if c.PipelineTaskName != "build" {
+			continue
+		}
+		tr, err := env.tekton.TektonV1().TaskRuns(pr.Namespace).Get(context.Background(), c.Name, metav1.GetOptions{})
+		if err != nil {
+			return err.Error()
+		}
+		for _, r := range tr.Status.Results {
+			switch r.Name {
+			case "IMAGE_URL":
+				url = r.Value.StringVal
+			case "IMAGE_DIGEST":
+				digest = r.Value.StringVal
+			}
+		}
+	}
+	if url == "" || digest == "" {
+		return "no IMAGE_URL/IMAGE_DIGEST result"
+	}
+	tag, err := name.NewTag(url[:strings.LastIndex(url, ":")]+":"+strings.Replace(digest, ":", "-", 1)+".att", name.Insecure)
+	if err != nil {
+		return err.Error()
+	}
+	img, err := remote.Image(tag)
+	if err != nil {
+		return err.Error()
+	}
+	m, err := img.Manifest()
+	if err != nil {
+		return err.Error()
+	}
+	var out []string
+	for _, l := range m.Layers {
+		out = append(out, l.Digest.String()+" "+l.Annotations["predicateType"])
+	}
+	return strings.Join(out, "\n")
 }
