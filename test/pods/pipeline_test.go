@@ -2,6 +2,7 @@ package pods
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/modelguard/modelguard/pkg/modelserver"
 	"github.com/modelguard/modelguard/test/acsemulator"
 	"github.com/modelguard/modelguard/test/localcluster"
+	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
 	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -157,13 +159,7 @@ func TestModelRelease(t *testing.T) {
 // verification code; the attestation is SLSA v1 provenance of this image.
 func checkSigned(t *testing.T, pr *pipelinev1.PipelineRun, url, digest string) {
 	t.Helper()
-	var build string
-	for _, c := range pr.Status.ChildReferences {
-		if c.PipelineTaskName == "build" {
-			build = c.Name
-		}
-	}
-	tr, err := env.tekton.TektonV1().TaskRuns(pr.Namespace).Get(context.Background(), build, metav1.GetOptions{})
+	tr, err := buildTaskRun(pr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,28 +292,24 @@ func chainsLog() string {
 // predicate type), to tell a lost attestation from one that does not
 // verify when a run fails.
 func attList(pr *pipelinev1.PipelineRun) string {
+	tr, err := buildTaskRun(pr)
+	if err != nil {
+		return err.Error()
+	}
 	var url, digest string
-	for _, c := range pr.Status.ChildReferences {
-		if c.PipelineTaskName != "build" {
-			continue
-		}
-		tr, err := env.tekton.TektonV1().TaskRuns(pr.Namespace).Get(context.Background(), c.Name, metav1.GetOptions{})
-		if err != nil {
-			return err.Error()
-		}
-		for _, r := range tr.Status.Results {
-			switch r.Name {
-			case "IMAGE_URL":
-				url = r.Value.StringVal
-			case "IMAGE_DIGEST":
-				digest = r.Value.StringVal
-			}
+	for _, r := range tr.Status.Results {
+		switch r.Name {
+		case "IMAGE_URL":
+			url = r.Value.StringVal
+		case "IMAGE_DIGEST":
+			digest = r.Value.StringVal
 		}
 	}
-	if url == "" || digest == "" {
-		return "no IMAGE_URL/IMAGE_DIGEST result"
+	ref, err := name.NewTag(url, name.Insecure)
+	if err != nil {
+		return fmt.Sprintf("IMAGE_URL %q: %v", url, err)
 	}
-	tag, err := name.NewTag(url[:strings.LastIndex(url, ":")]+":"+strings.Replace(digest, ":", "-", 1)+".att", name.Insecure)
+	tag, err := ociremote.AttestationTag(ref.Context().Digest(digest))
 	if err != nil {
 		return err.Error()
 	}
@@ -334,4 +326,14 @@ func attList(pr *pipelinev1.PipelineRun) string {
 		out = append(out, l.Digest.String()+" "+l.Annotations["predicateType"])
 	}
 	return strings.Join(out, "\n")
+}
+
+// buildTaskRun is the TaskRun of pr's build task.
+func buildTaskRun(pr *pipelinev1.PipelineRun) (*pipelinev1.TaskRun, error) {
+	for _, c := range pr.Status.ChildReferences {
+		if c.PipelineTaskName == "build" {
+			return env.tekton.TektonV1().TaskRuns(pr.Namespace).Get(context.Background(), c.Name, metav1.GetOptions{})
+		}
+	}
+	return nil, fmt.Errorf("PipelineRun %s has no build TaskRun", pr.Name)
 }
