@@ -187,7 +187,8 @@ func readModifyWrite(ctx context.Context, d name.Digest, t entryTag, o WriteOpti
 		if err != nil {
 			return err
 		}
-		if err := publish(tag, before, entries, rem); err != nil {
+		pushed, err := publish(tag, before, entries, rem)
+		if err != nil {
 			lastErr = fmt.Errorf("write the .%s tag of %s: %w", t.kind, d, err)
 			continue
 		}
@@ -198,6 +199,11 @@ func readModifyWrite(ctx context.Context, d name.Digest, t entryTag, o WriteOpti
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(settle):
+		}
+		// The tag still naming our list means ours is in it: one HEAD
+		// instead of reading the whole list back.
+		if now, err := tagDigest(tag, rem); err == nil && now == pushed {
+			return nil
 		}
 		se, err = ociremote.SignedEntity(d, ropts...)
 		if err != nil {
@@ -222,22 +228,22 @@ func readModifyWrite(ctx context.Context, d name.Digest, t entryTag, o WriteOpti
 // fall into is one round trip instead of our whole read-modify-write. A
 // list left untagged after errTagMoved is an orphan manifest the
 // registry's garbage collection removes; nothing points at it.
-func publish(tag name.Tag, before string, img v1.Image, opts []remote.Option) error {
+func publish(tag name.Tag, before string, img v1.Image, opts []remote.Option) (string, error) {
 	dg, err := img.Digest()
 	if err != nil {
-		return err
+		return "", err
 	}
 	if err := remote.Write(tag.Context().Digest(dg.String()), img, opts...); err != nil {
-		return err
+		return "", err
 	}
 	now, err := tagDigest(tag, opts)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if now != before {
-		return errTagMoved
+		return "", errTagMoved
 	}
-	return remote.Tag(tag, img, opts...)
+	return dg.String(), remote.Tag(tag, img, opts...)
 }
 
 // tagDigest is the digest tag names, or "" when there is no such tag.

@@ -75,3 +75,71 @@ func TestForeignWriteBetweenReadAndWrite(t *testing.T) {
 		t.Errorf("%d attestations; want the other writer's and ours", n)
 	}
 }
+
+// Another writer that read the tag before our write and tags after it
+// drops our entry; the read-back sees the tag no longer names our list
+// and we write again, on top of theirs, so both stay.
+func TestForeignWriteOverOurs(t *testing.T) {
+	ctx := context.Background()
+	var (
+		mu             sync.Mutex
+		enabled, fired bool
+		stale          oci.SignedEntity
+		img            name.Digest
+	)
+	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		fire := enabled && !fired && r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, ".att")
+		fired = fired || fire
+		mu.Unlock()
+		reg.ServeHTTP(w, r)
+		if fire {
+			// Our tag write has landed; the other writer, which read the
+			// tag before it, now tags its list without ours.
+			if err := ociremote.WriteAttestations(img.Repository, stale); err != nil {
+				t.Errorf("the other writer: %v", err)
+			}
+		}
+	}))
+	t.Cleanup(srv.Close)
+	img = pushImage(t, strings.TrimPrefix(srv.URL, "http://"), "models/overwritten")
+	se, err := ociremote.SignedEntity(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	att, err := static.NewAttestation([]byte(`{"payloadType":"application/vnd.in-toto+json","payload":"e30=","signatures":[]}`),
+		static.WithLayerMediaType(types.DssePayloadType))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := se.Attestations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// cosign reads an entity's list lazily; freeze it as read now.
+	if stale, err = mutate.AttachAttestationToEntity(frozen{se.(oci.SignedImage), before}, att); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	enabled = true
+	mu.Unlock()
+
+	if _, err := generate(t).signer(t).Attest(ctx, img.String(), PredicateVuln, map[string]string{"verdict": "pass"}, WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if !fired {
+		t.Fatal("the other writer never ran: nothing was raced")
+	}
+	if n := countAtts(t, img.String()); n != 2 {
+		t.Errorf("%d attestations; want the other writer's and ours", n)
+	}
+}
+
+// frozen is an image entity whose attestation list is the one read once.
+type frozen struct {
+	oci.SignedImage
+	atts oci.Signatures
+}
+
+func (f frozen) Attestations() (oci.Signatures, error) { return f.atts, nil }
