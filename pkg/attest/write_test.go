@@ -19,97 +19,122 @@ import (
 	"github.com/sigstore/cosign/v2/pkg/types"
 )
 
-// Another writer that tags .att between our read and our write — Chains
-// storing its provenance while a gate attests its scan, the pipeline's
-// usual moment — keeps its entry: we see the tag move and write again on
-// top of it. (Written over, Chains' provenance was lost and VerifyImage
-// failed NoProvenance with nothing wrong.)
-func TestForeignWriteBetweenReadAndWrite(t *testing.T) {
-	ctx := context.Background()
-	var (
-		mu             sync.Mutex
-		enabled, fired bool
-		img            name.Digest
-		srv            *httptest.Server
-	)
+// racedRegistry is an in-memory registry that, once armed, runs other
+// exactly once around the first request match picks out: before that
+// request reaches the registry, or, with after, once it has landed.
+type racedRegistry struct {
+	host  string
+	mu    sync.Mutex
+	armed bool
+	fired bool
+}
+
+func newRacedRegistry(t *testing.T, match func(*http.Request) bool, after bool, other func() error) *racedRegistry {
+	rr := &racedRegistry{}
 	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
-	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		fire := enabled && !fired && r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/")
-		fired = fired || fire
-		mu.Unlock()
-		if fire {
-			// The first manifest our write sends: before it lands, the
-			// other writer does what cosign (and Chains) do, in full.
-			func() {
-				se, err := ociremote.SignedEntity(img)
-				if err == nil {
-					var att oci.Signature
-					att, err = static.NewAttestation([]byte(`{"payloadType":"application/vnd.in-toto+json","payload":"e30=","signatures":[]}`),
-						static.WithLayerMediaType(types.DssePayloadType))
-					if err == nil {
-						se, err = mutate.AttachAttestationToEntity(se, att)
-					}
-				}
-				if err == nil {
-					err = ociremote.WriteAttestations(img.Repository, se)
-				}
-				if err != nil {
-					t.Errorf("the other writer: %v", err)
-				}
-			}()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rr.mu.Lock()
+		fire := rr.armed && !rr.fired && match(r)
+		rr.fired = rr.fired || fire
+		rr.mu.Unlock()
+		if fire && !after {
+			rr.other(t, other)
 		}
 		reg.ServeHTTP(w, r)
+		if fire && after {
+			rr.other(t, other)
+		}
 	}))
 	t.Cleanup(srv.Close)
-	host := strings.TrimPrefix(srv.URL, "http://")
-	img = pushImage(t, host, "models/raced")
-	mu.Lock()
-	enabled = true
-	mu.Unlock()
+	rr.host = strings.TrimPrefix(srv.URL, "http://")
+	return rr
+}
 
-	if _, err := generate(t).signer(t).Attest(ctx, img.String(), PredicateVuln, map[string]string{"verdict": "pass"}, WriteOptions{}); err != nil {
+func (rr *racedRegistry) other(t *testing.T, other func() error) {
+	if err := other(); err != nil {
+		t.Errorf("the other writer: %v", err)
+	}
+}
+
+func (rr *racedRegistry) arm() {
+	rr.mu.Lock()
+	defer rr.mu.Unlock()
+	rr.armed = true
+}
+
+func (rr *racedRegistry) ran() bool {
+	rr.mu.Lock()
+	defer rr.mu.Unlock()
+	return rr.fired
+}
+
+// foreignAttestation is another signer's attestation (an empty statement).
+func foreignAttestation(t *testing.T) oci.Signature {
+	t.Helper()
+	att, err := static.NewAttestation([]byte(`{"payloadType":"application/vnd.in-toto+json","payload":"e30=","signatures":[]}`),
+		static.WithLayerMediaType(types.DssePayloadType))
+	if err != nil {
 		t.Fatal(err)
+	}
+	return att
+}
+
+// attestRaced attests img as a gate does, with rr armed, and wants the
+// other writer to have run and both attestations to be on the image.
+func attestRaced(t *testing.T, rr *racedRegistry, img name.Digest) {
+	t.Helper()
+	rr.arm()
+	if _, err := generate(t).signer(t).Attest(context.Background(), img.String(), PredicateVuln, map[string]string{"verdict": "pass"}, WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if !rr.ran() {
+		t.Fatal("the other writer never ran: nothing was raced")
 	}
 	if n := countAtts(t, img.String()); n != 2 {
 		t.Errorf("%d attestations; want the other writer's and ours", n)
 	}
 }
 
+// Another writer that tags .att between our read and our write — Chains
+// storing its provenance while a gate attests its scan, the pipeline's
+// usual moment — keeps its entry: we see the tag move and write again on
+// top of it. (Written over, Chains' provenance was lost and VerifyImage
+// failed NoProvenance with nothing wrong.)
+func TestForeignWriteBetweenReadAndWrite(t *testing.T) {
+	var img name.Digest
+	firstManifest := func(r *http.Request) bool {
+		return r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/")
+	}
+	// Before the first manifest our write sends lands, the other writer
+	// does what cosign (and Chains) do, in full.
+	rr := newRacedRegistry(t, firstManifest, false, func() error {
+		se, err := ociremote.SignedEntity(img)
+		if err != nil {
+			return err
+		}
+		if se, err = mutate.AttachAttestationToEntity(se, foreignAttestation(t)); err != nil {
+			return err
+		}
+		return ociremote.WriteAttestations(img.Repository, se)
+	})
+	img = pushImage(t, rr.host, "models/raced")
+	attestRaced(t, rr, img)
+}
+
 // Another writer that read the tag before our write and tags after it
 // drops our entry; the read-back sees the tag no longer names our list
 // and we write again, on top of theirs, so both stay.
 func TestForeignWriteOverOurs(t *testing.T) {
-	ctx := context.Background()
 	var (
-		mu             sync.Mutex
-		enabled, fired bool
-		stale          oci.SignedEntity
-		img            name.Digest
+		img   name.Digest
+		stale oci.SignedEntity
 	)
-	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		fire := enabled && !fired && r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, ".att")
-		fired = fired || fire
-		mu.Unlock()
-		reg.ServeHTTP(w, r)
-		if fire {
-			// Our tag write has landed; the other writer, which read the
-			// tag before it, now tags its list without ours.
-			if err := ociremote.WriteAttestations(img.Repository, stale); err != nil {
-				t.Errorf("the other writer: %v", err)
-			}
-		}
-	}))
-	t.Cleanup(srv.Close)
-	img = pushImage(t, strings.TrimPrefix(srv.URL, "http://"), "models/overwritten")
+	ourTag := func(r *http.Request) bool { return r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, ".att") }
+	// Once our tag write has landed, the other writer, which read the tag
+	// before it, tags its list without ours.
+	rr := newRacedRegistry(t, ourTag, true, func() error { return ociremote.WriteAttestations(img.Repository, stale) })
+	img = pushImage(t, rr.host, "models/overwritten")
 	se, err := ociremote.SignedEntity(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	att, err := static.NewAttestation([]byte(`{"payloadType":"application/vnd.in-toto+json","payload":"e30=","signatures":[]}`),
-		static.WithLayerMediaType(types.DssePayloadType))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,22 +143,10 @@ func TestForeignWriteOverOurs(t *testing.T) {
 		t.Fatal(err)
 	}
 	// cosign reads an entity's list lazily; freeze it as read now.
-	if stale, err = mutate.AttachAttestationToEntity(frozen{se.(oci.SignedImage), before}, att); err != nil {
+	if stale, err = mutate.AttachAttestationToEntity(frozen{se.(oci.SignedImage), before}, foreignAttestation(t)); err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	enabled = true
-	mu.Unlock()
-
-	if _, err := generate(t).signer(t).Attest(ctx, img.String(), PredicateVuln, map[string]string{"verdict": "pass"}, WriteOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if !fired {
-		t.Fatal("the other writer never ran: nothing was raced")
-	}
-	if n := countAtts(t, img.String()); n != 2 {
-		t.Errorf("%d attestations; want the other writer's and ours", n)
-	}
+	attestRaced(t, rr, img)
 }
 
 // frozen is an image entity whose attestation list is the one read once.
