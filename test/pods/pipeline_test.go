@@ -166,9 +166,12 @@ func checkSigned(t *testing.T, pr *pipelinev1.PipelineRun, url, digest string) {
 	if got := tr.Annotations["chains.tekton.dev/signed"]; got != "true" {
 		t.Errorf("build TaskRun chains.tekton.dev/signed = %q, want true", got)
 	}
-	repo := url[:strings.LastIndex(url, ":")]
-	for _, suffix := range []string{".sig", ".att"} {
-		tag, err := name.NewTag(repo+":"+strings.Replace(digest, ":", "-", 1)+suffix, name.Insecure)
+	d, err := imageDigest(url, digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tagOf := range []func(name.Reference, ...ociremote.Option) (name.Tag, error){ociremote.SignatureTag, ociremote.AttestationTag} {
+		tag, err := tagOf(d)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -176,7 +179,7 @@ func checkSigned(t *testing.T, pr *pipelinev1.PipelineRun, url, digest string) {
 			t.Errorf("%s is not in the registry: %v", tag, err)
 		}
 	}
-	ref := repo + "@" + digest
+	ref := d.String()
 	opts := attest.VerifyOptions{PublicKey: env.chains.PublicKey}
 	if n, err := attest.Signatures(context.Background(), ref, opts); err != nil || n < 1 {
 		t.Errorf("signature of %s: %d, %v", ref, n, err)
@@ -296,20 +299,11 @@ func attList(pr *pipelinev1.PipelineRun) string {
 	if err != nil {
 		return err.Error()
 	}
-	var url, digest string
-	for _, r := range tr.Status.Results {
-		switch r.Name {
-		case "IMAGE_URL":
-			url = r.Value.StringVal
-		case "IMAGE_DIGEST":
-			digest = r.Value.StringVal
-		}
-	}
-	ref, err := name.NewTag(url, name.Insecure)
+	d, err := imageDigest(result(tr, "IMAGE_URL"), result(tr, "IMAGE_DIGEST"))
 	if err != nil {
-		return fmt.Sprintf("IMAGE_URL %q: %v", url, err)
+		return err.Error()
 	}
-	tag, err := ociremote.AttestationTag(ref.Context().Digest(digest))
+	tag, err := ociremote.AttestationTag(d)
 	if err != nil {
 		return err.Error()
 	}
@@ -336,4 +330,14 @@ func buildTaskRun(pr *pipelinev1.PipelineRun) (*pipelinev1.TaskRun, error) {
 		}
 	}
 	return nil, fmt.Errorf("PipelineRun %s has no build TaskRun", pr.Name)
+}
+
+// imageDigest is the build's IMAGE_URL (a tag on the local, plain-HTTP
+// registry) pinned to its IMAGE_DIGEST.
+func imageDigest(url, digest string) (name.Digest, error) {
+	ref, err := name.NewTag(url, name.Insecure)
+	if err != nil {
+		return name.Digest{}, fmt.Errorf("IMAGE_URL %q: %v", url, err)
+	}
+	return ref.Context().Digest(digest), nil
 }
