@@ -156,3 +156,70 @@ type frozen struct {
 }
 
 func (f frozen) Attestations() (oci.Signatures, error) { return f.atts, nil }
+
+// countingRegistry is an in-memory registry that counts the requests it
+// serves by method and kind of path (pings, blobs, manifests, uploads).
+type countingRegistry struct {
+	host string
+	mu   sync.Mutex
+	n    map[string]int
+}
+
+func newCountingRegistry(t *testing.T) *countingRegistry {
+	cr := &countingRegistry{n: map[string]int{}}
+	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		kind := "other"
+		switch p := r.URL.Path; {
+		case p == "/v2/":
+			kind = "ping"
+		case strings.Contains(p, "/blobs/uploads/"):
+			kind = "upload"
+		case strings.Contains(p, "/blobs/"):
+			kind = "blob"
+		case strings.Contains(p, "/manifests/"):
+			kind = "manifest"
+		}
+		cr.mu.Lock()
+		cr.n[r.Method+" "+kind]++
+		cr.mu.Unlock()
+		reg.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	cr.host = strings.TrimPrefix(srv.URL, "http://")
+	return cr
+}
+
+// take returns the counts so far and starts again.
+func (cr *countingRegistry) take() map[string]int {
+	cr.mu.Lock()
+	defer cr.mu.Unlock()
+	n := cr.n
+	cr.n = map[string]int{}
+	return n
+}
+
+// Every request of a write is on its critical path, and the settle wait
+// after it is twice the write's own time: a write sets up the registry
+// transport (a /v2/ ping, and a token where the registry wants one) once
+// for reading and once for pushing, not once per call.
+func TestWriteSetsUpTransportOnce(t *testing.T) {
+	ctx := context.Background()
+	cr := newCountingRegistry(t)
+	k := generate(t)
+	s := k.signer(t)
+	img := pushImage(t, cr.host, "models/granite").String()
+	cr.take()
+	if _, err := s.Sign(ctx, img, WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := cr.take(); n["GET ping"] != 2 {
+		t.Errorf("sign: %d pings, want 2 (one to read, one to push); all requests: %v", n["GET ping"], n)
+	}
+	if _, err := s.Attest(ctx, img, PredicateVuln, map[string]string{"run": "1"}, WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := cr.take(); n["GET ping"] != 2 {
+		t.Errorf("attest: %d pings, want 2; all requests: %v", n["GET ping"], n)
+	}
+}
