@@ -6,8 +6,10 @@ package customrun
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/modelguard/modelguard/pkg/kinds"
@@ -74,6 +76,23 @@ type progress struct {
 	Detail any `json:"detail,omitempty"`
 	// Until is when the next attempt starts, in phase Backoff.
 	Until *metav1.Time `json:"until,omitempty"`
+}
+
+// setProgress stores p as the run's status.extraFields. The API server
+// hands extraFields back with their keys sorted, so what only differs from
+// p in the order of keys is left as it is: writing it again would be one
+// status update per reconcile of a running run that changes nothing.
+func setProgress(run *v1beta1.CustomRun, p progress) error {
+	raw, err := json.Marshal(p)
+	if err != nil {
+		return fmt.Errorf("encode progress: %w", err)
+	}
+	var had, want any
+	if json.Unmarshal(run.Status.ExtraFields.Raw, &had) == nil && json.Unmarshal(raw, &want) == nil && reflect.DeepEqual(had, want) {
+		return nil
+	}
+	run.Status.ExtraFields.Raw = raw
+	return nil
 }
 
 // Phases shown in progress.
@@ -193,8 +212,8 @@ func (r *Reconciler) work(ctx context.Context, run *v1beta1.CustomRun, kind kind
 			run.Status.MarkCustomRunRunning(ReasonRetrying, "%s is working (attempt %d, after %d failed)", kind.Name(), attempt+1, attempt)
 		}
 		p := progress{Kind: kind.Name(), Attempt: attempt, Phase: phaseWorking, Since: *run.Status.StartTime, Detail: r.jobs.progress(k)}
-		if err := run.Status.EncodeExtraFields(p); err != nil {
-			return fmt.Errorf("encode progress: %w", err)
+		if err := setProgress(run, p); err != nil {
+			return err
 		}
 		// The job wakes the run when it finishes; this requeue only makes
 		// sure the timeout is noticed even if nothing else happens.
@@ -253,7 +272,7 @@ func (r *Reconciler) retryOrFail(ctx context.Context, run *v1beta1.CustomRun, re
 		capped = fmt.Sprintf("; spec.retries %d is capped at %d", run.Spec.Retries, MaxRetries)
 	}
 	run.Status.MarkCustomRunRunning(ReasonRetrying, "%s", capMessage(fmt.Sprintf("attempt %d of %d failed (%s); the next starts in %s%s", n, retries+1, reason, wait, capped)))
-	if err := run.Status.EncodeExtraFields(progress{Kind: kindOf(run), Attempt: n, Phase: phaseBackoff, Since: metav1.Time{Time: r.Clock.Now()}, Until: &until}); err != nil {
+	if err := setProgress(run, progress{Kind: kindOf(run), Attempt: n, Phase: phaseBackoff, Since: metav1.Time{Time: r.Clock.Now()}, Until: &until}); err != nil {
 		return fmt.Errorf("encode progress: %w", err)
 	}
 	r.jobs.retry(run.UID, types.NamespacedName{Namespace: run.Namespace, Name: run.Name}, &run.Status)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/modelguard/modelguard/pkg/kinds"
 	"github.com/modelguard/modelguard/pkg/results"
+	"github.com/tektoncd/pipeline/pkg/apis/pipeline/v1beta1"
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -90,4 +91,43 @@ func TestIdleGivesUpTheSlot(t *testing.T) {
 	if o, ok := js.outcome(idler, nil); !ok || o.results[0].Value != "idled" {
 		t.Fatalf("idler: %+v %v", o, ok)
 	}
+}
+
+// A running run whose extraFields came back from the API server with their
+// keys sorted is left as it is: re-encoding them in struct order would be a
+// status update of its own on every reconcile, changing nothing.
+func TestProgressInServerOrderIsNotRewritten(t *testing.T) {
+	h := newHarness(t)
+	w := watcher{release: make(chan struct{})}
+	defer close(w.release)
+	h.r.kinds["Watcher"] = w
+	run := parseRun(t, `spec: {customRef: {apiVersion: modelguard.dev/v1alpha1, kind: Watcher}}`)
+	_ = h.r.ReconcileKind(h.ctx, run)
+	var fields map[string]any
+	if err := json.Unmarshal(run.Status.ExtraFields.Raw, &fields); err != nil {
+		t.Fatal(err)
+	}
+	sorted, _ := json.Marshal(fields) // what the API server returns
+	run.Status.ExtraFields.Raw = sorted
+	if string(sorted) == string(mustProgress(t, run)) {
+		t.Fatal("the test needs progress whose struct order is not sorted")
+	}
+	_ = h.r.ReconcileKind(h.ctx, run)
+	if got := string(run.Status.ExtraFields.Raw); got != string(sorted) {
+		t.Errorf("extraFields rewritten:\n%s\nwas\n%s", got, sorted)
+	}
+}
+
+// mustProgress is run's progress encoded in struct order.
+func mustProgress(t *testing.T, run *v1beta1.CustomRun) []byte {
+	t.Helper()
+	var p progress
+	if err := json.Unmarshal(run.Status.ExtraFields.Raw, &p); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
 }
