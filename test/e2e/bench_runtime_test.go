@@ -52,7 +52,7 @@ spec:
 	w := newCompletionWatch(t, ns)
 	defer w.stop()
 	pid := env.controller.Pid()
-	cpu0, _ := cpuTicks(pid)
+	cpu0, _ := cpuOf(pid)
 	start := time.Now()
 	for i := 0; i < watches; i++ {
 		run := parse[v1beta1.CustomRun](t, fmt.Sprintf(`
@@ -78,12 +78,12 @@ spec:
 	}
 	alertsDuring := central.Calls("/v1/alerts")
 	busy := time.Since(start)
-	cpu1, _ := cpuTicks(pid)
+	cpu1, _ := cpuOf(pid)
 	w.waitCount(t, "watch-", watches, 3*time.Minute)
 	done := time.Since(start)
 	sortDurations(before)
 	sortDurations(during)
-	cores := float64(cpu1-cpu0) / clockTicks / busy.Seconds()
+	cores := (cpu1 - cpu0).Seconds() / busy.Seconds()
 	report("%d RuntimeWatches at once, each polling the ACS emulator every 1 s for %s (all created in %s, %.0f alert listings/s reached Central): controller CPU %.2f cores, RSS peak %.1f MiB while they ran (target <= 150 MiB: %s); all done %s after the first create",
 		watches, window, ms(created), float64(alertsDuring)/busy.Seconds(), cores, float64(rssPeak)/(1<<20), verdict(rssPeak > 0 && rssPeak <= 150<<20), done.Round(100*time.Millisecond))
 	p99 := during[len(during)*99/100]
@@ -129,29 +129,6 @@ func deployMany(t *testing.T, central *acsemulator.Server, ns string, n int) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-}
-
-// clockTicks is USER_HZ, the unit of /proc/<pid>/stat's times on Linux.
-const clockTicks = 100
-
-// cpuTicks is the process's user + system CPU time so far, in ticks.
-func cpuTicks(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// The command name is in parentheses and may hold spaces: count the
-	// fields after its closing one (utime and stime are the 14th and 15th).
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	if len(f) < 13 {
-		return 0, fmt.Errorf("short /proc/%d/stat", pid)
-	}
-	utime, err1 := strconv.ParseInt(f[11], 10, 64)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
-	}
-	return utime + stime, nil
 }
 
 // vmRSS is the process's resident memory now, in bytes.

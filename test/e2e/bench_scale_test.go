@@ -78,21 +78,8 @@ spec:
 	report("%d CustomRuns created at once (all created in %s): all Succeeded %s after the first create, %.0f runs/s (target <= 15s: %s); controller peak RSS during them %.1f MiB (target <= 150 MiB: %s)",
 		runs, ms(created), total.Round(10*time.Millisecond), float64(runs)/total.Seconds(), verdict(total <= 15*time.Second),
 		float64(rss)/(1<<20), verdict(rss <= 150<<20))
-	var used []string
-	var sum time.Duration
-	for _, name := range sortedKeys(cpu) {
-		d := cpu[name] - cpu0[name]
-		sum += d
-		used = append(used, fmt.Sprintf("%s %.2f", name, d.Seconds()))
-	}
-	report("  CPU-s during the %d runs (2 cores x %.2f s = %.2f available): %s; total %.2f",
-		runs, total.Seconds(), 2*total.Seconds(), strings.Join(used, ", "), sum.Seconds())
-	var counts []string
-	for _, k := range sortedKeys(req.requests) {
-		if n := req.requests[k] - req0.requests[k]; n >= runs/50 {
-			counts = append(counts, fmt.Sprintf("%s %.0f (%.0f/s)", k, n, n/total.Seconds()))
-		}
-	}
+	reportCPU(fmt.Sprintf("the %d runs", runs), total, cpu0, cpu)
+	counts := requestsBetween(req0, req, runs/50, total)
 	var waits []string
 	for _, k := range sortedKeys(req.queueWait) {
 		if d := req.queueWait[k] - req0.queueWait[k]; d >= 0.05 {
@@ -126,21 +113,59 @@ func processCPU(t *testing.T) map[string]time.Duration {
 	return out
 }
 
+// reportCPU prints who used the CPUs during what, between two processCPU
+// snapshots, beside what 2 cores offered meanwhile.
+func reportCPU(what string, took time.Duration, before, after map[string]time.Duration) {
+	var used []string
+	var sum time.Duration
+	for _, name := range sortedKeys(after) {
+		d := after[name] - before[name]
+		sum += d
+		used = append(used, fmt.Sprintf("%s %.2f", name, d.Seconds()))
+	}
+	report("  CPU-s during %s (2 cores x %.2f s = %.2f available): %s; total %.2f",
+		what, took.Seconds(), 2*took.Seconds(), strings.Join(used, ", "), sum.Seconds())
+}
+
+// requestsBetween lists the API server's requests between two snapshots,
+// each kind seen at least atLeast times, with its rate over took.
+func requestsBetween(before, after apiMetrics, atLeast int, took time.Duration) []string {
+	var counts []string
+	for _, k := range sortedKeys(after.requests) {
+		if n := after.requests[k] - before.requests[k]; n >= float64(atLeast) {
+			counts = append(counts, fmt.Sprintf("%s %.0f (%.0f/s)", k, n, n/took.Seconds()))
+		}
+	}
+	return counts
+}
+
+// cpuOf is the process's user + system CPU time so far.
 func cpuOf(pid int) (time.Duration, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
 	}
+	// The command name is in parentheses and may hold spaces: count the
+	// fields after its closing one (utime and stime are the 14th and 15th).
 	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(utime+stime) * 10 * time.Millisecond, nil // USER_HZ = 100
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0, fmt.Errorf("short /proc/%d/stat", pid)
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
+	}
+	return time.Duration(utime+stime) * time.Second / clockTicks, nil
 }
+
+// clockTicks is USER_HZ, the unit of /proc/<pid>/stat's times on Linux.
+const clockTicks = 100
 
 // apiMetrics are the API server's request counters and queue waits.
 type apiMetrics struct {
-	requests  map[string]float64 // "VERB resource[/subresource]"
+	requests  map[string]float64 // "VERB resource[/subresource]", plus " (code)" if not 2xx
 	queueWait map[string]float64 // seconds, by priority level
 }
 
@@ -184,6 +209,9 @@ func apiserverMetrics(t *testing.T) apiMetrics {
 			k := l["verb"] + " " + l["resource"]
 			if l["subresource"] != "" {
 				k += "/" + l["subresource"]
+			}
+			if c := l["code"]; c != "" && c[0] != '2' {
+				k += " (" + c + ")" // a conflict or refusal is work too
 			}
 			m.requests[k] += v
 		} else {
