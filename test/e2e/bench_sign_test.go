@@ -60,6 +60,8 @@ func TestBenchSigning(t *testing.T) {
 	const runs, warm = 60, 5
 	images := pushImages(t, reg.Host, "bench/sign", runs+warm)
 	lat := make([]time.Duration, 0, runs)
+	steal0, _ := hostSteal()
+	loop := time.Now()
 	for i, img := range images {
 		start := time.Now()
 		if _, err := s.Sign(ctx, img, attest.WriteOptions{}); err != nil {
@@ -77,10 +79,12 @@ func TestBenchSigning(t *testing.T) {
 			lat = append(lat, time.Since(start))
 		}
 	}
+	took := time.Since(loop)
+	steal1, _ := hostSteal()
 	sortDurations(lat)
 	p50, p99 := lat[len(lat)/2], lat[len(lat)*99/100]
-	report("sign + attest (vuln) + verify (signature and scan, offline) of one image on CNCF distribution over %d images: p50=%s p99=%s max=%s (target p50 <= 100ms: %s)",
-		runs, ms(p50), ms(p99), ms(lat[len(lat)-1]), verdict(p50 <= 100*time.Millisecond))
+	report("sign + attest (vuln) + verify (signature and scan, offline) of one image on CNCF distribution over %d images: p50=%s p99=%s max=%s (target p50 <= 100ms: %s); CPU stolen by the hypervisor meanwhile %.0f%% of 2 cores",
+		runs, ms(p50), ms(p99), ms(lat[len(lat)-1]), verdict(p50 <= 100*time.Millisecond), 100*(steal1-steal0).Seconds()/(2*took.Seconds()))
 
 	benchAttestAtOnce(t, reg)
 }
