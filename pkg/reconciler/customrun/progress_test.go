@@ -93,15 +93,32 @@ func TestIdleGivesUpTheSlot(t *testing.T) {
 	}
 }
 
+// quiet is a test-only kind that reports no progress and waits until
+// released: between two reconciles nothing about its run changes.
+type quiet struct{ release chan struct{} }
+
+func (quiet) Name() string          { return "Quiet" }
+func (quiet) Params() []kinds.Param { return nil }
+func (q quiet) Plan(kinds.Request) (kinds.Job, error) {
+	return func(ctx context.Context) (results.Results, error) {
+		select {
+		case <-q.release:
+			return nil, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}, nil
+}
+
 // A running run whose extraFields came back from the API server with their
 // keys sorted is left as it is: re-encoding them in struct order would be a
 // status update of its own on every reconcile, changing nothing.
 func TestProgressInServerOrderIsNotRewritten(t *testing.T) {
 	h := newHarness(t)
-	w := watcher{release: make(chan struct{})}
-	defer close(w.release)
-	h.r.kinds["Watcher"] = w
-	run := parseRun(t, `spec: {customRef: {apiVersion: modelguard.dev/v1alpha1, kind: Watcher}}`)
+	q := quiet{release: make(chan struct{})}
+	defer close(q.release)
+	h.r.kinds["Quiet"] = q
+	run := parseRun(t, `spec: {customRef: {apiVersion: modelguard.dev/v1alpha1, kind: Quiet}}`)
 	_ = h.r.ReconcileKind(h.ctx, run)
 	var fields map[string]any
 	if err := json.Unmarshal(run.Status.ExtraFields.Raw, &fields); err != nil {
