@@ -37,7 +37,7 @@ func AttachSBOM(ctx context.Context, ref string, sbom []byte, o WriteOptions) (s
 	if err != nil {
 		return "", err
 	}
-	if err := remote.Write(tag, f, registryOptions(ctx, o.Remote)...); err != nil {
+	if err := remote.Write(tag, f, o.registry(ctx)...); err != nil {
 		return "", fmt.Errorf("attach the SBOM of %s: %w", d, err)
 	}
 	sum := sha256.Sum256(sbom)
@@ -56,7 +56,7 @@ func (s *Signer) AttestSBOM(ctx context.Context, ref, want string, o WriteOption
 	if err != nil {
 		return err
 	}
-	img, err := remote.Image(tag, registryOptions(ctx, o.Remote)...)
+	img, err := remote.Image(tag, o.registry(ctx)...)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", tag, err)
 	}

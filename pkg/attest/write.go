@@ -31,8 +31,12 @@ type (
 
 // WriteOptions say where signatures and attestations go and how.
 type WriteOptions struct {
-	// Remote are go-containerregistry options: auth, transport.
-	Remote []remote.Option
+	// Keychain finds the registry's credentials (default: the docker
+	// config, where a Task step's credentials are, as for cosign).
+	Keychain authn.Keychain
+	// Transport carries the requests under authentication (default:
+	// go-containerregistry's), e.g. for a registry's private CA.
+	Transport http.RoundTripper
 	// Insecure allows a plain-HTTP registry.
 	Insecure bool
 	// TransparencyLog is the URL of a Rekor transparency log to record
@@ -58,8 +62,24 @@ func registryOptions(ctx context.Context, extra []remote.Option) []remote.Option
 	return append([]remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain)}, extra...)
 }
 
+func (o WriteOptions) keychain() authn.Keychain {
+	if o.Keychain != nil {
+		return o.Keychain
+	}
+	return authn.DefaultKeychain
+}
+
+// registry is o as go-containerregistry's options for a call.
+func (o WriteOptions) registry(ctx context.Context) []remote.Option {
+	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(o.keychain())}
+	if o.Transport != nil {
+		opts = append(opts, remote.WithTransport(o.Transport))
+	}
+	return opts
+}
+
 func (o WriteOptions) remote(ctx context.Context) []ociremote.Option {
-	return []ociremote.Option{ociremote.WithMoreRemoteOptions(registryOptions(ctx, o.Remote)...)}
+	return []ociremote.Option{ociremote.WithMoreRemoteOptions(o.registry(ctx)...)}
 }
 
 // digestRef parses an image reference that must name a digest
@@ -155,7 +175,7 @@ func readModifyWrite(ctx context.Context, d name.Digest, t entryTag, o WriteOpti
 	present func(oci.SignedEntity) (bool, error)) error {
 	unlock := locks.lock(t.kind + "\x00" + d.String())
 	defer unlock()
-	rem, err := reusedTransport(registryOptions(ctx, o.Remote))
+	rem, err := reusedPuller(o.registry(ctx))
 	if err != nil {
 		return fmt.Errorf("registry of %s: %w", d, err)
 	}
@@ -163,6 +183,10 @@ func readModifyWrite(ctx context.Context, d name.Digest, t entryTag, o WriteOpti
 	tag, err := t.tag(d, ropts...)
 	if err != nil {
 		return fmt.Errorf("the .%s tag of %s: %w", t.kind, d, err)
+	}
+	up, err := newUploader(ctx, tag.Context(), o)
+	if err != nil {
+		return fmt.Errorf("registry of %s: %w", d, err)
 	}
 	var lastErr error
 	for attempt := range maxWriteAttempts {
@@ -182,6 +206,15 @@ func readModifyWrite(ctx context.Context, d name.Digest, t entryTag, o WriteOpti
 		if err != nil {
 			return fmt.Errorf("read %s: %w", d, err)
 		}
+		se = readOnce(se)
+		read, err := t.entries(se)
+		if err != nil {
+			return fmt.Errorf("read the .%s tag of %s: %w", t.kind, d, err)
+		}
+		have, err := layerDigests(read)
+		if err != nil {
+			return fmt.Errorf("read the .%s tag of %s: %w", t.kind, d, err)
+		}
 		next, err := attach(se)
 		if err != nil {
 			return err
@@ -190,7 +223,7 @@ func readModifyWrite(ctx context.Context, d name.Digest, t entryTag, o WriteOpti
 		if err != nil {
 			return err
 		}
-		pushed, err := publish(tag, before, entries, rem)
+		pushed, err := publish(ctx, up, tag, before, entries, have, rem)
 		if err != nil {
 			lastErr = fmt.Errorf("write the .%s tag of %s: %w", t.kind, d, err)
 			continue
@@ -224,19 +257,16 @@ func readModifyWrite(ctx context.Context, d name.Digest, t entryTag, o WriteOpti
 	return lastErr
 }
 
-// reusedTransport adds to opts one Puller and one Pusher that every call
-// of a write shares: each go-containerregistry call otherwise sets up its
-// own transport, pinging /v2/ first, which was 7 of a write's 23 requests.
-func reusedTransport(opts []remote.Option) ([]remote.Option, error) {
+// reusedPuller adds to opts one Puller that every read of a write
+// shares: each go-containerregistry call otherwise sets up its own
+// transport, pinging /v2/ (and fetching a token where the registry wants
+// one) first.
+func reusedPuller(opts []remote.Option) ([]remote.Option, error) {
 	puller, err := remote.NewPuller(opts...)
 	if err != nil {
 		return nil, err
 	}
-	pusher, err := remote.NewPusher(opts...)
-	if err != nil {
-		return nil, err
-	}
-	return append(opts, remote.Reuse(puller), remote.Reuse(pusher)), nil
+	return append(opts, remote.Reuse(puller)), nil
 }
 
 // publish pushes the entry list img by digest (its blobs and manifest, no
@@ -246,12 +276,9 @@ func reusedTransport(opts []remote.Option) ([]remote.Option, error) {
 // fall into is one round trip instead of our whole read-modify-write. A
 // list left untagged after errTagMoved is an orphan manifest the
 // registry's garbage collection removes; nothing points at it.
-func publish(tag name.Tag, before string, img v1.Image, opts []remote.Option) (string, error) {
-	dg, err := img.Digest()
+func publish(ctx context.Context, up *uploader, tag name.Tag, before string, img v1.Image, have map[v1.Hash]bool, opts []remote.Option) (string, error) {
+	dg, err := up.pushList(ctx, img, have)
 	if err != nil {
-		return "", err
-	}
-	if err := remote.Write(tag.Context().Digest(dg.String()), img, opts...); err != nil {
 		return "", err
 	}
 	now, err := tagDigest(tag, opts)
@@ -261,7 +288,7 @@ func publish(tag name.Tag, before string, img v1.Image, opts []remote.Option) (s
 	if now != before {
 		return "", errTagMoved
 	}
-	return dg.String(), remote.Tag(tag, img, opts...)
+	return dg.String(), up.manifest(ctx, tag.TagStr(), img)
 }
 
 // tagDigest is the digest tag names, or "" when there is no such tag.

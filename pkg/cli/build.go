@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/modelguard/modelguard/pkg/attest"
 	"github.com/modelguard/modelguard/pkg/modelcar"
 	"github.com/spf13/cobra"
@@ -128,10 +126,7 @@ func (o *buildOptions) run(cmd *cobra.Command, _ []string) error {
 			return fmt.Errorf("ML-BOM: %w", err)
 		}
 		ref := strings.TrimPrefix(res.StorageURI, "oci://")
-		wo := attest.WriteOptions{Remote: []remote.Option{remote.WithAuthFromKeychain(authn.DefaultKeychain)}}
-		if o.Transport != nil {
-			wo.Remote = append(wo.Remote, remote.WithTransport(o.Transport))
-		}
+		wo := attest.WriteOptions{Transport: o.Transport}
 		if out["MLBOM_DIGEST"], err = attest.AttachSBOM(cmd.Context(), ref, bom, wo); err != nil {
 			return err
 		}
