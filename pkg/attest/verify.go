@@ -120,7 +120,7 @@ func (o VerifyOptions) checkOpts(ref string) (name.Reference, *cosign.CheckOpts,
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("public key: %w", err)
 	}
-	tr := registry.Transport(nil, verifyBounds)
+	tr := registry.Transport(nil, listBounds)
 	return r, &cosign.CheckOpts{
 		SigVerifier: v,
 		// More, not instead of, cosign's defaults: they carry the docker
@@ -137,9 +137,10 @@ func (o VerifyOptions) checkOpts(ref string) (name.Reference, *cosign.CheckOpts,
 	}, tr, nil
 }
 
-// verifyBounds: a DSSE envelope with SLSA provenance is tens of KiB; a
+// listBounds cap what a check or a write reads of the signature and
+// attestation lists: a DSSE envelope with SLSA provenance is tens of KiB; a
 // hundred of them fit.
-var verifyBounds = registry.Bounds{MaxManifestBytes: registry.MaxManifestBytes, MaxBlobBytes: 4 << 20, MaxTotalBytes: 64 << 20}
+var listBounds = registry.Bounds{MaxManifestBytes: registry.MaxManifestBytes, MaxBlobBytes: 4 << 20, MaxTotalBytes: 64 << 20}
 
 // explain maps cosign's errors to ours, keeping cosign's text.
 func explain(ref, what string, err error, tr *registry.Bounded) error {

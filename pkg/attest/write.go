@@ -14,6 +14,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/modelguard/modelguard/pkg/registry"
 	"github.com/sigstore/cosign/v2/pkg/cosign"
 	cbundle "github.com/sigstore/cosign/v2/pkg/cosign/bundle"
 	"github.com/sigstore/cosign/v2/pkg/oci"
@@ -172,9 +173,18 @@ var errTagMoved = errors.New("the tag changed while we wrote")
 // process (the controller) the lock makes writes strictly one at a time.
 func readModifyWrite(ctx context.Context, d name.Digest, t entryTag, o WriteOptions,
 	attach func(oci.SignedEntity) (oci.SignedEntity, error),
-	present func(oci.SignedEntity) (bool, error)) error {
+	present func(oci.SignedEntity) (bool, error)) (err error) {
 	unlock := locks.lock(t.kind + "\x00" + d.String())
 	defer unlock()
+	// The registry is a peer: every answer the write reads (the list, the
+	// entries it replaces, errors) is bounded, as VerifyImage's are.
+	bounded := registry.Transport(o.Transport, listBounds)
+	o.Transport = bounded
+	defer func() {
+		if r := bounded.Refused(); err != nil && r != nil && !errors.Is(err, registry.ErrTooLarge) {
+			err = fmt.Errorf("%w (%v)", r, err)
+		}
+	}()
 	rem, err := reusedPuller(o.registry(ctx))
 	if err != nil {
 		return fmt.Errorf("registry of %s: %w", d, err)

@@ -2,16 +2,19 @@ package attest
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
+	mgregistry "github.com/modelguard/modelguard/pkg/registry"
 	"github.com/sigstore/cosign/v2/pkg/oci"
 	"github.com/sigstore/cosign/v2/pkg/oci/mutate"
 	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
@@ -230,5 +233,38 @@ func TestWriteRequests(t *testing.T) {
 	}
 	if n := countAtts(t, img); n != 2 {
 		t.Errorf("%d attestations, want 2", n)
+	}
+}
+
+// A registry is a peer: one that answers the read of the .att list with
+// an endless body makes the write fail, naming the bound, after reading
+// no more than the bound allows.
+func TestWriteBoundsTheRegistrysAnswers(t *testing.T) {
+	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	var sent atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || !strings.HasSuffix(r.URL.Path, ".att") {
+			reg.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+		chunk := []byte(strings.Repeat(" ", 64<<10))
+		for sent.Load() < 256<<20 {
+			n, err := w.Write(chunk)
+			sent.Add(int64(n))
+			if err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(srv.Close)
+	img := pushImage(t, strings.TrimPrefix(srv.URL, "http://"), "models/hostile").String()
+	s := generate(t).signer(t)
+	_, err := s.Attest(context.Background(), img, PredicateVuln, map[string]string{"run": "1"}, WriteOptions{})
+	if !errors.Is(err, mgregistry.ErrTooLarge) {
+		t.Fatalf("attest against an endless .att answer: %v; want ErrTooLarge", err)
+	}
+	if n := sent.Load(); n > 64<<20 {
+		t.Errorf("the registry got to send %d MiB before the write stopped reading", n>>20)
 	}
 }
