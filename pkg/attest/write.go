@@ -70,13 +70,14 @@ func (o WriteOptions) keychain() authn.Keychain {
 	return authn.DefaultKeychain
 }
 
-// registry is o as go-containerregistry's options for a call.
+// registry is o as go-containerregistry's options for a call: what
+// registryOptions gives every call, with o's keychain and transport.
 func (o WriteOptions) registry(ctx context.Context) []remote.Option {
-	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(o.keychain())}
+	opts := []remote.Option{remote.WithAuthFromKeychain(o.keychain())}
 	if o.Transport != nil {
 		opts = append(opts, remote.WithTransport(o.Transport))
 	}
-	return opts
+	return registryOptions(ctx, opts)
 }
 
 func (o WriteOptions) remote(ctx context.Context) []ociremote.Option {
