@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/modelguard/modelguard/test/localcluster"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -35,10 +36,7 @@ func controllerPods(t *testing.T) []corev1.Pod {
 // Prometheus metrics from every endpoint.
 func checkInCluster(t *testing.T) {
 	ctx := context.Background()
-	dep, err := env.kube.AppsV1().Deployments(localcluster.ControllerNamespace).Get(ctx, "modelguard-controller", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	dep := waitReady(t, 2*time.Minute)
 	if dep.Status.ReadyReplicas != 2 || ptr.Deref(dep.Spec.Replicas, 0) != 2 {
 		t.Errorf("Deployment: %d of %d replicas ready, want 2 of 2", dep.Status.ReadyReplicas, ptr.Deref(dep.Spec.Replicas, 0))
 	}
@@ -88,6 +86,51 @@ func checkInCluster(t *testing.T) {
 	for ep, body := range scrapeService(t) {
 		if !strings.Contains(body, "# TYPE ") {
 			t.Errorf("metrics of %s: no Prometheus text:\n%.300s", ep, body)
+		}
+	}
+}
+
+// waitReady waits, up to timeout, for the controller's Deployment to
+// report every replica Ready and returns it. Readiness is a live state:
+// the test before this one (make release) keeps both cores busy, and a
+// kubelet whose probes time out, or a node whose heartbeat is late, marks
+// pods unready for a while without anything being wrong with them. A
+// restart is something else, and checkInCluster refuses it. On timeout it
+// logs why each pod is unready, and the node's Ready condition.
+func waitReady(t *testing.T, timeout time.Duration) *appsv1.Deployment {
+	t.Helper()
+	ctx := context.Background()
+	deadline := time.Now().Add(timeout)
+	for start := time.Now(); ; time.Sleep(time.Second) {
+		dep, err := env.kube.AppsV1().Deployments(localcluster.ControllerNamespace).Get(ctx, "modelguard-controller", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := ptr.Deref(dep.Spec.Replicas, 0)
+		if dep.Status.ReadyReplicas == want && dep.Status.UpdatedReplicas == want {
+			if waited := time.Since(start); waited > 2*time.Second {
+				t.Logf("the controller's %d replicas were Ready after %s", want, waited.Round(time.Second))
+			}
+			return dep
+		}
+		if time.Now().After(deadline) {
+			for _, p := range controllerPods(t) {
+				for _, c := range p.Status.Conditions {
+					if c.Status != corev1.ConditionTrue {
+						t.Logf("pod %s: %s=%s %s %s", p.Name, c.Type, c.Status, c.Reason, c.Message)
+					}
+				}
+			}
+			if nodes, err := env.kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); err == nil {
+				for _, n := range nodes.Items {
+					for _, c := range n.Status.Conditions {
+						if c.Type == corev1.NodeReady {
+							t.Logf("node %s: Ready=%s %s (heartbeat %s)", n.Name, c.Status, c.Reason, c.LastHeartbeatTime.Format(time.RFC3339))
+						}
+					}
+				}
+			}
+			return dep
 		}
 	}
 }
