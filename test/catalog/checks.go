@@ -127,6 +127,7 @@ func checkPipeline(p *v1.Pipeline, path string, mode Mode) []error {
 		}
 	}
 	errs = append(errs, checkImageDefaults(p.Spec.Params, path, mode)...)
+	errs = append(errs, checkProvenanceFirst(p, path)...)
 	return append(errs, Validate(p.DeepCopy(), path)...)
 }
 

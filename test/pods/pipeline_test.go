@@ -17,6 +17,7 @@ import (
 	"github.com/modelguard/modelguard/test/localcluster"
 	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
 	pipelinev1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	"github.com/tektoncd/pipeline/pkg/apis/pipeline/v1beta1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"knative.dev/pkg/apis"
@@ -144,6 +145,12 @@ func TestModelRelease(t *testing.T) {
 		t.Errorf("the VerifyImage gate: %q", results["verify-summary"])
 	}
 	checkSigned(t, pr, results["IMAGE_URL"], results["IMAGE_DIGEST"])
+	// The scan, the first gate to attest, started only once Chains'
+	// provenance had verified: their writes to .att never overlapped.
+	if prov, scan := customRunOf(t, pr, "provenance"), customRunOf(t, pr, "scan"); prov.Status.CompletionTime == nil ||
+		scan.Status.StartTime == nil || scan.Status.StartTime.Before(prov.Status.CompletionTime) {
+		t.Errorf("scan started at %v, before the provenance check ended (%v)", scan.Status.StartTime, prov.Status.CompletionTime)
+	}
 	checkRelease(t, pr, results["IMAGE_URL"], results["IMAGE_DIGEST"], signing)
 
 	// The guard really ran before the deploy: the serving namespace
@@ -152,6 +159,22 @@ func TestModelRelease(t *testing.T) {
 	if err != nil || ns.Labels["pod-security.kubernetes.io/enforce"] != "restricted" {
 		t.Errorf("serving namespace labels: %v (%v)", ns.Labels, err)
 	}
+}
+
+// customRunOf returns the CustomRun pr ran for pipeline task task.
+func customRunOf(t *testing.T, pr *pipelinev1.PipelineRun, task string) *v1beta1.CustomRun {
+	t.Helper()
+	for _, ref := range pr.Status.ChildReferences {
+		if ref.PipelineTaskName == task && ref.Kind == "CustomRun" {
+			cr, err := env.tekton.TektonV1beta1().CustomRuns(pr.Namespace).Get(context.Background(), ref.Name, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return cr
+		}
+	}
+	t.Fatalf("%s ran no CustomRun for %s", pr.Name, task)
+	return nil
 }
 
 // checkSigned: Chains signed the build TaskRun, pushed .sig and .att next

@@ -53,12 +53,12 @@ func TestRelease02PodGates(t *testing.T) {
 	for _, ref := range pr.Status.ChildReferences {
 		ran[ref.PipelineTaskName] = ref.Kind
 	}
-	for _, task := range []string{"scan-pod", "check-pod", "verify-pod", "deploy-check-pod", "watch-pod"} {
+	for _, task := range []string{"provenance-pod", "scan-pod", "check-pod", "verify-pod", "deploy-check-pod", "watch-pod"} {
 		if ran[task] != "TaskRun" {
 			t.Errorf("%s ran as %q, want a TaskRun (children: %v)", task, ran[task], ran)
 		}
 	}
-	for _, task := range []string{"scan", "check", "verify", "deploy-check", "watch"} {
+	for _, task := range []string{"provenance", "scan", "check", "verify", "deploy-check", "watch"} {
 		if _, ok := ran[task]; ok {
 			t.Errorf("%s ran with gates: pods", task)
 		}
