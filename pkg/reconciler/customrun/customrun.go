@@ -273,7 +273,7 @@ func (r *Reconciler) retryOrFail(ctx context.Context, run *v1beta1.CustomRun, re
 	}
 	run.Status.MarkCustomRunRunning(ReasonRetrying, "%s", capMessage(fmt.Sprintf("attempt %d of %d failed (%s); the next starts in %s%s", n, retries+1, reason, wait, capped)))
 	if err := setProgress(run, progress{Kind: kindOf(run), Attempt: n, Phase: phaseBackoff, Since: metav1.Time{Time: r.Clock.Now()}, Until: &until}); err != nil {
-		return fmt.Errorf("encode progress: %w", err)
+		return err
 	}
 	r.jobs.retry(run.UID, types.NamespacedName{Namespace: run.Namespace, Name: run.Name}, &run.Status)
 	// Each retry gets its own Event here: observe skips Retrying, whose
