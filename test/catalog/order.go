@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"fmt"
+	"path"
 	"reflect"
 	"slices"
 	"strings"
@@ -48,7 +49,25 @@ func attests(pt v1.PipelineTask) bool {
 	if pt.TaskRef.APIVersion != "" {
 		return slices.Contains(attestingKinds, pt.TaskRef.Kind)
 	}
-	return slices.Contains(attestingTasks, pt.TaskRef.Name)
+	return slices.Contains(attestingTasks, taskName(pt.TaskRef))
+}
+
+// taskName is the Task a reference names: by name, or through a resolver
+// (the bundles, cluster and hub resolvers' "name" param, the git
+// resolver's tasks/<name>/<version>/<name>.yaml).
+func taskName(ref *v1.TaskRef) string {
+	if ref.Name != "" || ref.Resolver == "" {
+		return ref.Name
+	}
+	for _, p := range ref.Params {
+		switch p.Name {
+		case "name":
+			return p.Value.StringVal
+		case "pathInRepo":
+			return strings.TrimSuffix(path.Base(p.Value.StringVal), ".yaml")
+		}
+	}
+	return ""
 }
 
 // verifiesProvenance: a VerifyImage or verify-image that names the build
@@ -58,7 +77,7 @@ func verifiesProvenance(pt v1.PipelineTask) bool {
 		return false
 	}
 	isVerify := pt.TaskRef.APIVersion != "" && pt.TaskRef.Kind == "VerifyImage" ||
-		pt.TaskRef.APIVersion == "" && pt.TaskRef.Name == "verify-image"
+		pt.TaskRef.APIVersion == "" && taskName(pt.TaskRef) == "verify-image"
 	if !isVerify {
 		return false
 	}

@@ -38,6 +38,19 @@ func TestProvenanceFirstFails(t *testing.T) {
 				}
 			}
 		}, []string{"(scan-pod)", "(check-pod)", "(deploy-check-pod)"}},
+		// The pod gates referenced through the bundles resolver are
+		// still gates that attest.
+		{"0.2", func(p *v1.Pipeline) {
+			noProvenance(p)
+			for i := range p.Spec.Tasks {
+				if ref := p.Spec.Tasks[i].TaskRef; ref != nil && ref.Name == "acs-image-scan" {
+					ref.Name, ref.ResolverRef = "", v1.ResolverRef{Resolver: "bundles", Params: v1.Params{
+						{Name: "bundle", Value: *v1.NewStructuredValues("registry.example.com/tasks/acs-image-scan:0.1")},
+						{Name: "name", Value: *v1.NewStructuredValues("acs-image-scan")},
+						{Name: "kind", Value: *v1.NewStructuredValues("task")}}}
+				}
+			}
+		}, []string{"(scan)", "(scan-pod)", "(check)", "(check-pod)", "(deploy-check)", "(deploy-check-pod)"}},
 		// A VerifyImage that checks only the signature does not wait for
 		// Chains' provenance.
 		{"0.1", func(p *v1.Pipeline) {
