@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
+	"golang.org/x/sync/singleflight"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -40,6 +43,7 @@ const ChainsKeyReader = "modelguard-chains-key-reader"
 type NamespaceKeys struct {
 	Kube kubernetes.Interface
 
+	reads   singleflight.Group
 	mu      sync.Mutex
 	signers map[string]*Signer // by namespace@resourceVersion
 }
@@ -74,7 +78,13 @@ var errNotOptedIn = errors.New("not opted in")
 // Signer returns namespace ns's signer. Problems wrap ErrKeyUnavailable
 // and say how to fix them, without a byte of the key.
 func (k *NamespaceKeys) Signer(ctx context.Context, ns string) (*Signer, error) {
-	sec, err := k.Kube.CoreV1().Secrets(ns).Get(ctx, SigningSecret, metav1.GetOptions{})
+	// Runs in flight together share one GET, as central.Clients does.
+	v, err, _ := k.reads.Do(ns, func() (any, error) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		return k.Kube.CoreV1().Secrets(ns).Get(ctx, SigningSecret, metav1.GetOptions{})
+	})
+	sec, _ := v.(*corev1.Secret)
 	switch {
 	case apierrors.IsNotFound(err):
 		return nil, fmt.Errorf("%w: Secret %s/%s not found: create it with `cosign generate-key-pair k8s://%s/%s` (%w)", ErrKeyUnavailable, ns, SigningSecret, ns, SigningSecret, errNotOptedIn)

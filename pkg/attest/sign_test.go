@@ -12,13 +12,17 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/sigstore/cosign/v2/pkg/cosign"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 )
 
 // testKeys is one generated key pair, as generate-key-pair writes it.
@@ -277,5 +281,52 @@ func TestTransparencyLogSwitch(t *testing.T) {
 	}
 	if _, err := Signatures(ctx, img, VerifyOptions{PublicKey: k.public}); !errors.Is(err, ErrNotSigned) {
 		t.Errorf("something was written anyway: %v", err)
+	}
+}
+
+// Runs signing in one namespace at once read its Secret once, not once a
+// run.
+func TestConcurrentSignersShareOneGet(t *testing.T) {
+	k := generate(t)
+	kube := fake.NewClientset(&corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "ml", Name: SigningSecret},
+		Data:       map[string][]byte{SecretPrivateKey: k.private, SecretPassword: k.password, SecretPublicKey: k.public},
+	})
+	var gets atomic.Int32
+	entered, release := make(chan struct{}, 100), make(chan struct{})
+	kube.PrependReactor("get", "secrets", func(k8stesting.Action) (bool, runtime.Object, error) {
+		gets.Add(1)
+		entered <- struct{}{}
+		<-release
+		return false, nil, nil
+	})
+	keys := &NamespaceKeys{Kube: kube}
+	const n = 20
+	errs := make([]error, n)
+	var wg, started sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		started.Add(1)
+		go func() {
+			defer wg.Done()
+			started.Done()
+			_, errs[i] = keys.Signer(context.Background(), "ml")
+		}()
+	}
+	// The first GET is held until every read has started and had a
+	// moment to reach it; only one of them need share it for the test to
+	// tell, and without sharing all n GET.
+	<-entered
+	started.Wait()
+	time.Sleep(50 * time.Millisecond)
+	close(release)
+	wg.Wait()
+	if g := gets.Load(); g >= n {
+		t.Errorf("%d GETs for %d concurrent signers of one namespace", g, n)
+	}
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("signer %d: %v", i, err)
+		}
 	}
 }

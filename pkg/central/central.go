@@ -19,6 +19,8 @@ import (
 	"github.com/modelguard/modelguard/pkg/acs"
 	"github.com/modelguard/modelguard/pkg/gate"
 	"github.com/modelguard/modelguard/pkg/imageref"
+	"golang.org/x/sync/singleflight"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -47,6 +49,7 @@ type Clients struct {
 	MaxCacheBytes int64
 	Now           func() time.Time
 
+	reads   singleflight.Group
 	mu      sync.Mutex
 	clients map[string]*client // by namespace/secret
 	scans   *scanCache
@@ -88,7 +91,16 @@ func (c *Clients) client(ctx context.Context, ns, name string) (*client, error) 
 	if len(validation.IsDNS1123Subdomain(name)) > 0 {
 		return nil, fmt.Errorf("Secret %s: not a valid Secret name", ref)
 	}
-	sec, err := c.Kube.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
+	// Runs in flight together share one GET (a burst of 100 scans in one
+	// namespace reads the Secret a few times, not 100): no answer older
+	// than the request it waited on. The shared GET is no one run's, so a
+	// run cancelled meanwhile does not fail the others.
+	v, err, _ := c.reads.Do(ns+"/"+name, func() (any, error) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		return c.Kube.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
+	})
+	sec, _ := v.(*corev1.Secret)
 	switch {
 	case apierrors.IsNotFound(err):
 		return nil, fmt.Errorf("Secret %s not found: create it with keys endpoint and token (and ca.crt if Central's certificate is not publicly trusted)", ref)
